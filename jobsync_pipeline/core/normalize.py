@@ -1,0 +1,41 @@
+"""Text normalization, stable fallback ids and the content hash shared by every source."""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable
+
+_SPACES = re.compile(r"\s+")
+_PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
+
+
+def clean_text(value: str | None) -> str:
+    """Unicode-normalized (NFC) text with runs of whitespace collapsed; None becomes ''."""
+    if value is None:
+        return ""
+    return _SPACES.sub(" ", unicodedata.normalize("NFC", value)).strip()
+
+
+def match_text(value: str | None) -> str:
+    """A form of `value` for matching: compatibility-normalized, case-folded, without punctuation."""
+    folded = unicodedata.normalize("NFKC", value or "").casefold()
+    return _SPACES.sub(" ", _PUNCTUATION.sub(" ", folded)).strip()
+
+
+def fallback_external_id(title: str, location: str, company: str) -> str:
+    """The id of a posting its source gave none: stable under case, spacing and punctuation noise.
+
+    Readable on purpose (operators grep for it); a digest keeps it short when the parts are long.
+    """
+    readable = "|".join(match_text(part).replace(" ", "-") for part in (title, location, company))
+    if len(readable) <= 120:
+        return f"~{readable}"
+    return f"~{readable[:100]}#{hashlib.blake2b(readable.encode(), digest_size=8).hexdigest()}"
+
+
+def content_hash(values: Iterable[str | None]) -> int:
+    """A signed 64-bit digest of the fields that matter, so stores compare one integer per posting."""
+    joined = "\x1f".join("" if v is None else v for v in values)
+    digest = hashlib.blake2b(joined.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

@@ -1,0 +1,104 @@
+"""The store's tables (SQLAlchemy Core). A change here needs a migration in `migrations/versions`."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+UTC_TIME = sa.DateTime(timezone=True)
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
+
+boards = sa.Table(
+    "boards", metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("board", sa.String(128), primary_key=True),
+    sa.Column("display_name", sa.Text),
+    sa.Column("added_at", UTC_TIME, nullable=False),
+    sa.Column("last_snapshot_at", UTC_TIME, comment="source time of the newest applied snapshot"),
+    sa.Column("last_synced_at", UTC_TIME),
+)
+
+jobs = sa.Table(
+    "jobs", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("board", sa.String(128), nullable=False),
+    sa.Column("external_id", sa.String(255), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("company", sa.Text, nullable=False),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("requirements", sa.Text, nullable=False, comment="JSON list"),
+    sa.Column("posted_date", sa.String(32)),
+    sa.Column("content_hash", sa.BigInteger, nullable=False),
+    sa.Column("first_seen_at", UTC_TIME, nullable=False),
+    sa.Column("last_seen_at", UTC_TIME, nullable=False,
+              comment="refreshed at most once per seen_refresh, so unchanged snapshots write nothing"),
+    sa.Column("updated_at", UTC_TIME, nullable=False),
+    sa.Column("expired_at", UTC_TIME, comment="null while the posting is listed"),
+    sa.Column("expired_reason", sa.String(32)),
+    sa.UniqueConstraint("source", "board", "external_id", name="uq_jobs_source_board_external_id"),
+)
+
+syncs = sa.Table(
+    "syncs", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("board", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, comment="running | success | failed | stale"),
+    sa.Column("found", sa.Integer, nullable=False, default=0),
+    sa.Column("new", sa.Integer, nullable=False, default=0),
+    sa.Column("changed", sa.Integer, nullable=False, default=0),
+    sa.Column("unchanged", sa.Integer, nullable=False, default=0),
+    sa.Column("expired", sa.Integer, nullable=False, default=0),
+    sa.Column("reactivated", sa.Integer, nullable=False, default=0),
+    sa.Column("bad", sa.Integer, nullable=False, default=0),
+    sa.Column("duplicates", sa.Integer, nullable=False, default=0),
+    sa.Column("raw_snapshot_id", sa.BigInteger),
+    sa.Column("snapshot_at", UTC_TIME),
+    sa.Column("started_at", UTC_TIME, nullable=False),
+    sa.Column("finished_at", UTC_TIME),
+    sa.Column("duration_seconds", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_syncs_source_board_started", "source", "board", "started_at"),
+    sa.Index("ix_syncs_run_id", "run_id"),
+)
+
+job_events = sa.Table(
+    "job_events", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.BigInteger, sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("sync_id", sa.BigInteger, sa.ForeignKey("syncs.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False, comment="new | changed | expired | reactivated"),
+    sa.Column("at", UTC_TIME, nullable=False),
+    sa.Index("ix_job_events_sync", "sync_id"),
+    sa.Index("ix_job_events_job", "job_id"),
+)
+
+raw_snapshots = sa.Table(
+    "raw_snapshots", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("board", sa.String(128), nullable=False),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("fetched_at", UTC_TIME, nullable=False),
+    sa.Column("etag", sa.Text),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Index("ix_raw_snapshots_source_board", "source", "board", "id"),
+)
+
+bad_records = sa.Table(
+    "bad_records", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("raw_snapshot_id", sa.BigInteger, sa.ForeignKey("raw_snapshots.id"), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("board", sa.String(128), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False, comment="index of the record in the payload"),
+    sa.Column("external_id", sa.String(255)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.UniqueConstraint("raw_snapshot_id", "position", name="uq_bad_records_snapshot_position"),
+)
