@@ -1,0 +1,13 @@
+"""The one Definitions object: a lane per source, and the resources they share."""
+import dagster as dg
+
+from jobsync_pipeline import settings
+from jobsync_pipeline.defs import lanes, resources
+from jobsync_pipeline.defs.sources import SOURCE_SPECS
+
+settings.apply_defaults()
+
+defs = dg.Definitions.merge(
+    *(lanes.build_source_lane(spec) for spec in SOURCE_SPECS),
+    dg.Definitions(resources=resources.build_resources()),
+)
