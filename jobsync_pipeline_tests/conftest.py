@@ -40,7 +40,7 @@ def postgres_url():
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request) -> str:
     """Each store test runs on both databases the product supports."""
     return request.getfixturevalue(f"{request.param}_url")

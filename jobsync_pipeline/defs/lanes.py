@@ -35,12 +35,12 @@ class LaneStep:
 
     def boards(self) -> list[str]:
         """The run's boards that no earlier step has already ended (refused, failed or stale)."""
-        ended = {s.board for s in self.store.syncs_for_run(self.context.run_id, self.spec.name)}
+        ended = {s.board for s in self.store.syncs_for_run(self.context.run.run_id, self.spec.name)}
         return [b for b in self.context.partition_keys if b not in ended]
 
     def fail(self, board: str, error: str, **fields) -> None:
         self.failures[board] = error
-        self.store.record_sync(self.spec.name, board, "failed", run_id=self.context.run_id, error=error, **fields)
+        self.store.record_sync(self.spec.name, board, "failed", run_id=self.context.run.run_id, error=error, **fields)
         self.context.log.error(f"{self.spec.name}/{board}: {error}")
 
     def prepare(self, board: str) -> tuple[RawSnapshot, ParsedSnapshot]:
@@ -110,7 +110,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
             try:
                 raw, parsed = step.prepare(board)
             except StaleSnapshot as exc:
-                step.store.record_sync(spec.name, board, "stale", run_id=context.run_id, error=str(exc))
+                step.store.record_sync(spec.name, board, "stale", run_id=context.run.run_id, error=str(exc))
                 context.log.warning(str(exc))
                 step.report(board, started, stale=1, failed=0)
                 continue
@@ -140,13 +140,13 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
             try:
                 raw, parsed = step.prepare(board)
             except StaleSnapshot as exc:
-                step.store.record_sync(spec.name, board, "stale", run_id=context.run_id, error=str(exc))
+                step.store.record_sync(spec.name, board, "stale", run_id=context.run.run_id, error=str(exc))
                 continue
             except BoardError as exc:
                 step.fail(board, str(exc))
                 step.report(board, started, failed=1)
                 continue
-            sync_id = step.store.start_sync(spec.name, board, run_id=context.run_id, raw_snapshot_id=raw.id)
+            sync_id = step.store.start_sync(spec.name, board, run_id=context.run.run_id, raw_snapshot_id=raw.id)
             counts = {"found": parsed.found, "bad": len(parsed.bad_records), "duplicates": len(parsed.duplicates)}
             try:
                 diff = step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id,
@@ -159,14 +159,13 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 continue
             context.log.info(f"{spec.name}/{board}: {json.dumps(diff.counts())}")
             step.report(board, started, **counts, **diff.counts(), failed=0)
-        failed = {s.board: s.error or s.status for s in step.store.syncs_for_run(context.run_id, spec.name)
+        failed = {s.board: s.error or s.status for s in step.store.syncs_for_run(context.run.run_id, spec.name)
                   if s.status == "failed"}
         if failed:  # the good boards are applied; the run still fails, naming every board that did not sync
             raise dg.Failure(description=_failure_text(failed), metadata={"failed": len(failed)})
         return step.result(len(boards))
 
     job = dg.define_asset_job(name=f"{spec.name}_sync", selection=dg.AssetSelection.groups(spec.name),
-                              partitions_def=partitions,
                               description=f"Sync {spec.title.lower()}: fetch, normalize and diff each board.")
     return dg.Definitions(assets=[raw_snapshot, postings, job_diff], jobs=[job],
                           sensors=spec.automation(spec, job, partitions))
