@@ -23,21 +23,34 @@ def sqlite_url(tmp_path) -> str:
 
 
 @pytest.fixture
-def postgres_url():
-    """A scratch database on the real server, dropped afterwards."""
-    name = f"jobsync_test_{uuid.uuid4().hex[:12]}"
+def new_postgres_database():
+    """Makes scratch databases on the real server; drops them afterwards."""
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    yield url
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"jobsync_test_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return admin.url.set(database=name).render_as_string(hide_password=False)
+
+    yield make
     from jobsync_pipeline.store import repo
-    engine = repo._engines.pop(url, None)
-    if engine is not None:
-        engine.dispose()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for name in made:
+        url = admin.url.set(database=name).render_as_string(hide_password=False)
+        engine = repo._engines.pop(url, None)
+        if engine is not None:
+            engine.dispose()
+        repo._migrated.discard(url)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(new_postgres_database) -> str:
+    return new_postgres_database()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -8,7 +8,9 @@ connection = context.config.attributes.get("connection")
 
 
 def run(conn) -> None:
-    context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
+    # Our own version table: the store may share a database with Dagster's instance, which has alembic_version.
+    context.configure(connection=conn, target_metadata=metadata, render_as_batch=True,
+                      version_table="jobsync_alembic_version")
     with context.begin_transaction():
         context.run_migrations()
 
