@@ -69,6 +69,11 @@ class LaneStep:
             "run_seconds": round(time.monotonic() - self.started, 3)})
 
 
+def describe(exc: Exception) -> str:
+    """A board error's message as operators read it; unexpected errors keep their type."""
+    return str(exc) if isinstance(exc, BoardError) else f"{type(exc).__name__}: {exc}"
+
+
 def _failure_text(failures: dict[str, str]) -> str:
     return f"{len(failures)} board(s) did not sync:\n" + "\n".join(f"- {b}: {e}" for b, e in failures.items())
 
@@ -91,8 +96,8 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
             started = time.monotonic()
             try:
                 payload = step.connector.fetch(board)
-            except BoardError as exc:
-                step.fail(board, str(exc))
+            except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
+                step.fail(board, describe(exc))
                 step.report(board, started, failed=1)
                 continue
             _, identical = step.store.archive_raw(spec.name, payload)
@@ -114,8 +119,8 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 context.log.warning(str(exc))
                 step.report(board, started, stale=1, failed=0)
                 continue
-            except BoardError as exc:
-                step.fail(board, str(exc))
+            except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
+                step.fail(board, describe(exc))
                 step.report(board, started, failed=1)
                 continue
             step.store.keep_bad_records(raw.id, spec.name, board, parsed.bad_records)
@@ -142,8 +147,8 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
             except StaleSnapshot as exc:
                 step.store.record_sync(spec.name, board, "stale", run_id=context.run.run_id, error=str(exc))
                 continue
-            except BoardError as exc:
-                step.fail(board, str(exc))
+            except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
+                step.fail(board, describe(exc))
                 step.report(board, started, failed=1)
                 continue
             sync_id = step.store.start_sync(spec.name, board, run_id=context.run.run_id, raw_snapshot_id=raw.id)
