@@ -15,8 +15,6 @@ from jobsync_pipeline.defs.sources import SourceSpec
 from jobsync_pipeline.sources.base import BoardError
 from jobsync_pipeline.store.repo import RawSnapshot, Store
 
-TERMINAL_BEFORE_DIFF = ("failed", "stale")
-
 
 class StaleSnapshot(Exception):
     """The payload is older than the snapshot already applied: skipping it keeps the catalog current."""
