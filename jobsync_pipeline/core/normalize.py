@@ -17,10 +17,16 @@ def clean_text(value: str | None) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFC", value)).strip()
 
 
+def _blank_unless_mark(match: re.Match) -> str:
+    # combining marks are not \w, but they are part of the letter (Devanagari vowel signs, Thai tones)
+    char = match.group()
+    return char if unicodedata.category(char).startswith("M") else " "
+
+
 def match_text(value: str | None) -> str:
     """A form of `value` for matching: compatibility-normalized, case-folded, without punctuation."""
     folded = unicodedata.normalize("NFKC", value or "").casefold()
-    return _SPACES.sub(" ", _PUNCTUATION.sub(" ", folded)).strip()
+    return _SPACES.sub(" ", _PUNCTUATION.sub(_blank_unless_mark, folded)).strip()
 
 
 def fallback_external_id(title: str, location: str, company: str) -> str:

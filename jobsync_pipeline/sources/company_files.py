@@ -17,6 +17,9 @@ from jobsync_pipeline.sources.bucket import Bucket
 
 SOURCE = "company_files"
 _UTF8_BOM = b"\xef\xbb\xbf"
+# The store's column widths (jobs.external_id, jobs.posted_date): a longer value would fail the board's apply.
+MAX_ID_LENGTH = 255
+MAX_DATE_LENGTH = 32
 
 
 class CompanyJob(BaseModel):
@@ -26,7 +29,7 @@ class CompanyJob(BaseModel):
     # (only true/false/yes/no/on/off/1/0 are accepted), so "false" can never count as active.
     model_config = ConfigDict(coerce_numbers_to_str=True, extra="ignore", str_strip_whitespace=True)
 
-    id: str | None = None
+    id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
     title: str = Field(min_length=1)
     company: str | None = None
     location: str | None = None
@@ -43,6 +46,15 @@ class CompanyJob(BaseModel):
             return []
         return [value] if isinstance(value, str) else value
 
+    @field_validator("id", "title", "company", "location", "url", "description", "requirements", "postedDate",
+                     mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: one such posting would fail the board's whole apply
+        if any("\x00" in v for v in ([value] if isinstance(value, str) else value or [])):
+            raise ValueError("contains a NUL character")
+        return value
+
     @field_validator("postedDate", mode="after")
     @classmethod
     def _iso_date(cls, value: str | None) -> str | None:
@@ -51,6 +63,8 @@ class CompanyJob(BaseModel):
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00")).date().isoformat()
         except ValueError:
+            if len(value) > MAX_DATE_LENGTH:
+                raise ValueError(f"not an ISO date and longer than {MAX_DATE_LENGTH} characters") from None
             return value
 
 
@@ -58,6 +72,13 @@ class CompanyFileHeader(BaseModel):
     company: str = Field(min_length=1)
     scrapedAt: datetime
     jobs: list[Any]
+
+    @field_validator("company", mode="after")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:  # it becomes the company of the jobs that name none
+            raise ValueError("contains a NUL character")
+        return value
 
     @field_validator("scrapedAt", mode="after")
     @classmethod
@@ -106,10 +127,20 @@ class JobNormalizer:
 
     def _refuse(self, position: int, raw: Any, reason: str) -> None:
         external_id = raw.get("id") if isinstance(raw, dict) else None
+        try:
+            record = json.dumps(raw, ensure_ascii=False, default=str)
+        except RecursionError:  # json.loads managed it with a few frames to spare
+            record = '"(record nested too deeply to show)"'
         self.bad_records.append(BadRecord(
             position=position, reason=reason,
-            record=json.dumps(raw, ensure_ascii=False, default=str)[:10_000],
-            external_id=None if external_id is None else str(external_id)))
+            record=_storable(record)[:10_000],
+            external_id=None if external_id is None else _storable(str(external_id))[:MAX_ID_LENGTH]))
+
+
+def _storable(text: str) -> str:
+    """`text` as the store can hold it: a lone surrogate (an emoji a JS scraper cut in half) becomes
+    `\\udXXX` and NUL `\\u0000`."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
 
 
 def _reason(exc: ValidationError) -> str:
@@ -126,6 +157,8 @@ def decode_json(body: bytes, location: str) -> Any:
         raise BoardError(f"{location}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except json.JSONDecodeError as exc:
         raise BoardError(f"{location}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise BoardError(f"{location}: not usable JSON (nested too deeply)") from exc
 
 
 def parse_company_file(payload: RawPayload) -> ParsedSnapshot:
