@@ -1,8 +1,12 @@
 """What every source connector shares: the raw payload it fetches and the errors that fail one board."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class BoardError(Exception):
@@ -22,3 +26,17 @@ class RawPayload:
     body: bytes
     fetched_at: datetime
     etag: str | None = None
+
+
+def decode_json(body: bytes, location: str) -> Any:
+    """JSON from bytes as real tools write them (UTF-8 with or without BOM, UTF-16/32 with BOM)."""
+    if body.startswith(_UTF8_BOM):
+        body = body[len(_UTF8_BOM):]
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise BoardError(f"{location}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise BoardError(f"{location}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise BoardError(f"{location}: not usable JSON (nested too deeply)") from exc

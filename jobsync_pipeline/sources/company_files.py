@@ -2,24 +2,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-import pandas as pd
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from jobsync_pipeline.core.models import BadRecord, ParsedSnapshot, Posting, postings_frame
+from jobsync_pipeline.core.models import ParsedSnapshot, Posting
 from jobsync_pipeline.core.normalize import clean_text, fallback_external_id
-from jobsync_pipeline.sources.base import BoardError, RawPayload
+from jobsync_pipeline.sources.base import BoardError, RawPayload, decode_json
 from jobsync_pipeline.sources.bucket import Bucket
+from jobsync_pipeline.sources.collect import MAX_ID_LENGTH, PostingCollector, validation_reason
 
 SOURCE = "company_files"
-_UTF8_BOM = b"\xef\xbb\xbf"
-# The store's column widths (jobs.external_id, jobs.posted_date): a longer value would fail the board's apply.
-MAX_ID_LENGTH = 255
-MAX_DATE_LENGTH = 32
+MAX_DATE_LENGTH = 32  # jobs.posted_date: a longer value would fail the board's apply on PostgreSQL
 
 
 class CompanyJob(BaseModel):
@@ -86,79 +81,24 @@ class CompanyFileHeader(BaseModel):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-class JobNormalizer:
-    """Turns validated jobs into posting rows, chunk by chunk, remembering ids across chunks."""
+def company_posting(board: str, company: str, raw: Any) -> tuple[Posting, bool]:
+    """A scraped job as a posting; `company` is the file's display name, for jobs that name none."""
+    job = CompanyJob.model_validate(raw)
+    company = clean_text(job.company) or company
+    title, location = clean_text(job.title), clean_text(job.location)
+    return Posting.model_construct(
+        source=SOURCE, board=board, external_id=job.id or fallback_external_id(title, location, company),
+        title=title, company=company, location=location, url=job.url or "",
+        description=clean_text(job.description),
+        requirements=json.dumps([clean_text(r) for r in job.requirements], ensure_ascii=False),
+        posted_date=job.postedDate), job.isActive
+
+
+class JobNormalizer(PostingCollector):
+    """A company file's jobs as postings, chunk by chunk (a large file can stream through)."""
 
     def __init__(self, board: str, company: str):
-        self.board = board
-        self.company = company
-        self.seen: set[str] = set()
-        self.bad_records: list[BadRecord] = []
-        self.duplicates: list[str] = []
-        self.inactive = 0
-
-    def frame(self, jobs: Iterable[Any], start: int = 0) -> pd.DataFrame:
-        """The postings of `jobs` (positions counted from `start`); refused ones are kept aside."""
-        postings = (self._posting(position, raw) for position, raw in enumerate(jobs, start))
-        return postings_frame(p for p in postings if p is not None)
-
-    def _posting(self, position: int, raw: Any) -> Posting | None:
-        try:
-            job = CompanyJob.model_validate(raw)
-        except ValidationError as exc:
-            self._refuse(position, raw, _reason(exc))
-            return None
-        company = clean_text(job.company) or self.company
-        title, location = clean_text(job.title), clean_text(job.location)
-        external_id = job.id or fallback_external_id(title, location, company)
-        if not job.isActive:
-            self.inactive += 1  # a withdrawn job is gone from the board, like an absent one
-            self.seen.add(external_id)
-            return None
-        if external_id in self.seen:
-            self.duplicates.append(external_id)
-            return None
-        self.seen.add(external_id)
-        return Posting.model_construct(
-            source=SOURCE, board=self.board, external_id=external_id, title=title, company=company,
-            location=location, url=job.url or "", description=clean_text(job.description),
-            requirements=json.dumps([clean_text(r) for r in job.requirements], ensure_ascii=False),
-            posted_date=job.postedDate)
-
-    def _refuse(self, position: int, raw: Any, reason: str) -> None:
-        external_id = raw.get("id") if isinstance(raw, dict) else None
-        try:
-            record = json.dumps(raw, ensure_ascii=False, default=str)
-        except RecursionError:  # json.loads managed it with a few frames to spare
-            record = '"(record nested too deeply to show)"'
-        self.bad_records.append(BadRecord(
-            position=position, reason=reason,
-            record=_storable(record)[:10_000],
-            external_id=None if external_id is None else _storable(str(external_id))[:MAX_ID_LENGTH]))
-
-
-def _storable(text: str) -> str:
-    """`text` as the store can hold it: a lone surrogate (an emoji a JS scraper cut in half) becomes
-    `\\udXXX` and NUL `\\u0000`."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
-
-
-def _reason(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors())
-
-
-def decode_json(body: bytes, location: str) -> Any:
-    """JSON from bytes as real tools write them (UTF-8 with or without BOM, UTF-16/32 with BOM)."""
-    if body.startswith(_UTF8_BOM):
-        body = body[len(_UTF8_BOM):]
-    try:
-        return json.loads(body)
-    except UnicodeDecodeError as exc:
-        raise BoardError(f"{location}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise BoardError(f"{location}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from exc
-    except RecursionError as exc:
-        raise BoardError(f"{location}: not usable JSON (nested too deeply)") from exc
+        super().__init__(lambda raw: company_posting(board, company, raw))
 
 
 def parse_company_file(payload: RawPayload) -> ParsedSnapshot:
@@ -170,7 +110,7 @@ def parse_company_file(payload: RawPayload) -> ParsedSnapshot:
     try:
         header = CompanyFileHeader.model_validate(document)
     except ValidationError as exc:
-        raise BoardError(f"{payload.location}: not a company job file ({_reason(exc)})") from exc
+        raise BoardError(f"{payload.location}: not a company job file ({validation_reason(exc)})") from exc
     normalizer = JobNormalizer(payload.board, clean_text(header.company))
     postings = normalizer.frame(header.jobs)
     return ParsedSnapshot(

@@ -1,0 +1,72 @@
+"""Collecting a board's postings from raw records: bad ones set aside with reasons, duplicates once."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from jobsync_pipeline.core.models import BadRecord, Posting, postings_frame
+
+MAX_ID_LENGTH = 255  # jobs.external_id: a longer id would fail the board's apply on PostgreSQL
+MAX_RECORD_CHARS = 10_000
+
+# A source's record → (posting, still listed?); raises ValidationError or ValueError for a bad record.
+PostingBuilder = Callable[[Any], tuple[Posting, bool]]
+
+
+class PostingCollector:
+    """Turns one board's raw records into postings, chunk by chunk, remembering ids across chunks."""
+
+    def __init__(self, build: PostingBuilder):
+        self.build = build
+        self.seen: set[str] = set()
+        self.bad_records: list[BadRecord] = []
+        self.duplicates: list[str] = []
+        self.inactive = 0
+
+    def frame(self, records: Iterable[Any], start: int = 0) -> pd.DataFrame:
+        """The postings of `records` (positions counted from `start`); refused ones are kept aside."""
+        postings = (self._posting(position, raw) for position, raw in enumerate(records, start))
+        return postings_frame(p for p in postings if p is not None)
+
+    def _posting(self, position: int, raw: Any) -> Posting | None:
+        try:
+            posting, listed = self.build(raw)
+        except ValidationError as exc:
+            self.refuse(position, raw, validation_reason(exc))
+            return None
+        except ValueError as exc:
+            self.refuse(position, raw, str(exc))
+            return None
+        if not listed:
+            self.inactive += 1  # a withdrawn job is gone from the board, like an absent one
+            self.seen.add(posting.external_id)
+            return None
+        if posting.external_id in self.seen:
+            self.duplicates.append(posting.external_id)
+            return None
+        self.seen.add(posting.external_id)
+        return posting
+
+    def refuse(self, position: int, raw: Any, reason: str) -> None:
+        external_id = raw.get("id") if isinstance(raw, dict) else None
+        try:
+            record = json.dumps(raw, ensure_ascii=False, default=str)
+        except RecursionError:  # json.loads managed it with a few frames to spare
+            record = '"(record nested too deeply to show)"'
+        self.bad_records.append(BadRecord(
+            position=position, reason=reason, record=storable(record)[:MAX_RECORD_CHARS],
+            external_id=None if external_id is None else storable(str(external_id))[:MAX_ID_LENGTH]))
+
+
+def validation_reason(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors())
+
+
+def storable(text: str) -> str:
+    """`text` as the store can hold it: a lone surrogate (an emoji a JS scraper cut in half) becomes
+    `\\udXXX` and NUL `\\u0000`."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
