@@ -1,0 +1,56 @@
+"""Greenhouse job boards: `GET {base}/v1/boards/{token}/jobs?content=true`, one board per token."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobsync_pipeline.core.models import ParsedSnapshot, Posting
+from jobsync_pipeline.core.normalize import clean_text
+from jobsync_pipeline.core.text import html_to_text
+from jobsync_pipeline.sources.base import BoardError, RawPayload, decode_json
+from jobsync_pipeline.sources.collect import MAX_ID_LENGTH, PostingCollector
+
+SOURCE = "greenhouse"
+
+
+class GreenhouseLocation(BaseModel):
+    name: str | None = None
+
+
+class GreenhouseJob(BaseModel):
+    model_config = ConfigDict(coerce_numbers_to_str=True, extra="ignore")
+
+    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    title: str = Field(min_length=1)
+    absolute_url: str | None = None
+    location: GreenhouseLocation | None = None
+    content: str | None = None
+    company_name: str | None = None
+    updated_at: datetime | None = None
+    first_published: datetime | None = None
+
+
+def greenhouse_posting(board: str, raw: Any) -> tuple[Posting, bool]:
+    job = GreenhouseJob.model_validate(raw)
+    published = job.first_published or job.updated_at
+    return Posting.model_construct(
+        source=SOURCE, board=board, external_id=job.id, title=clean_text(job.title),
+        company=clean_text(job.company_name) or board,
+        location=clean_text(job.location.name if job.location else None), url=job.absolute_url or "",
+        # Greenhouse entity-escapes its HTML content: unescape once, then read the text
+        description=html_to_text(job.content, escaped=True), requirements="[]",
+        posted_date=published.date().isoformat() if published else None), True
+
+
+def parse_greenhouse(payload: RawPayload) -> ParsedSnapshot:
+    """A board's jobs; raises `BoardError` for anything that is not a Greenhouse jobs document."""
+    document = decode_json(payload.body, payload.location)
+    if not isinstance(document, dict) or not isinstance(document.get("jobs"), list):
+        raise BoardError(f"{payload.location}: not a Greenhouse jobs document (expected {{\"jobs\": [...]}})")
+    collector = PostingCollector(lambda raw: greenhouse_posting(payload.board, raw))
+    postings = collector.frame(document["jobs"])
+    return ParsedSnapshot(board=payload.board, snapshot_at=None, postings=postings,
+                          bad_records=collector.bad_records, duplicates=collector.duplicates,
+                          inactive=collector.inactive)

@@ -1,0 +1,76 @@
+"""Lever postings: `GET {base}/v0/postings/{site}?mode=json&skip=&limit=`, paged until a short page.
+
+The archived payload is a JSON array of the pages, each exactly as fetched.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobsync_pipeline.core.models import ParsedSnapshot, Posting
+from jobsync_pipeline.core.normalize import clean_text
+from jobsync_pipeline.core.text import html_lines, html_to_text
+from jobsync_pipeline.sources.base import BoardError, RawPayload, decode_json
+from jobsync_pipeline.sources.collect import MAX_ID_LENGTH, PostingCollector
+
+SOURCE = "lever"
+
+
+class LeverCategories(BaseModel):
+    location: str | None = None
+    allLocations: list[str] = Field(default_factory=list)
+    team: str | None = None
+    department: str | None = None
+    commitment: str | None = None
+
+
+class LeverList(BaseModel):
+    text: str | None = None
+    content: str | None = None
+
+
+class LeverPosting(BaseModel):
+    model_config = ConfigDict(coerce_numbers_to_str=True, extra="ignore")
+
+    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    text: str = Field(min_length=1)
+    hostedUrl: str | None = None
+    categories: LeverCategories = Field(default_factory=LeverCategories)
+    createdAt: int | None = None
+    description: str | None = None
+    descriptionPlain: str | None = None
+    lists: list[LeverList] = Field(default_factory=list)
+
+
+def epoch_date(value: int | None) -> str | None:
+    """An epoch in milliseconds (Lever) or seconds, as an ISO date."""
+    if value is None:
+        return None
+    seconds = value / 1000 if value > 10**11 else value
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).date().isoformat()
+
+
+def lever_posting(board: str, raw: Any) -> tuple[Posting, bool]:
+    job = LeverPosting.model_validate(raw)
+    location = job.categories.location or ", ".join(job.categories.allLocations)
+    requirements = [line for item in job.lists for line in html_lines(item.content)]
+    return Posting.model_construct(
+        source=SOURCE, board=board, external_id=job.id, title=clean_text(job.text), company=board,
+        location=clean_text(location), url=job.hostedUrl or "",
+        description=(job.descriptionPlain or html_to_text(job.description)).strip(),
+        requirements=json.dumps(requirements, ensure_ascii=False), posted_date=epoch_date(job.createdAt)), True
+
+
+def parse_lever(payload: RawPayload) -> ParsedSnapshot:
+    """A site's postings over all its pages; raises `BoardError` for anything else."""
+    pages = decode_json(payload.body, payload.location)
+    if not isinstance(pages, list) or not all(isinstance(page, list) for page in pages):
+        raise BoardError(f"{payload.location}: not Lever postings (expected a JSON array of pages)")
+    collector = PostingCollector(lambda raw: lever_posting(payload.board, raw))
+    postings = collector.frame(posting for page in pages for posting in page)
+    return ParsedSnapshot(board=payload.board, snapshot_at=None, postings=postings,
+                          bad_records=collector.bad_records, duplicates=collector.duplicates,
+                          inactive=collector.inactive)
