@@ -26,6 +26,8 @@ class RawPayload:
     body: bytes
     fetched_at: datetime
     etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False  # the server confirmed the previous payload (304): nothing to archive
 
 
 def decode_json(body: bytes, location: str) -> Any:

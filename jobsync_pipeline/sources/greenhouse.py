@@ -11,8 +11,10 @@ from jobsync_pipeline.core.normalize import clean_text
 from jobsync_pipeline.core.text import html_to_text
 from jobsync_pipeline.sources.base import BoardError, RawPayload, decode_json
 from jobsync_pipeline.sources.collect import MAX_ID_LENGTH, PostingCollector
+from jobsync_pipeline.sources.http import PoliteClient, fetched_payload
 
 SOURCE = "greenhouse"
+DEFAULT_BASE_URL = "https://boards-api.greenhouse.io"
 
 
 class GreenhouseLocation(BaseModel):
@@ -54,3 +56,25 @@ def parse_greenhouse(payload: RawPayload) -> ParsedSnapshot:
     return ParsedSnapshot(board=payload.board, snapshot_at=None, postings=postings,
                           bad_records=collector.bad_records, duplicates=collector.duplicates,
                           inactive=collector.inactive)
+
+
+class GreenhouseConnector:
+    """Greenhouse boards through the polite client; a board's token is its partition key."""
+
+    name = SOURCE
+
+    def __init__(self, client: PoliteClient, base_url: str = DEFAULT_BASE_URL):
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+
+    def jobs_url(self, board: str) -> str:
+        return f"{self.base_url}/v1/boards/{board}/jobs"
+
+    def fetch(self, board: str, previous: RawPayload | None = None) -> RawPayload:
+        fetched = self.client.get(self.jobs_url(board), params={"content": "true"},
+                                  etag=previous.etag if previous else None,
+                                  last_modified=previous.last_modified if previous else None)
+        return fetched_payload(board, fetched)
+
+    def parse(self, payload: RawPayload) -> ParsedSnapshot:
+        return parse_greenhouse(payload)

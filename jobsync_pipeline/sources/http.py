@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from jobsync_pipeline.sources.base import BoardError
+from jobsync_pipeline.sources.base import BoardError, RawPayload
 
 DEFAULT_USER_AGENT = "jobsync/0.1 (+https://github.com/jobsync/jobsync)"
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -341,3 +341,9 @@ def _snippet(response: httpx.Response, limit: int = 200) -> str:
     except httpx.HTTPError:
         return ""
     return f": {text}" if text else ""
+
+
+def fetched_payload(board: str, fetched: Fetched) -> RawPayload:
+    """A one-request board's payload, with the validators for the next conditional GET."""
+    return RawPayload(board=board, location=fetched.url, body=fetched.body, fetched_at=fetched.fetched_at,
+                      etag=fetched.etag, last_modified=fetched.last_modified, not_modified=fetched.not_modified)

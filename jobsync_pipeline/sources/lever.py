@@ -15,8 +15,10 @@ from jobsync_pipeline.core.normalize import clean_text
 from jobsync_pipeline.core.text import html_lines, html_to_text
 from jobsync_pipeline.sources.base import BoardError, RawPayload, decode_json
 from jobsync_pipeline.sources.collect import MAX_ID_LENGTH, PostingCollector
+from jobsync_pipeline.sources.http import PoliteClient
 
 SOURCE = "lever"
+DEFAULT_BASE_URL = "https://api.lever.co"
 
 
 class LeverCategories(BaseModel):
@@ -74,3 +76,43 @@ def parse_lever(payload: RawPayload) -> ParsedSnapshot:
     return ParsedSnapshot(board=payload.board, snapshot_at=None, postings=postings,
                           bad_records=collector.bad_records, duplicates=collector.duplicates,
                           inactive=collector.inactive)
+
+
+class LeverConnector:
+    """Lever sites through the polite client, paged with skip/limit until a short page."""
+
+    name = SOURCE
+
+    def __init__(self, client: PoliteClient, base_url: str = DEFAULT_BASE_URL, *, page_size: int = 100,
+                 max_pages: int = 50):
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
+        self.max_pages = max_pages
+
+    def postings_url(self, board: str) -> str:
+        return f"{self.base_url}/v0/postings/{board}"
+
+    def fetch(self, board: str, previous: RawPayload | None = None) -> RawPayload:
+        pages: list[bytes] = []
+        first = None
+        for number in range(self.max_pages):
+            fetched = self.client.get(self.postings_url(board),
+                                      params={"mode": "json", "skip": number * self.page_size,
+                                              "limit": self.page_size})
+            first = first or fetched
+            pages.append(fetched.body)
+            page = decode_json(fetched.body, fetched.url)
+            if not isinstance(page, list):
+                raise BoardError(f"{fetched.url}: not a Lever postings page (expected a JSON array)")
+            if len(page) < self.page_size:
+                break
+        else:
+            raise BoardError(f"{self.postings_url(board)}: more than {self.max_pages} pages of "
+                             f"{self.page_size}; raise max_pages if the site is really that large")
+        # every page exactly as fetched, in order, as one JSON array
+        return RawPayload(board=board, location=self.postings_url(board), body=b"[" + b",".join(pages) + b"]",
+                          fetched_at=first.fetched_at)
+
+    def parse(self, payload: RawPayload) -> ParsedSnapshot:
+        return parse_lever(payload)
