@@ -1,0 +1,78 @@
+"""Greenhouse: the parser on recorded payloads, the connector against a local server."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from jobsync_pipeline.sources.base import BoardError, RawPayload
+from jobsync_pipeline.sources.greenhouse import GreenhouseConnector, parse_greenhouse
+from jobsync_pipeline.sources.http import FetchError, HttpPolicy, PoliteClient
+from jobsync_pipeline_tests.conftest import FIXTURES
+from jobsync_pipeline_tests.http_server import LocalServer, Reply, json_reply
+
+GREENHOUSE = FIXTURES / "greenhouse"
+NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
+
+
+def payload(body: bytes | dict, board: str = "northwindlabs") -> RawPayload:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return RawPayload(board=board, location=f"https://example.test/{board}", body=raw, fetched_at=NOW)
+
+
+def test_recorded_board_parses_with_unescaped_text():
+    parsed = parse_greenhouse(payload((GREENHOUSE / "northwindlabs.jobs.json").read_bytes()))
+    rows = parsed.postings.set_index("external_id")
+    assert parsed.found == 6 and parsed.bad_records == []
+    first = rows.loc["7423011"]
+    assert (first.title, first.company, first.location) == ("Senior Data Engineer", "Northwind Labs",
+                                                            "Berlin, Germany")
+    assert first.url == "https://job-boards.greenhouse.io/northwindlabs/jobs/7423011"
+    assert first.posted_date == "2026-10-28"
+    assert "Keep our Spark & dbt jobs fast" in first.description  # &amp;amp; unescaped once, then parsed
+    assert "<" not in first.description and "&lt;" not in first.description
+    assert rows.loc["7423024"].title == "Trust & Safety Analyst"
+    assert rows.loc["7423044"].location == "München, Deutschland"
+    assert {rows.loc["7423019"].location, rows.loc["7423031"].location} == {"Remote - US", "Remote (EU)"}
+
+
+def test_empty_board_is_an_empty_snapshot():
+    parsed = parse_greenhouse(payload((GREENHOUSE / "quietharbor.jobs.json").read_bytes(), "quietharbor"))
+    assert parsed.found == 0 and parsed.bad_records == []
+
+
+@pytest.mark.parametrize("body, problem", [
+    (b"<html><body>Service temporarily unavailable</body></html>", "not valid JSON"),
+    (b'{"error": "oops"}', "not a Greenhouse jobs document"),
+    (b'[{"id": 1}]', "not a Greenhouse jobs document"),
+])
+def test_an_unusable_body_fails_the_board_clearly(body, problem):
+    with pytest.raises(BoardError, match=problem):
+        parse_greenhouse(payload(body))
+
+
+def test_bad_and_duplicate_jobs_are_set_aside():
+    jobs = [{"id": 1, "title": "Engineer"}, {"title": "No id"}, {"id": 2}, {"id": 1, "title": "Engineer again"},
+            {"id": 3, "title": "Designer", "location": None, "content": None, "updated_at": "nonsense"}]
+    parsed = parse_greenhouse(payload({"jobs": jobs, "meta": {"total": 5}}))
+    assert list(parsed.postings.external_id) == ["1"]
+    assert [r.position for r in parsed.bad_records] == [1, 2, 4]
+    assert parsed.duplicates == ["1"]
+
+
+def test_connector_fetches_with_validators_and_reports_missing_boards():
+    body = (GREENHOUSE / "northwindlabs.jobs.json").read_bytes()
+    routes = {"/v1/boards/northwindlabs/jobs?content=true": Reply(body=body, etag='"v1"'),
+              "/v1/boards/nope/jobs?content=true": Reply(
+                  status=404, body=(GREENHOUSE / "unknown_board.jobs.404.json").read_bytes())}
+    with LocalServer(routes) as server, PoliteClient(HttpPolicy(requests_per_second=None)) as client:
+        connector = GreenhouseConnector(client, base_url=server.base_url)
+        first = connector.fetch("northwindlabs")
+        assert first.body == body and first.etag == '"v1"' and not first.not_modified
+        again = connector.fetch("northwindlabs", previous=first)
+        assert again.not_modified and again.body == b""
+        assert server.hits[-1].headers["if-none-match"] == '"v1"'
+        with pytest.raises(FetchError) as missing:
+            connector.fetch("nope")
+        assert missing.value.status == 404 and "/v1/boards/nope/jobs" in str(missing.value)
