@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from jobsync_pipeline.sources import greenhouse, lever
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DATA_DIR = PROJECT_ROOT / "data" / "local"
 SAMPLE_BUCKET_DIR = PROJECT_ROOT / "data" / "sample_bucket"
@@ -11,14 +13,21 @@ SAMPLE_BUCKET_DIR = PROJECT_ROOT / "data" / "sample_bucket"
 DATABASE_URL_VAR = "JOBSYNC_DATABASE_URL"
 BUCKET_URL_VAR = "JOBSYNC_BUCKET_URL"
 DAGSTER_HOME_VAR = "DAGSTER_HOME"
+GREENHOUSE_URL_VAR = "JOBSYNC_GREENHOUSE_BASE_URL"
+LEVER_URL_VAR = "JOBSYNC_LEVER_BASE_URL"
 
 DEFAULT_DATABASE_URL = f"sqlite:///{LOCAL_DATA_DIR / 'jobsync.db'}"
 DEFAULT_BUCKET_URL = str(SAMPLE_BUCKET_DIR / "snapshot_1")
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
+DEFAULT_URLS = {
+    BUCKET_URL_VAR: DEFAULT_BUCKET_URL,
+    GREENHOUSE_URL_VAR: greenhouse.DEFAULT_BASE_URL,
+    LEVER_URL_VAR: lever.DEFAULT_BASE_URL,
+}
 
 
 def apply_defaults(*, dagster_home: bool = False) -> None:
-    """Fill the unset jobsync variables with the embedded defaults (SQLite file, shipped sample bucket).
+    """Fill the unset jobsync variables with the embedded defaults (SQLite file, sample bucket, real API hosts).
 
     Called by the entry points (`definitions.py`, the CLI) before Dagster resolves `dg.EnvVar`s, so a
     laptop needs no configuration while production sets every variable. The CLI also asks for the
@@ -27,8 +36,9 @@ def apply_defaults(*, dagster_home: bool = False) -> None:
     if not os.environ.get(DATABASE_URL_VAR):
         LOCAL_DATA_DIR.mkdir(parents=True, exist_ok=True)
         os.environ[DATABASE_URL_VAR] = DEFAULT_DATABASE_URL
-    if not os.environ.get(BUCKET_URL_VAR):
-        os.environ[BUCKET_URL_VAR] = DEFAULT_BUCKET_URL
+    for name, default in DEFAULT_URLS.items():
+        if not os.environ.get(name):
+            os.environ[name] = default
     if dagster_home and not os.environ.get(DAGSTER_HOME_VAR):
         os.environ[DAGSTER_HOME_VAR] = str(prepare_default_dagster_home())
 

@@ -38,15 +38,29 @@ class SnapshotDiff:
 
 def previous_state(rows: list[tuple[str, int, bool]]) -> pd.DataFrame:
     """The stored state as `classify` takes it: indexed by external id."""
-    frame = pd.DataFrame.from_records(rows, columns=["external_id", "content_hash", "active"])
-    return frame.astype({"content_hash": "int64", "active": bool}).set_index("external_id")
+    rows = [tuple(row) for row in rows]
+    ids, hashes, active = zip(*rows) if rows else ((), (), ())
+    return state_frame(ids, hashes, active)
 
 
-def classify(previous: pd.DataFrame, current: pd.DataFrame) -> SnapshotDiff:
-    """New, changed, unchanged and reactivated ids of `current` (any part of a snapshot)."""
+def state_frame(ids, hashes, active) -> pd.DataFrame:
+    """The stored state from its columns (what `previous_state` builds from rows)."""
+    return pd.DataFrame({"content_hash": np.asarray(hashes, dtype="int64"),
+                         "active": np.asarray(active, dtype=bool)},
+                        index=pd.Index(list(ids), name="external_id"))
+
+
+def classify(previous: pd.DataFrame, current: pd.DataFrame, *, seen: np.ndarray | None = None) -> SnapshotDiff:
+    """New, changed, unchanged and reactivated ids of `current` (any part of a snapshot).
+
+    `seen`, a boolean array over the rows of `previous`, gets the rows `current` lists set, so a
+    streamed snapshot can find its expired ids with `expired_unseen` without keeping every id it saw.
+    """
     ids = current["external_id"].to_numpy(dtype=object)
     position = previous.index.get_indexer(ids)
     known = position >= 0
+    if seen is not None:
+        seen[position[known]] = True
     hashes = current["content_hash"].to_numpy(dtype="int64")
     was_active = np.zeros(len(ids), dtype=bool)
     same_hash = np.zeros(len(ids), dtype=bool)
@@ -64,6 +78,11 @@ def expired(previous: pd.DataFrame, seen_ids: pd.Index | np.ndarray) -> np.ndarr
     """Active ids of `previous` that a complete snapshot did not list."""
     active_ids = previous.index[previous["active"].to_numpy()]
     return active_ids[~active_ids.isin(seen_ids)].to_numpy(dtype=object)
+
+
+def expired_unseen(previous: pd.DataFrame, seen: np.ndarray) -> np.ndarray:
+    """Active ids of `previous` whose rows `seen` (as `classify` marks it) does not have set."""
+    return previous.index[previous["active"].to_numpy() & ~seen].to_numpy(dtype=object)
 
 
 def diff_snapshot(previous: pd.DataFrame, current: pd.DataFrame) -> SnapshotDiff:

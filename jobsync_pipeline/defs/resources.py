@@ -3,8 +3,11 @@
 import dagster as dg
 from pydantic import Field
 
-from jobsync_pipeline.settings import BUCKET_URL_VAR, DATABASE_URL_VAR
+from jobsync_pipeline.settings import BUCKET_URL_VAR, DATABASE_URL_VAR, GREENHOUSE_URL_VAR, LEVER_URL_VAR
 from jobsync_pipeline.sources.bucket import DEFAULT_MAX_FILE_BYTES, Bucket
+from jobsync_pipeline.sources.greenhouse import DEFAULT_BASE_URL as GREENHOUSE_URL
+from jobsync_pipeline.sources.http import DEFAULT_MAX_BODY_BYTES, DEFAULT_USER_AGENT, HttpPolicy, PoliteClient
+from jobsync_pipeline.sources.lever import DEFAULT_BASE_URL as LEVER_URL
 from jobsync_pipeline.store import Store
 
 
@@ -30,8 +33,31 @@ class BucketResource(dg.ConfigurableResource):
         return Bucket(self.url, max_file_bytes=self.max_file_bytes)
 
 
+class HttpResource(dg.ConfigurableResource):
+    """The polite HTTP client every HTTP source shares: per-host pacing, retries, conditional GETs."""
+
+    requests_per_second: float = Field(default=1.0, gt=0, description="Requests per second per API host.")
+    max_attempts: int = Field(default=5, ge=1, description="Attempts per request before the board fails.")
+    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a connection.")
+    read_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for a response.")
+    retry_after_cap: float = Field(default=120.0, gt=0,
+                                   description="A Retry-After longer than this fails the board instead of waiting.")
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0, description="Refuse larger responses.")
+    user_agent: str = Field(default=DEFAULT_USER_AGENT, description="Sent with every request.")
+    greenhouse_base_url: str = Field(default=GREENHOUSE_URL, description="Greenhouse job board API base URL.")
+    lever_base_url: str = Field(default=LEVER_URL, description="Lever postings API base URL.")
+
+    def client(self) -> PoliteClient:
+        return PoliteClient(HttpPolicy(
+            requests_per_second=self.requests_per_second, max_attempts=self.max_attempts,
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+            retry_after_cap=self.retry_after_cap, max_body_bytes=self.max_body_bytes, user_agent=self.user_agent))
+
+
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     return {
         "store": StoreResource(url=dg.EnvVar(DATABASE_URL_VAR)),
         "bucket": BucketResource(url=dg.EnvVar(BUCKET_URL_VAR)),
+        "http": HttpResource(greenhouse_base_url=dg.EnvVar(GREENHOUSE_URL_VAR),
+                             lever_base_url=dg.EnvVar(LEVER_URL_VAR)),
     }
