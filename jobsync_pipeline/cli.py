@@ -9,26 +9,10 @@ import warnings
 from collections.abc import Sequence
 
 from jobsync_pipeline import settings
+from jobsync_pipeline.defs.partitions import contiguous_ranges, range_tags
 
 COUNTS = ("found", "new", "changed", "unchanged", "expired", "bad")
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def contiguous_ranges(ordered: Sequence[str], selected: Sequence[str]) -> list[tuple[str, str]]:
-    """The fewest partition-key ranges of `ordered` covering exactly `selected` (one run per range)."""
-    wanted = set(selected)
-    ranges, start, previous = [], None, None
-    for key in ordered:
-        if key in wanted and start is None:
-            start = key
-        elif key not in wanted and start is not None:
-            ranges.append((start, previous))
-            start = None
-        previous = key
-    if start is not None:
-        ranges.append((start, previous))
-    return ranges
 
 
 def board_summary(result) -> dict:
@@ -78,7 +62,7 @@ def sync(source: str, boards: Sequence[str] | None = None) -> dict:
         instance.add_dynamic_partitions(spec.partitions_name, missing)
     job = defs.resolve_job_def(f"{spec.name}_sync")
     for start, end in contiguous_ranges(instance.get_dynamic_partitions(spec.partitions_name), selected):
-        run = job.execute_in_process(instance=instance, tags={RANGE_START: start, RANGE_END: end},
+        run = job.execute_in_process(instance=instance, tags=range_tags(start, end),
                                      run_config=QUIET_LOGS, raise_on_error=False)
         for result in store.syncs_for_run(run.run_id, spec.name):
             summary[result.board] = board_summary(result)

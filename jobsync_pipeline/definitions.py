@@ -2,12 +2,13 @@
 import dagster as dg
 
 from jobsync_pipeline import settings
-from jobsync_pipeline.defs import lanes, resources
+from jobsync_pipeline.defs import discovery, lanes, resources
 from jobsync_pipeline.defs.sources import SOURCE_SPECS
 
 settings.apply_defaults()
 
 defs = dg.Definitions.merge(
     *(lanes.build_source_lane(spec) for spec in SOURCE_SPECS),
+    discovery.defs,
     dg.Definitions(resources=resources.build_resources()),
 )

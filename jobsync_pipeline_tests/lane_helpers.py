@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
-from jobsync_pipeline.cli import RANGE_END, RANGE_START
+from jobsync_pipeline.defs.partitions import RANGE_END, RANGE_START
 from jobsync_pipeline.defs.lanes import build_source_lane
 from jobsync_pipeline.defs.resources import BucketResource, StoreResource
 from jobsync_pipeline.defs.sources import COMPANY_FILES

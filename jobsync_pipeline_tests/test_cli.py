@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jobsync_pipeline.cli import contiguous_ranges
+from jobsync_pipeline.defs.partitions import contiguous_ranges
 from jobsync_pipeline.settings import PROJECT_ROOT
 from jobsync_pipeline_tests.conftest import FIXTURES, SAMPLE_BUCKET
 

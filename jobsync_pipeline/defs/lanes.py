@@ -7,13 +7,40 @@ the run still fails at the end, naming every board that did not sync.
 
 import json
 import time
+from contextlib import contextmanager
 
 import dagster as dg
+from pydantic import Field
 
+from jobsync_pipeline.core.expiry_guard import GuardPolicy, GuardVerdict, evaluate
 from jobsync_pipeline.core.models import ParsedSnapshot
+from jobsync_pipeline.defs.partitions import contiguous_ranges, range_tags
+from jobsync_pipeline.defs.resources import StoreResource, SyncPolicyResource
 from jobsync_pipeline.defs.sources import SourceSpec
 from jobsync_pipeline.sources.base import BoardError
-from jobsync_pipeline.store.repo import RawSnapshot, Store
+from jobsync_pipeline.sources.http import FetchError
+from jobsync_pipeline.store.repo import ExpiryRefused, RawSnapshot, Store
+
+
+class JobDiffConfig(dg.Config):
+    accept_shrink: bool = Field(default=False, description=(
+        "Apply a diff even when the mass-expiry guard refuses it: set it when a board really shrank."))
+    max_shrink: float = Field(default=0.5, gt=0, le=1, description=(
+        "Refuse a snapshot listing more than this fraction fewer postings than the board's recent median."))
+    min_board_size: int = Field(default=10, ge=0, description=(
+        "The guard does not apply to boards whose recent median is below this size."))
+
+    def guard(self, found: int, recent_found: list[int]):
+        """The check `apply_snapshot` runs on the computed diff before writing it."""
+        policy = GuardPolicy(max_shrink=self.max_shrink, min_board_size=self.min_board_size)
+
+        def verdict(diff) -> GuardVerdict | None:
+            if self.accept_shrink:
+                return None
+            result = evaluate(found, len(diff.expired), recent_found, policy)
+            return None if result.ok else result
+
+        return verdict
 
 
 class StaleSnapshot(Exception):
@@ -35,6 +62,27 @@ class LaneStep:
         """The run's boards that no earlier step has already ended (refused, failed or stale)."""
         ended = {s.board for s in self.store.syncs_for_run(self.context.run.run_id, self.spec.name)}
         return [b for b in self.context.partition_keys if b not in ended]
+
+    @contextmanager
+    def connector_session(self):
+        """The connector for this step; its HTTP connections are closed when the step ends."""
+        try:
+            yield self.connector
+        finally:
+            close = getattr(self.connector, "close", None)
+            if close:
+                close()
+
+    def not_found(self, board: str, exc: FetchError) -> None:
+        """A board that answers 404 fails, and is retired (its jobs expired) after N in a row."""
+        policy = self.context.resources.sync_policy
+        status, expired = self.store.boards.not_found(self.spec.name, board, str(exc), run_id=self.context.run.run_id,
+                                                      retire_after=policy.retire_after_not_found)
+        if status == "retired":
+            self.failures[board] = f"{exc}: board retired, {expired} job(s) expired"
+            self.context.log.warning(f"{self.spec.name}/{board}: {self.failures[board]}")
+        else:
+            self.fail(board, f"{exc} (retired after {policy.retire_after_not_found} in a row)")
 
     def fail(self, board: str, error: str, **fields) -> None:
         self.failures[board] = error
@@ -89,17 +137,30 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
     def raw_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         step = LaneStep(spec, context)
         boards = list(context.partition_keys)
-        step.store.ensure_boards(spec.name, boards)
-        for board in boards:
-            started = time.monotonic()
-            try:
-                payload = step.connector.fetch(board)
-            except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
-                step.fail(board, describe(exc))
-                step.report(board, started, failed=1)
-                continue
-            _, identical = step.store.archive_raw(spec.name, payload)
-            step.report(board, started, bytes=len(payload.body), identical_payload=int(identical), failed=0)
+        registry = step.store.boards
+        step.store.ensure_boards(spec.name, boards)  # a partition added by hand is a board too
+        registry.attempted(spec.name, boards)
+        with step.connector_session() as connector:
+            for board in boards:
+                started = time.monotonic()
+                previous = step.store.latest_raw(spec.name, board)
+                try:
+                    payload = connector.fetch(board, previous.payload() if previous else None)
+                except FetchError as exc:
+                    if exc.status == 404 and spec.board_registry:
+                        step.not_found(board, exc)
+                    else:
+                        step.fail(board, describe(exc))
+                    step.report(board, started, failed=1)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
+                    step.fail(board, describe(exc))
+                    step.report(board, started, failed=1)
+                    continue
+                registry.answered(spec.name, board)
+                identical = payload.not_modified or step.store.archive_raw(spec.name, payload)[1]
+                step.report(board, started, bytes=len(payload.body), identical_payload=int(identical),
+                            not_modified=int(payload.not_modified), failed=0)
         return step.result(len(boards))
 
     @dg.asset(name="postings", kinds={"python", "pydantic"}, deps=[raw_snapshot],
@@ -132,12 +193,19 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                      for r in parsed.bad_records[:50]])}, partition_key=board)
         return step.result(len(boards))
 
+    job_diff_key = dg.AssetKey([spec.name, "job_diff"])
+
     @dg.asset(name="job_diff", kinds={"python", "sql"}, deps=[postings],
               description=f"{spec.title}: each board's snapshot diffed against the store (new, changed, "
-                          "unchanged, expired, reactivated) and applied in one transaction.", **common)
-    def job_diff(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+                          "unchanged, expired, reactivated) and applied in one transaction.",
+              check_specs=[dg.AssetCheckSpec(
+                  "mass_expiry_guard", asset=job_diff_key, blocking=True,
+                  description="Refuses to expire most of a board after an empty, broken or partial fetch: "
+                              "the board's diff is not applied and its syncs row says why.")], **common)
+    def job_diff(context: dg.AssetExecutionContext, config: JobDiffConfig):
         step = LaneStep(spec, context)
         boards = step.boards()
+        guarded: dict[str, GuardVerdict] = {}
         for board in boards:
             started = time.monotonic()
             try:
@@ -151,9 +219,17 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 continue
             sync_id = step.store.start_sync(spec.name, board, run_id=context.run.run_id, raw_snapshot_id=raw.id)
             counts = {"found": parsed.found, "bad": len(parsed.bad_records), "duplicates": len(parsed.duplicates)}
+            guard = config.guard(parsed.found, step.store.recent_found(spec.name, board))
             try:
                 diff = step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id,
-                                                 snapshot_at=parsed.snapshot_at, counts=counts)
+                                                 snapshot_at=parsed.snapshot_at, counts=counts, guard=guard)
+            except ExpiryRefused as refused:
+                guarded[board] = refused.verdict
+                step.store.finish_sync(sync_id, "guarded", counts=counts, error=refused.verdict.reason)
+                context.log.error(f"{spec.name}/{board}: mass-expiry guard: {refused.verdict.reason}")
+                step.report(board, started, **counts, guarded=1, would_expire=refused.verdict.would_expire,
+                            failed=0)
+                continue
             except Exception as exc:  # the transaction rolled back; the sync row must still say why
                 step.failures[board] = f"applying the diff failed: {exc}"
                 step.store.finish_sync(sync_id, "failed", counts=counts, error=step.failures[board])
@@ -161,14 +237,42 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 step.report(board, started, failed=1)
                 continue
             context.log.info(f"{spec.name}/{board}: {json.dumps(diff.counts())}")
-            step.report(board, started, **counts, **diff.counts(), failed=0)
+            step.report(board, started, **counts, **diff.counts(), guarded=0, failed=0)
         failed = {s.board: s.error or s.status for s in step.store.syncs_for_run(context.run.run_id, spec.name)
                   if s.status == "failed"}
         if failed:  # the good boards are applied; the run still fails, naming every board that did not sync
             raise dg.Failure(description=_failure_text(failed), metadata={"failed": len(failed)})
-        return step.result(len(boards))
+        result = step.result(len(boards))
+        yield dg.MaterializeResult(metadata=result.metadata)
+        yield dg.AssetCheckResult(
+            check_name="mass_expiry_guard", asset_key=job_diff_key, passed=not guarded,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=None if not guarded else _failure_text({b: v.reason for b, v in guarded.items()}),
+            metadata={"guarded_boards": len(guarded),
+                      "would_expire": sum(v.would_expire for v in guarded.values()),
+                      "accept_shrink": config.accept_shrink})
 
     job = dg.define_asset_job(name=f"{spec.name}_sync", selection=dg.AssetSelection.groups(spec.name),
                               description=f"Sync {spec.title.lower()}: fetch, normalize and diff each board.")
-    return dg.Definitions(assets=[raw_snapshot, postings, job_diff], jobs=[job],
+    schedules = [build_stalest_first_schedule(spec, job, partitions)] if spec.cron else []
+    return dg.Definitions(assets=[raw_snapshot, postings, job_diff], jobs=[job], schedules=schedules,
                           sensors=spec.automation(spec, job, partitions))
+
+
+def build_stalest_first_schedule(spec: SourceSpec, job, partitions: dg.DynamicPartitionsDefinition):
+    @dg.schedule(name=f"{spec.name}_sync_schedule", cron_schedule=spec.cron, job=job,
+                 execution_timezone="Europe/London", default_status=dg.DefaultScheduleStatus.RUNNING,
+                 description=f"Syncs the stalest {spec.title.lower()} first, a batch per tick, in one run.")
+    def stalest_first(context: dg.ScheduleEvaluationContext, store: StoreResource,
+                      sync_policy: SyncPolicyResource):
+        known = context.instance.get_dynamic_partitions(partitions.name)
+        # a board not yet a partition waits for the board sensor, which adds it with a run of its own
+        batch = [b for b in store.store().boards.stalest(spec.name, sync_policy.batch_size) if b in known]
+        if not batch:
+            return dg.SkipReason(f"no {spec.name} boards to sync")
+        tick = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
+        # stalest-first rotates through the partition order, so the batch is one range (two at the wrap)
+        return [dg.RunRequest(run_key=f"{spec.name}:{tick}:{start}", tags=range_tags(start, end))
+                for start, end in contiguous_ranges(known, batch)]
+
+    return stalest_first

@@ -54,10 +54,19 @@ class HttpResource(dg.ConfigurableResource):
             retry_after_cap=self.retry_after_cap, max_body_bytes=self.max_body_bytes, user_agent=self.user_agent))
 
 
+class SyncPolicyResource(dg.ConfigurableResource):
+    """How the schedules and the board lifecycle behave."""
+
+    batch_size: int = Field(default=50, ge=1, description="Boards per scheduled sync tick, stalest first.")
+    retire_after_not_found: int = Field(
+        default=3, ge=1, description="Retire a board (and expire its jobs) after this many consecutive 404s.")
+
+
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     return {
         "store": StoreResource(url=dg.EnvVar(DATABASE_URL_VAR)),
         "bucket": BucketResource(url=dg.EnvVar(BUCKET_URL_VAR)),
         "http": HttpResource(greenhouse_base_url=dg.EnvVar(GREENHOUSE_URL_VAR),
                              lever_base_url=dg.EnvVar(LEVER_URL_VAR)),
+        "sync_policy": SyncPolicyResource(),
     }

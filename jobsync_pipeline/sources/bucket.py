@@ -68,7 +68,8 @@ class Bucket:
     def list_files(self) -> list[BucketFile]:
         return self.listing().files
 
-    def read(self, board: str) -> RawPayload:
+    def read(self, board: str, *, unless_etag: str | None = None) -> RawPayload:
+        """The board's file; `not_modified` (and no read) when its etag is still `unless_etag`."""
         problem = board_name_problem(board)
         if problem:
             raise BoardError(f"board name {board!r} {problem}")
@@ -76,9 +77,12 @@ class Bucket:
         location = str(path)
         try:
             size, etag = _size_and_etag(path)
+            fetched_at = datetime.now(timezone.utc)
+            if unless_etag is not None and etag == unless_etag:
+                return RawPayload(board=board, location=location, body=b"", fetched_at=fetched_at, etag=etag,
+                                  not_modified=True)
             if size > self.max_file_bytes:
                 raise BoardError(f"{location}: {size:,} bytes is over the {self.max_file_bytes:,}-byte limit")
-            fetched_at = datetime.now(timezone.utc)
             with path.open("rb") as stream:
                 body = stream.read(self.max_file_bytes + 1)
         except FileNotFoundError as exc:

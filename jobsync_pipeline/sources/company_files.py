@@ -131,8 +131,8 @@ class CompanyFilesConnector:
     def boards(self) -> list[str]:
         return [f.board for f in self.bucket.list_files()]
 
-    def fetch(self, board: str) -> RawPayload:
-        return self.bucket.read(board)
+    def fetch(self, board: str, previous: RawPayload | None = None) -> RawPayload:
+        return self.bucket.read(board, unless_etag=previous.etag if previous else None)
 
     def parse(self, payload: RawPayload) -> ParsedSnapshot:
         return parse_company_file(payload)

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,10 +17,12 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from jobsync_pipeline.core.diff import SnapshotDiff, classify, expired, previous_state
-from jobsync_pipeline.core.models import CONTENT_FIELDS, BadRecord
+from jobsync_pipeline.core.diff import SnapshotDiff, classify, expired_unseen, state_frame
+from jobsync_pipeline.core.models import CONTENT_FIELDS, POSTING_COLUMNS, BadRecord
 from jobsync_pipeline.sources.base import RawPayload
+from jobsync_pipeline.store.boards import BoardRegistry
 from jobsync_pipeline.store.tables import bad_records, boards, job_events, jobs, raw_snapshots, syncs
+from jobsync_pipeline.store.time import as_utc, to_utc, utcnow
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 COUNT_COLUMNS = ("found", "new", "changed", "unchanged", "expired", "reactivated", "bad", "duplicates")
@@ -27,17 +32,6 @@ DEFAULT_SEEN_REFRESH = timedelta(days=1)
 _engines: dict[str, sa.Engine] = {}
 _migrated: set[str] = set()
 _lock = threading.Lock()
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back naive; everything the store writes is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
 
 
 def engine_for(url: str) -> sa.Engine:
@@ -71,6 +65,14 @@ def _create_engine(url: str) -> sa.Engine:
     return engine
 
 
+class ExpiryRefused(Exception):
+    """The guard refused a diff; `verdict` says why. Nothing of the diff was written."""
+
+    def __init__(self, verdict: Any):
+        super().__init__(getattr(verdict, "reason", None) or str(verdict))
+        self.verdict = verdict
+
+
 @dataclass
 class SyncResult:
     """One board's sync as the `syncs` table records it."""
@@ -94,12 +96,13 @@ class RawSnapshot:
     location: str
     fetched_at: datetime
     etag: str | None
+    last_modified: str | None
     sha256: str
     body: bytes
 
     def payload(self) -> RawPayload:
         return RawPayload(board=self.board, location=self.location, body=self.body,
-                          fetched_at=self.fetched_at, etag=self.etag)
+                          fetched_at=self.fetched_at, etag=self.etag, last_modified=self.last_modified)
 
 
 _tmp = sa.MetaData()
@@ -139,6 +142,17 @@ class Store:
                 command.upgrade(config, "head")
             _migrated.add(self.url)
 
+    @property
+    def boards(self) -> BoardRegistry:
+        return BoardRegistry(self.engine)
+
+    def recent_found(self, source: str, board: str, limit: int = 5) -> list[int]:
+        """Found counts of the board's latest successful syncs, newest first (the guard's history)."""
+        with self.engine.connect() as conn:
+            return list(conn.scalars(sa.select(syncs.c.found).where(
+                syncs.c.source == source, syncs.c.board == board, syncs.c.status == "success")
+                .order_by(syncs.c.id.desc()).limit(limit)))
+
     def ensure_boards(self, source: str, names: Iterable[str]) -> None:
         names = list(dict.fromkeys(names))
         if not names:
@@ -174,7 +188,8 @@ class Store:
                 return latest.id, True
             new_id = conn.execute(raw_snapshots.insert().values(
                 source=source, board=payload.board, location=payload.location,
-                fetched_at=payload.fetched_at, etag=payload.etag, sha256=digest,
+                fetched_at=to_utc(payload.fetched_at), etag=payload.etag, last_modified=payload.last_modified,
+                sha256=digest,
                 size_bytes=len(payload.body), payload=payload.body)).inserted_primary_key[0]
             return new_id, False
 
@@ -187,7 +202,8 @@ class Store:
         if row is None:
             return None
         return RawSnapshot(id=row.id, source=row.source, board=row.board, location=row.location,
-                           fetched_at=as_utc(row.fetched_at), etag=row.etag, sha256=row.sha256,
+                           fetched_at=as_utc(row.fetched_at), etag=row.etag, last_modified=row.last_modified,
+                           sha256=row.sha256,
                            body=bytes(row.payload))
 
     def keep_bad_records(self, raw_snapshot_id: int, source: str, board: str,
@@ -212,7 +228,7 @@ class Store:
         with self.engine.begin() as conn:
             return conn.execute(syncs.insert().values(
                 source=source, board=board, run_id=run_id, status="running",
-                started_at=started_at or utcnow(), raw_snapshot_id=raw_snapshot_id,
+                started_at=to_utc(started_at) or utcnow(), raw_snapshot_id=raw_snapshot_id,
                 **{c: 0 for c in COUNT_COLUMNS})).inserted_primary_key[0]
 
     def finish_sync(self, sync_id: int, status: str, *, counts: dict[str, int] | None = None,
@@ -225,7 +241,7 @@ class Store:
         started = as_utc(conn.scalar(sa.select(syncs.c.started_at).where(syncs.c.id == sync_id)))
         finished = utcnow()
         conn.execute(syncs.update().where(syncs.c.id == sync_id).values(
-            status=status, error=error, finished_at=finished, snapshot_at=snapshot_at,
+            status=status, error=error, finished_at=finished, snapshot_at=to_utc(snapshot_at),
             duration_seconds=(finished - started).total_seconds(),
             **{c: v for c, v in (counts or {}).items() if c in COUNT_COLUMNS}))
 
@@ -254,42 +270,53 @@ class Store:
 
     def apply_snapshot(self, source: str, board: str, chunks: Iterable[pd.DataFrame], *, sync_id: int,
                        snapshot_at: datetime | None = None, counts: dict[str, int] | None = None,
-                       now: datetime | None = None,
-                       seen_refresh: timedelta = DEFAULT_SEEN_REFRESH) -> SnapshotDiff:
+                       now: datetime | None = None, seen_refresh: timedelta = DEFAULT_SEEN_REFRESH,
+                       guard: Callable[[SnapshotDiff], Any] | None = None) -> SnapshotDiff:
         """Diff a complete snapshot against the board's jobs and apply it, with its events and its
         `syncs` row, in one transaction.
+
+        `guard` sees the whole diff before any of it is committed; a verdict it returns (not None)
+        rolls everything back and raises `ExpiryRefused` carrying it (the mass-expiry guard).
 
         `chunks` are frames of `POSTING_COLUMNS`, unique by external id across all chunks; they are
         consumed once, so a snapshot larger than memory can stream through. Only rows whose content
         hash differs are written: an unchanged snapshot writes no job rows.
         """
-        now = now or utcnow()
+        now = to_utc(now) or utcnow()
+        snapshot_at = to_utc(snapshot_at)
         where_board = (jobs.c.source == source, jobs.c.board == board)
         with self.engine.begin() as conn:
-            previous = previous_state(conn.execute(sa.select(
-                jobs.c.external_id, jobs.c.content_hash, jobs.c.expired_at.is_(None)).where(*where_board)).all())
-            result, seen, staged = SnapshotDiff(), [], False
+            previous, stale = _previous_state(conn, where_board, now - seen_refresh)
+            seen = np.zeros(len(previous), dtype=bool)
+            result, staged = SnapshotDiff(), False
             for chunk in chunks:
-                part = classify(previous, chunk)
-                seen.append(chunk["external_id"].to_numpy(dtype=object))
-                fresh = chunk[chunk["external_id"].isin(part.new)]
-                if len(fresh):
-                    conn.execute(jobs.insert(), _records(fresh, source=source, board=board,
-                                                         first_seen_at=now, last_seen_at=now, updated_at=now))
-                touched = chunk[chunk["external_id"].isin(np.concatenate([part.changed, part.reactivated]))]
-                if len(touched):
+                part = classify(previous, chunk, seen=seen)
+                ids = chunk["external_id"]
+                if len(part.new):
+                    _bulk_insert(conn, jobs, chunk.loc[ids.isin(part.new), list(POSTING_COLUMNS)],
+                                 source=source, board=board, first_seen_at=now, last_seen_at=now, updated_at=now)
+                if len(part.changed) or len(part.reactivated):
                     staged = staged or _create(conn, _stage)
-                    conn.execute(_stage.insert(), _records(touched))
+                    touched = ids.isin(np.concatenate([part.changed, part.reactivated]))
+                    _bulk_insert(conn, _stage, chunk.loc[touched, list(POSTING_COLUMNS)])
                 result = result + part
-            result = result + SnapshotDiff(
-                expired=expired(previous, np.concatenate(seen) if seen else np.array([], dtype=object)))
+                del chunk, part, ids  # not alive while the source produces the next chunk
+            result = result + SnapshotDiff(expired=expired_unseen(previous, seen))
+            verdict = guard(result) if guard else None
+            if verdict is not None:
+                raise ExpiryRefused(verdict)  # rolls the whole apply back: nothing of it is written
+            del previous, seen
             if staged:
-                conn.execute(jobs.update().where(*where_board, jobs.c.external_id == _stage.c.external_id)
+                # the IN lets SQLite walk the staged ids through the jobs index instead of all the board's jobs
+                conn.execute(jobs.update().where(*where_board, jobs.c.external_id == _stage.c.external_id,
+                                                 jobs.c.external_id.in_(sa.select(_stage.c.external_id)))
                              .values(**{name: _stage.c[name] for name in (*CONTENT_FIELDS, "content_hash")},
                                      updated_at=now, last_seen_at=now, expired_at=None, expired_reason=None))
             self._record_diff(conn, result, where_board, sync_id, now)
-            conn.execute(jobs.update().where(*where_board, jobs.c.expired_at.is_(None),
-                                             jobs.c.last_seen_at < now - seen_refresh).values(last_seen_at=now))
+            if stale or seen_refresh <= timedelta(0):
+                # only a job listed but not written since `seen_refresh` needs it; the state read told
+                conn.execute(jobs.update().where(*where_board, jobs.c.expired_at.is_(None),
+                                                 jobs.c.last_seen_at < now - seen_refresh).values(last_seen_at=now))
             for table in (_stage, _diff_keys):
                 table.drop(conn, checkfirst=True)
             self.finish_sync(sync_id, "success", counts={**(counts or {}), **result.counts()},
@@ -305,12 +332,14 @@ class Store:
     def _record_diff(conn: sa.Connection, result: SnapshotDiff, where_board, sync_id: int,
                      now: datetime) -> None:
         """Expire the absent jobs and write one event per touched job, set-based from one key table."""
-        keys = [{"external_id": i, "kind": kind} for kind in ("new", "changed", "reactivated", "expired")
-                for i in getattr(result, kind)]
-        if not keys:
+        kinds = ("new", "changed", "reactivated", "expired")
+        if not any(len(getattr(result, kind)) for kind in kinds):
             return
         _create(conn, _diff_keys)
-        conn.execute(_diff_keys.insert(), keys)
+        keys = pd.DataFrame({"external_id": np.concatenate([getattr(result, kind) for kind in kinds]),
+                             "kind": np.repeat(np.array(kinds, dtype=object),
+                                               [len(getattr(result, kind)) for kind in kinds])})
+        _bulk_insert(conn, _diff_keys, keys)
         if len(result.expired):
             conn.execute(jobs.update().where(*where_board, jobs.c.external_id.in_(
                 sa.select(_diff_keys.c.external_id).where(_diff_keys.c.kind == "expired"))).values(
@@ -319,12 +348,134 @@ class Store:
             ["job_id", "sync_id", "kind", "at"],
             sa.select(jobs.c.id, sa.literal(sync_id, sa.BigInteger), _diff_keys.c.kind,
                       sa.literal(now, jobs.c.updated_at.type))
-            .join(_diff_keys, jobs.c.external_id == _diff_keys.c.external_id).where(*where_board)))
+            .join(_diff_keys, jobs.c.external_id == _diff_keys.c.external_id)
+            .where(*where_board, jobs.c.external_id.in_(sa.select(_diff_keys.c.external_id)))))
 
 
 def _create(conn: sa.Connection, table: sa.Table) -> bool:
     table.create(conn, checkfirst=True)
     return True
+
+
+# A board's stored state is read in batches of this many rows (a server-side cursor on PostgreSQL).
+_STATE_BATCH = 50_000
+
+
+def _previous_state(conn: sa.Connection, where_board, stale_before: datetime) -> tuple[pd.DataFrame, bool]:
+    """The board's stored state for the diff engine, streamed into columns (no row objects kept),
+    and whether any active job was last seen before `stale_before`."""
+    query = sa.select(jobs.c.external_id, jobs.c.content_hash, jobs.c.expired_at.is_(None),
+                      sa.and_(jobs.c.expired_at.is_(None), jobs.c.last_seen_at < stale_before)).where(*where_board)
+    ids: list[str] = []
+    hashes, active, stale = [], [], False
+    for batch in _driver_batches(conn, query, _STATE_BATCH):
+        batch_ids, batch_hashes, batch_active, batch_stale = zip(*batch)
+        ids.extend(batch_ids)
+        hashes.append(np.fromiter(batch_hashes, dtype="int64", count=len(batch)))
+        active.append(np.fromiter(batch_active, dtype=bool, count=len(batch)))  # bool, or 0/1 on SQLite
+        stale = stale or any(batch_stale)
+    return state_frame(ids, np.concatenate(hashes) if hashes else [],
+                       np.concatenate(active) if active else []), bool(stale)
+
+
+def _driver_batches(conn: sa.Connection, query: sa.Select, size: int):
+    """The rows of `query` as the driver's plain tuples, `size` at a time, from a server-side cursor on
+    PostgreSQL: a million SQLAlchemy rows would cost seconds. Only for columns whose types need no
+    result processing (strings, integers, booleans)."""
+    compiled = query.compile(dialect=conn.dialect)
+    params = {}
+    for name, value in compiled.construct_params().items():
+        process = compiled.binds[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        params[name] = process(value) if process else value
+    if compiled.positional:
+        params = tuple(params[name] for name in compiled.positiontup)
+    dbapi_connection = conn.connection.dbapi_connection
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
+        cursor = dbapi_connection.cursor(name="jobsync_state")
+        cursor.itersize = size
+    else:
+        cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        while batch := cursor.fetchmany(size):
+            yield batch
+    finally:
+        cursor.close()
+
+
+def _bulk_insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, **constants) -> None:
+    """Insert a frame's rows (plus constant columns) into `table` set-based: COPY on PostgreSQL
+    (psycopg2), one executemany of plain tuples on SQLite, SQLAlchemy's executemany elsewhere."""
+    names = [*frame.columns, *constants]
+    driver = (conn.dialect.name, conn.dialect.driver)
+    if driver == ("postgresql", "psycopg2"):
+        columns = [_copy_column(_column_values(frame[name])) for name in frame.columns]
+        columns += [itertools.repeat(_copy_value(value), len(frame)) for value in constants.values()]
+        preparer = conn.dialect.identifier_preparer
+        statement = (f"COPY {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
+                     "FROM STDIN")
+        with conn.connection.cursor() as cursor:
+            cursor.copy_expert(statement, _LineReader(map("\t".join, zip(*columns))), size=_COPY_BLOCK)
+    elif conn.dialect.name == "sqlite":
+        columns = [_column_values(frame[name]) for name in frame.columns]
+        for name, value in constants.items():
+            process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+            columns.append(itertools.repeat(process(value) if process else value, len(frame)))
+        preparer = conn.dialect.identifier_preparer
+        conn.exec_driver_sql(
+            f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
+            f"VALUES ({', '.join('?' for _ in names)})", list(zip(*columns)))
+    else:
+        conn.execute(table.insert(), _records(frame, **constants))
+
+
+def _column_values(series: pd.Series) -> list:
+    """A column as plain Python values (int, str), missing values as None."""
+    values = series.tolist()
+    if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        missing = series.isna().to_numpy()
+        if missing.any():
+            values = [None if absent else value for value, absent in zip(values, missing)]
+    return values
+
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_BLOCK = 1 << 20
+
+
+class _LineReader:
+    """Lines as a file for `copy_expert`, produced as it reads, so no whole COPY body is held."""
+
+    def __init__(self, lines: Iterable[str]):
+        self.lines = iter(lines)
+
+    def read(self, size: int = _COPY_BLOCK) -> str:
+        block = list(itertools.islice(self.lines, max(1, size // 512)))
+        return "\n".join(block) + "\n" if block else ""
+
+
+def _copy_value(value) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return r"\N"
+    if isinstance(value, bool):
+        text = "t" if value else "f"
+    elif isinstance(value, datetime):
+        text = value.isoformat(sep=" ")
+    else:
+        text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_column(values: list) -> list[str]:
+    """A column in COPY's text format; plain strings without a character to escape pass as they are."""
+    try:
+        joined = "".join(values)  # raises unless every value is a str
+    except TypeError:
+        if all(type(value) is int for value in values):
+            return list(map(str, values))
+        return [_copy_value(value) for value in values]
+    return values if _COPY_SPECIAL.search(joined) is None else [_copy_value(value) for value in values]
 
 
 def _records(frame: pd.DataFrame, **constants) -> list[dict]:

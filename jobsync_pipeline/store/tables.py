@@ -15,6 +15,12 @@ boards = sa.Table(
     sa.Column("added_at", UTC_TIME, nullable=False),
     sa.Column("last_snapshot_at", UTC_TIME, comment="source time of the newest applied snapshot"),
     sa.Column("last_synced_at", UTC_TIME),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active",
+              comment="active | failing | retired"),
+    sa.Column("origin", sa.String(16), comment="seed | cli | discovery | bucket"),
+    sa.Column("consecutive_not_found", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("status_changed_at", UTC_TIME),
+    sa.Column("status_reason", sa.Text),
 )
 
 jobs = sa.Table(
@@ -85,6 +91,7 @@ raw_snapshots = sa.Table(
     sa.Column("fetched_at", UTC_TIME, nullable=False),
     sa.Column("etag", sa.Text),
     sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("last_modified", sa.Text),
     sa.Column("size_bytes", sa.Integer, nullable=False),
     sa.Column("payload", sa.LargeBinary, nullable=False),
     sa.Index("ix_raw_snapshots_source_board", "source", "board", "id"),
@@ -101,4 +108,17 @@ bad_records = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("record", sa.Text, nullable=False),
     sa.UniqueConstraint("raw_snapshot_id", "position", name="uq_bad_records_snapshot_position"),
+)
+
+potential_companies = sa.Table(
+    "potential_companies", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("name_key", sa.String(255), nullable=False, unique=True, comment="normalized name"),
+    sa.Column("origin", sa.String(16), nullable=False, comment="file | cli | postings"),
+    sa.Column("added_at", UTC_TIME, nullable=False),
+    sa.Column("last_probed_at", UTC_TIME),
+    sa.Column("probe_status", sa.String(16), nullable=False, server_default="pending",
+              comment="pending | found | not_found | error"),
+    sa.Column("probe_result", sa.Text, comment="boards found, or the error"),
 )
