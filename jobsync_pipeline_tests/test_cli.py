@@ -77,3 +77,44 @@ def test_the_shared_sync_contract_holds(env):
                           text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "contract ok" in done.stdout
+
+
+def test_boards_add_from_a_careers_url_then_sync_and_list(env):
+    """`boards add` checks the board answers, `sync greenhouse --board` runs it, `boards list` shows it."""
+    from jobsync_pipeline_tests.http_server import LocalServer, Reply
+
+    body = (FIXTURES / "greenhouse" / "northwindlabs.jobs.json").read_bytes()
+    missing = (FIXTURES / "greenhouse" / "unknown_board.jobs.404.json").read_bytes()
+    routes = {"/v1/boards/northwindlabs/jobs": Reply(body=body), "/v1/boards/nosuchboard/jobs": Reply(404, missing)}
+    with LocalServer(routes) as server:
+        env = {**env, "JOBSYNC_GREENHOUSE_BASE_URL": server.base_url}
+        added = jobsync(env, "boards", "add", "https://job-boards.greenhouse.io/northwindlabs/jobs/7423011",
+                        "https://boards.greenhouse.io/nosuchboard", "--json")
+        assert added.returncode == 1, added.stderr
+        outcome = {r["board"]: r for r in json.loads(added.stdout)}
+        assert outcome["northwindlabs"]["added"] and outcome["northwindlabs"]["jobs"] == 6
+        assert not outcome["nosuchboard"]["added"] and "404" in outcome["nosuchboard"]["error"]
+
+        synced = jobsync(env, "sync", "greenhouse", "--board", "northwindlabs", "--json")
+        assert synced.returncode == 0, synced.stderr
+        assert json.loads(synced.stdout)["boards"]["northwindlabs"]["new"] == 6
+
+    listed = jobsync(env, "boards", "list", "greenhouse", "--json")
+    (row,) = json.loads(listed.stdout)
+    assert (row["board"], row["status"], row["origin"], row["last_sync_status"]) == \
+        ("northwindlabs", "active", "cli", "success")
+    assert row["counts"]["found"] == 6
+
+    removed = jobsync(env, "boards", "remove", "greenhouse", "northwindlabs")
+    assert "6 job(s) expired" in removed.stdout
+    assert json.loads(jobsync(env, "boards", "list", "--json").stdout)[0]["status"] == "retired"
+
+
+def test_seed_list_registers_boards_without_asking(env, tmp_path):
+    seeds = tmp_path / "seeds.json"
+    seeds.write_text(json.dumps({"greenhouse": ["acme"], "lever": ["globex", "initech"]}))
+    done = jobsync(env, "boards", "seed", str(seeds))
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(jobsync(env, "boards", "list", "--json").stdout)
+    assert {(r["source"], r["board"], r["origin"]) for r in listed} == {
+        ("greenhouse", "acme", "seed"), ("lever", "globex", "seed"), ("lever", "initech", "seed")}

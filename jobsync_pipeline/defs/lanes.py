@@ -69,9 +69,7 @@ class LaneStep:
         try:
             yield self.connector
         finally:
-            close = getattr(self.connector, "close", None)
-            if close:
-                close()
+            self.connector.close()
 
     def not_found(self, board: str, exc: FetchError) -> None:
         """A board that answers 404 fails, and is retired (its jobs expired) after N in a row."""

@@ -137,4 +137,5 @@ class CompanyFilesConnector:
     def parse(self, payload: RawPayload) -> ParsedSnapshot:
         return parse_company_file(payload)
 
-
+    def close(self) -> None:
+        """Nothing to release: the bucket opens a file per read."""

@@ -78,3 +78,6 @@ class GreenhouseConnector:
 
     def parse(self, payload: RawPayload) -> ParsedSnapshot:
         return parse_greenhouse(payload)
+
+    def close(self) -> None:
+        self.client.close()

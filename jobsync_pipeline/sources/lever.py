@@ -116,3 +116,6 @@ class LeverConnector:
 
     def parse(self, payload: RawPayload) -> ParsedSnapshot:
         return parse_lever(payload)
+
+    def close(self) -> None:
+        self.client.close()
