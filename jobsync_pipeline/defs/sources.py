@@ -53,31 +53,25 @@ COMPANY_FILES = SourceSpec(
     automation=lambda spec, job, partitions: [build_bucket_sensor(spec, job, partitions)],
 )
 
-GREENHOUSE = SourceSpec(
-    name="greenhouse",
-    title="Greenhouse job boards",
-    kinds=frozenset({"python", "httpx"}),
-    resource_keys=frozenset({"http", "sync_policy"}),
-    connector=lambda resources: GreenhouseConnector(resources.http.client(), resources.http.greenhouse_base_url),
-    known_boards=lambda resources, store: store.boards.syncable("greenhouse"),
-    pool="greenhouse_api",
-    cron="7,22,37,52 * * * *",
-    board_registry=True,
-    automation=lambda spec, job, partitions: [build_board_sensor(spec.name, partitions, job)],
-)
+def ats_source(name: str, title: str, connector_class, cron: str) -> SourceSpec:
+    """An applicant-tracking API: boards from the registry, one pool per host, a sync schedule."""
+    return SourceSpec(
+        name=name,
+        title=title,
+        kinds=frozenset({"python", "httpx"}),
+        resource_keys=frozenset({"http", "sync_policy"}),
+        connector=lambda resources: connector_class(resources.http.client(),
+                                                    getattr(resources.http, f"{name}_base_url")),
+        known_boards=lambda resources, store: store.boards.syncable(name),
+        pool=f"{name}_api",
+        cron=cron,
+        board_registry=True,
+        automation=lambda spec, job, partitions: [build_board_sensor(spec.name, partitions, job)],
+    )
 
-LEVER = SourceSpec(
-    name="lever",
-    title="Lever job sites",
-    kinds=frozenset({"python", "httpx"}),
-    resource_keys=frozenset({"http", "sync_policy"}),
-    connector=lambda resources: LeverConnector(resources.http.client(), resources.http.lever_base_url),
-    known_boards=lambda resources, store: store.boards.syncable("lever"),
-    pool="lever_api",
-    cron="12,27,42,57 * * * *",
-    board_registry=True,
-    automation=lambda spec, job, partitions: [build_board_sensor(spec.name, partitions, job)],
-)
+
+GREENHOUSE = ats_source("greenhouse", "Greenhouse job boards", GreenhouseConnector, cron="7,22,37,52 * * * *")
+LEVER = ats_source("lever", "Lever job sites", LeverConnector, cron="12,27,42,57 * * * *")
 
 SOURCE_SPECS: tuple[SourceSpec, ...] = (COMPANY_FILES, GREENHOUSE, LEVER)
 SOURCES_BY_NAME = {spec.name: spec for spec in SOURCE_SPECS}
