@@ -77,7 +77,13 @@ class LaneStep:
         status, expired = self.store.boards.not_found(self.spec.name, board, str(exc), run_id=self.context.run.run_id,
                                                       retire_after=policy.retire_after_not_found)
         if status == "retired":
-            self.failures[board] = f"{exc}: board retired, {expired} job(s) expired"
+            if any(s.board == board for s in self.store.syncs_for_run(self.context.run.run_id, self.spec.name)):
+                self.failures[board] = f"{exc}: board retired, {expired} job(s) expired"  # its syncs row is written
+            else:  # retired before this run (a hand-run partition): end it here, or the later steps would
+                # re-apply its last archived payload and bring its expired jobs back
+                self.failures[board] = f"{exc}: board already retired, nothing applied"
+                self.store.record_sync(self.spec.name, board, "retired", run_id=self.context.run.run_id,
+                                       error=self.failures[board])
             self.context.log.warning(f"{self.spec.name}/{board}: {self.failures[board]}")
         else:
             self.fail(board, f"{exc} (retired after {policy.retire_after_not_found} in a row)")
@@ -264,8 +270,11 @@ def build_stalest_first_schedule(spec: SourceSpec, job, partitions: dg.DynamicPa
     def stalest_first(context: dg.ScheduleEvaluationContext, store: StoreResource,
                       sync_policy: SyncPolicyResource):
         known = context.instance.get_dynamic_partitions(partitions.name)
-        # a board not yet a partition waits for the board sensor, which adds it with a run of its own
-        batch = [b for b in store.store().boards.stalest(spec.name, sync_policy.batch_size) if b in known]
+        # a board not yet a partition waits for the board sensor, which adds it with a run of its own; never
+        # synced, it sorts first, so the batch reads past those boards instead of giving them its places
+        registry, partitioned = store.store().boards, set(known)
+        waiting = sum(b not in partitioned for b in registry.syncable(spec.name))
+        batch = [b for b in registry.stalest(spec.name, sync_policy.batch_size + waiting) if b in partitioned]
         if not batch:
             return dg.SkipReason(f"no {spec.name} boards to sync")
         tick = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"

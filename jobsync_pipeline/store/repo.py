@@ -181,10 +181,15 @@ class Store:
         digest = hashlib.sha256(payload.body).hexdigest()
         with self.engine.begin() as conn:
             latest = conn.execute(
-                sa.select(raw_snapshots.c.id, raw_snapshots.c.sha256)
+                sa.select(raw_snapshots.c.id, raw_snapshots.c.sha256, raw_snapshots.c.etag,
+                          raw_snapshots.c.last_modified)
                 .where(raw_snapshots.c.source == source, raw_snapshots.c.board == payload.board)
                 .order_by(raw_snapshots.c.id.desc()).limit(1)).first()
             if latest is not None and latest.sha256 == digest:
+                if (latest.etag, latest.last_modified) != (payload.etag, payload.last_modified):
+                    # the same bytes under new validators: keep them, or every later GET is a full 200
+                    conn.execute(raw_snapshots.update().where(raw_snapshots.c.id == latest.id).values(
+                        etag=payload.etag, last_modified=payload.last_modified))
                 return latest.id, True
             new_id = conn.execute(raw_snapshots.insert().values(
                 source=source, board=payload.board, location=payload.location,
@@ -314,7 +319,7 @@ class Store:
                                      updated_at=now, last_seen_at=now, expired_at=None, expired_reason=None))
             self._record_diff(conn, result, where_board, sync_id, now)
             if stale or seen_refresh <= timedelta(0):
-                # only a job listed but not written since `seen_refresh` needs it; the state read told
+                # a full pass over the board's jobs, skipped when the state read found none to refresh
                 conn.execute(jobs.update().where(*where_board, jobs.c.expired_at.is_(None),
                                                  jobs.c.last_seen_at < now - seen_refresh).values(last_seen_at=now))
             for table in (_stage, _diff_keys):
