@@ -105,6 +105,19 @@ class LaneStep:
                                 f"the applied one of {applied.isoformat()}; skipped, the catalog is unchanged")
         return raw, parsed
 
+    def prepared(self, board: str, started: float) -> tuple[RawSnapshot, ParsedSnapshot] | None:
+        """`prepare`, or None once a stale or broken snapshot has been recorded as the board's sync."""
+        try:
+            return self.prepare(board)
+        except StaleSnapshot as exc:
+            self.store.record_sync(self.spec.name, board, "stale", run_id=self.context.run.run_id, error=str(exc))
+            self.context.log.warning(str(exc))
+            self.report(board, started, stale=1, failed=0)
+        except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
+            self.fail(board, describe(exc))
+            self.report(board, started, failed=1)
+        return None
+
     def report(self, board: str, started: float, **numbers: float) -> None:
         """Per-board numbers on that partition's materialization, so the UI plots each board's history."""
         self.context.add_asset_metadata(
@@ -175,17 +188,10 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
         boards = step.boards()
         for board in boards:
             started = time.monotonic()
-            try:
-                raw, parsed = step.prepare(board)
-            except StaleSnapshot as exc:
-                step.store.record_sync(spec.name, board, "stale", run_id=context.run.run_id, error=str(exc))
-                context.log.warning(str(exc))
-                step.report(board, started, stale=1, failed=0)
+            prepared = step.prepared(board, started)
+            if prepared is None:
                 continue
-            except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
-                step.fail(board, describe(exc))
-                step.report(board, started, failed=1)
-                continue
+            raw, parsed = prepared
             step.store.keep_bad_records(raw.id, spec.name, board, parsed.bad_records)
             if parsed.duplicates:
                 context.log.warning(f"{spec.name}/{board}: duplicate ids kept once: {parsed.duplicates[:20]}")
@@ -212,15 +218,10 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
         guarded: dict[str, GuardVerdict] = {}
         for board in boards:
             started = time.monotonic()
-            try:
-                raw, parsed = step.prepare(board)
-            except StaleSnapshot as exc:
-                step.store.record_sync(spec.name, board, "stale", run_id=context.run.run_id, error=str(exc))
+            prepared = step.prepared(board, started)
+            if prepared is None:
                 continue
-            except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
-                step.fail(board, describe(exc))
-                step.report(board, started, failed=1)
-                continue
+            raw, parsed = prepared
             sync_id = step.store.start_sync(spec.name, board, run_id=context.run.run_id, raw_snapshot_id=raw.id)
             counts = {"found": parsed.found, "bad": len(parsed.bad_records), "duplicates": len(parsed.duplicates)}
             guard = config.guard(parsed.found, step.store.recent_found(spec.name, board))
