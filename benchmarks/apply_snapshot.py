@@ -172,6 +172,7 @@ def phase_floor(params: dict) -> dict:
 
 def _apply(params: dict, store, sync_id: int) -> tuple:
     """Read, normalize and apply one snapshot file; the seconds spent producing chunks are counted."""
+    from jobsync_pipeline.sources.base import collection_paused
     from jobsync_pipeline.sources.company_files import JobNormalizer
 
     normalizer = JobNormalizer(BOARD, COMPANY)
@@ -181,7 +182,8 @@ def _apply(params: dict, store, sync_id: int) -> tuple:
         position = 0
         for lines in read_chunks(Path(params["file"]), params["chunk_lines"]):
             began = time.perf_counter()
-            jobs, count = [json.loads(line) for line in lines], len(lines)
+            with collection_paused():  # as the product's decode_json decodes a payload
+                jobs, count = [json.loads(line) for line in lines], len(lines)
             del lines  # a chunk's text, decoded jobs and frame are not kept beyond their use
             frame = normalizer.frame(jobs, start=position)
             del jobs

@@ -7,12 +7,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from jobsync_pipeline.core.models import POSTING_COLUMNS
-from jobsync_pipeline.core.normalize import fallback_external_id
+from jobsync_pipeline.core.normalize import clean_text, fallback_external_id
 from jobsync_pipeline.sources.base import BoardError, RawPayload
 from jobsync_pipeline.sources.bucket import Bucket
-from jobsync_pipeline.sources.company_files import CompanyFilesConnector, parse_company_file
+from jobsync_pipeline.sources.company_files import CompanyFilesConnector, parse_company_file, requirements_json
 from jobsync_pipeline_tests.conftest import FIXTURES
 
 COMPANY_FILES = FIXTURES / "company_files"
@@ -244,12 +246,14 @@ def test_surrogate_pairs_are_one_character():
     assert parse_body(company_file(job(title="Baker \U0001f600"))).postings["title"].tolist() == ["Baker \U0001f600"]
 
 
-@pytest.mark.parametrize("field", ["id", "title", "location", "url", "description", "postedDate", "company"])
-def test_nul_characters_make_a_bad_record_that_can_be_stored(field):
+@pytest.mark.parametrize(("field", "posting_field"), [
+    ("id", "external_id"), ("title", "title"), ("location", "location"), ("url", "url"),
+    ("description", "description"), ("postedDate", "posted_date"), ("company", "company")])
+def test_nul_characters_make_a_bad_record_that_can_be_stored(field, posting_field):
     parsed = parse_body(company_file(job(**{field: "a\x00b"}), job(id="j-2")))
     assert ids(parsed) == ["j-2"]
     assert len(parsed.bad_records) == 1
-    assert field in parsed.bad_records[0].reason and "NUL" in parsed.bad_records[0].reason
+    assert parsed.bad_records[0].reason == f"{posting_field}: contains a NUL character"
     assert_storable(parsed)
 
 
@@ -411,3 +415,16 @@ def test_empty_jobs_list_is_an_empty_snapshot():
     parsed = parse_body(company_file())
     assert parsed.found == 0 and parsed.bad_records == []
     assert list(parsed.postings.columns) == list(POSTING_COLUMNS)
+
+
+@given(st.one_of(st.none(), st.text(), st.lists(st.text().filter(lambda t: "\x00" not in t))))
+def test_requirements_json_is_the_json_of_the_cleaned_list(requirements):
+    # one requirement may come as a string; an empty one means none
+    listed = [requirements] if isinstance(requirements, str) and requirements else requirements or []
+    if "\x00" in "".join(listed):
+        with pytest.raises(ValueError, match="NUL"):
+            requirements_json(requirements)
+        return
+    encoded = requirements_json(requirements)
+    assert encoded == json.dumps([clean_text(r) for r in listed], ensure_ascii=False)
+    assert json.loads(encoded) == [clean_text(r) for r in listed]

@@ -61,6 +61,14 @@ def test_bad_and_duplicate_jobs_are_set_aside():
     assert parsed.duplicates == ["1"]
 
 
+def test_a_nul_character_sets_only_that_job_aside():
+    # PostgreSQL text cannot hold NUL: unchecked, one such job would fail the board's whole apply
+    jobs = [{"id": 1, "title": "Engineer", "content": "a\u0000b"}, {"id": 2, "title": "Designer"}]
+    parsed = parse_greenhouse(payload({"jobs": jobs}))
+    assert list(parsed.postings.external_id) == ["2"]
+    assert [r.reason for r in parsed.bad_records] == ["description: contains a NUL character"]
+
+
 def test_connector_fetches_with_validators_and_reports_missing_boards():
     body = (GREENHOUSE / "northwindlabs.jobs.json").read_bytes()
     routes = {"/v1/boards/northwindlabs/jobs?content=true": Reply(body=body, etag='"v1"'),

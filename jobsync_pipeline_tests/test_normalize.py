@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -28,6 +29,13 @@ def test_clean_text_composes_unicode_but_keeps_case_and_punctuation():
     assert clean_text(decomposed) == "K\u00f6ln"
     assert clean_text("C++ / Go, Remote - US") == "C++ / Go, Remote - US"
     assert clean_text("東京") == "東京"
+
+
+@given(st.text())
+def test_clean_text_collapses_exactly_the_whitespace_a_regex_would(value):
+    # clean_text splits on str.isspace for speed; \s is the definition operators know from grep
+    composed = unicodedata.normalize("NFC", value)
+    assert clean_text(value) == re.sub(r"\s+", " ", composed).strip()
 
 
 @given(st.text())

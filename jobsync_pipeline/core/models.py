@@ -4,31 +4,36 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
-
 from jobsync_pipeline.core.normalize import content_hash
 
 # The fields whose change makes a posting "changed"; the order is part of the hash and must not move.
+MAX_ID_LENGTH = 255  # jobs.external_id: a longer id would fail the board's apply on PostgreSQL
 CONTENT_FIELDS = ("title", "company", "location", "url", "description", "requirements", "posted_date")
 POSTING_COLUMNS = ("external_id", *CONTENT_FIELDS, "content_hash")
 
 
-class Posting(BaseModel):
-    """One job posting on one board, normalized; `key` is stable across snapshots of that board."""
+@dataclass(slots=True)
+class Posting:
+    """One job posting on one board, normalized; `key` is stable across snapshots of that board.
 
-    model_config = ConfigDict(frozen=True)
+    A plain dataclass, not a pydantic model: sources validate their own records at the boundary and
+    build postings from validated values, so construction must be cheap (millions per snapshot; a
+    frozen dataclass costs twice as much to build). What every posting must satisfy before it is
+    stored is checked once for all sources: `storage_problem`.
+    """
 
     source: str
     board: str
-    external_id: str = Field(min_length=1)
-    title: str = Field(min_length=1)
+    external_id: str
+    title: str
     company: str
     location: str = ""
     url: str = ""
     description: str = ""
-    requirements: str = Field(default="[]", description="JSON list of requirement strings.")
+    requirements: str = "[]"  # JSON list of requirement strings
     posted_date: str | None = None
 
     @property
@@ -37,7 +42,7 @@ class Posting(BaseModel):
 
     @property
     def content_hash(self) -> int:
-        return content_hash(getattr(self, name) for name in CONTENT_FIELDS)
+        return content_hash([getattr(self, name) for name in CONTENT_FIELDS])
 
     def row(self) -> dict:
         return {"external_id": self.external_id,
@@ -45,11 +50,33 @@ class Posting(BaseModel):
                 "content_hash": self.content_hash}
 
 
+def storage_problem(posting: Posting) -> str | None:
+    """Why `posting` cannot be stored (a reason for its bad record), or None when it can."""
+    if not posting.external_id:
+        return "external_id: empty"
+    if len(posting.external_id) > MAX_ID_LENGTH:
+        return f"external_id: longer than {MAX_ID_LENGTH} characters"
+    if not posting.title:
+        return "title: empty"
+    # PostgreSQL text cannot hold NUL: one such posting would fail the board's whole apply
+    for name in ("external_id", *CONTENT_FIELDS):
+        value = getattr(posting, name)
+        if value and "\x00" in value:
+            return f"{name}: contains a NUL character"
+    return None
+
+
+_STORED_FIELDS = attrgetter("external_id", *CONTENT_FIELDS)
+
+
 def postings_frame(postings: Iterable[Posting]) -> pd.DataFrame:
     """Postings as the frame the diff engine and the store take: one row each, `POSTING_COLUMNS`."""
+    rows = [_STORED_FIELDS(posting) for posting in postings]
     # object columns keep None as None (pandas' str dtype would turn it into NaN on the way to SQL)
-    frame = pd.DataFrame([p.row() for p in postings], columns=list(POSTING_COLUMNS), dtype=object)
-    return frame.astype({"content_hash": "int64"})
+    columns = zip(*rows) if rows else ([] for _ in POSTING_COLUMNS[:-1])
+    frame = {name: pd.Series(values, dtype=object) for name, values in zip(POSTING_COLUMNS, columns)}
+    frame["content_hash"] = pd.Series([content_hash(row[1:]) for row in rows], dtype="int64")
+    return pd.DataFrame(frame)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,13 @@ def clean_text(value: str | None) -> str:
     """Unicode-normalized (NFC) text with runs of whitespace collapsed; None becomes ''."""
     if value is None:
         return ""
-    return _SPACES.sub(" ", unicodedata.normalize("NFC", value)).strip()
+    value = unicodedata.normalize("NFC", value)
+    # Most texts are clean already, and this test is ten times cheaper than rebuilding them: every
+    # whitespace character but the ASCII space is unprintable (Cc, Zs, Zl or Zp).
+    if value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " ":
+        return value
+    # str.split() splits on exactly the characters `\s` matches (str.isspace)
+    return " ".join(value.split())
 
 
 def _blank_unless_mark(match: re.Match) -> str:

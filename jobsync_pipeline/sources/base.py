@@ -1,7 +1,10 @@
 """What every source connector shares: the raw payload it fetches and the errors that fail one board."""
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,12 +33,30 @@ class RawPayload:
     not_modified: bool = False  # the server confirmed the previous payload (304): nothing to archive
 
 
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a payload is decoded or postings are built.
+
+    Decoding a payload or building a chunk of postings allocates containers and frees none until the
+    end, so the collector would traverse the growing result again and again for cycles it cannot
+    have (a fifth of the parse time at 100,000 postings); reference counting still frees everything.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def decode_json(body: bytes, location: str) -> Any:
     """JSON from bytes as real tools write them (UTF-8 with or without BOM, UTF-16/32 with BOM)."""
     if body.startswith(_UTF8_BOM):
         body = body[len(_UTF8_BOM):]
     try:
-        return json.loads(body)
+        with collection_paused():
+            return json.loads(body)
     except UnicodeDecodeError as exc:
         raise BoardError(f"{location}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except json.JSONDecodeError as exc:

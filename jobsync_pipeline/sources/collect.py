@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from jobsync_pipeline.core.models import BadRecord, Posting, postings_frame
+from jobsync_pipeline.sources.base import collection_paused
+from jobsync_pipeline.core.models import MAX_ID_LENGTH, BadRecord, Posting, postings_frame, storage_problem
 
-MAX_ID_LENGTH = 255  # jobs.external_id: a longer id would fail the board's apply on PostgreSQL
 MAX_RECORD_CHARS = 10_000
 
 # A source's record → (posting, still listed?); raises ValidationError or ValueError for a bad record.
@@ -29,8 +29,13 @@ class PostingCollector:
 
     def frame(self, records: Iterable[Any], start: int = 0) -> pd.DataFrame:
         """The postings of `records` (positions counted from `start`); refused ones are kept aside."""
-        postings = (self._posting(position, raw) for position, raw in enumerate(records, start))
-        return postings_frame(p for p in postings if p is not None)
+        kept = []
+        with collection_paused():
+            for position, raw in enumerate(records, start):
+                posting = self._posting(position, raw)
+                if posting is not None:
+                    kept.append(posting)
+            return postings_frame(kept)
 
     def _posting(self, position: int, raw: Any) -> Posting | None:
         try:
@@ -40,6 +45,10 @@ class PostingCollector:
             return None
         except ValueError as exc:
             self.refuse(position, raw, str(exc))
+            return None
+        problem = storage_problem(posting)
+        if problem is not None:
+            self.refuse(position, raw, problem)
             return None
         if not listed:
             self.inactive += 1  # a withdrawn job is gone from the board, like an absent one

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,7 +38,7 @@ class GreenhouseJob(BaseModel):
 def greenhouse_posting(board: str, raw: Any) -> tuple[Posting, bool]:
     job = GreenhouseJob.model_validate(raw)
     published = job.first_published or job.updated_at
-    return Posting.model_construct(
+    return Posting(
         source=SOURCE, board=board, external_id=job.id, title=clean_text(job.title),
         company=clean_text(job.company_name) or board,
         location=clean_text(job.location.name if job.location else None), url=job.absolute_url or "",
@@ -51,7 +52,7 @@ def parse_greenhouse(payload: RawPayload) -> ParsedSnapshot:
     document = decode_json(payload.body, payload.location)
     if not isinstance(document, dict) or not isinstance(document.get("jobs"), list):
         raise BoardError(f"{payload.location}: not a Greenhouse jobs document (expected {{\"jobs\": [...]}})")
-    collector = PostingCollector(lambda raw: greenhouse_posting(payload.board, raw))
+    collector = PostingCollector(partial(greenhouse_posting, payload.board))
     postings = collector.frame(document["jobs"])
     return ParsedSnapshot(board=payload.board, snapshot_at=None, postings=postings,
                           bad_records=collector.bad_records, duplicates=collector.duplicates,

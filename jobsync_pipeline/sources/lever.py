@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,7 +60,7 @@ def lever_posting(board: str, raw: Any) -> tuple[Posting, bool]:
     job = LeverPosting.model_validate(raw)
     location = job.categories.location or ", ".join(job.categories.allLocations)
     requirements = [line for item in job.lists for line in html_lines(item.content)]
-    return Posting.model_construct(
+    return Posting(
         source=SOURCE, board=board, external_id=job.id, title=clean_text(job.text), company=board,
         location=clean_text(location), url=job.hostedUrl or "",
         description=(job.descriptionPlain or html_to_text(job.description)).strip(),
@@ -71,7 +72,7 @@ def parse_lever(payload: RawPayload) -> ParsedSnapshot:
     pages = decode_json(payload.body, payload.location)
     if not isinstance(pages, list) or not all(isinstance(page, list) for page in pages):
         raise BoardError(f"{payload.location}: not Lever postings (expected a JSON array of pages)")
-    collector = PostingCollector(lambda raw: lever_posting(payload.board, raw))
+    collector = PostingCollector(partial(lever_posting, payload.board))
     postings = collector.frame(posting for page in pages for posting in page)
     return ParsedSnapshot(board=payload.board, snapshot_at=None, postings=postings,
                           bad_records=collector.bad_records, duplicates=collector.duplicates,
