@@ -48,6 +48,8 @@ def sync(source: str, boards: Sequence[str] | None = None) -> dict:
             refused = resources.bucket.bucket().listing().refused
     for board in list(selected):
         problem = board_name_problem(board)
+        if spec.static_partitions is not None and board not in spec.static_partitions:
+            problem = f"is not one of {spec.name}'s partitions ({', '.join(spec.static_partitions)})"
         if problem:
             summary[board] = failed_board(f"board name {board!r} {problem}")
             selected.remove(board)
@@ -55,9 +57,12 @@ def sync(source: str, boards: Sequence[str] | None = None) -> dict:
         store.boards.add(spec.name, [b for b in selected if b not in store.boards.syncable(spec.name)], "cli")
 
     instance = dg.DagsterInstance.get()
-    register_partitions(instance, spec.partitions_name, selected)
     job = defs.resolve_job_def(f"{spec.name}_sync")
-    ordered = instance.get_dynamic_partitions(spec.partitions_name)
+    if spec.static_partitions is not None:
+        ordered = list(spec.static_partitions)
+    else:
+        register_partitions(instance, spec.partitions_name, selected)
+        ordered = instance.get_dynamic_partitions(spec.partitions_name)
     for start, end in contiguous_ranges(ordered, selected):
         run = job.execute_in_process(instance=instance, tags=range_tags(start, end),
                                      run_config=QUIET_LOGS, raise_on_error=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from jobsync_pipeline.sources import greenhouse, lever
+from jobsync_pipeline.sources import greenhouse, himalayas, lever, remoteok
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DATA_DIR = PROJECT_ROOT / "data" / "local"
@@ -15,6 +15,9 @@ BUCKET_URL_VAR = "JOBSYNC_BUCKET_URL"
 DAGSTER_HOME_VAR = "DAGSTER_HOME"
 GREENHOUSE_URL_VAR = "JOBSYNC_GREENHOUSE_BASE_URL"
 LEVER_URL_VAR = "JOBSYNC_LEVER_BASE_URL"
+REMOTEOK_URL_VAR = "JOBSYNC_REMOTEOK_BASE_URL"
+HIMALAYAS_URL_VAR = "JOBSYNC_HIMALAYAS_BASE_URL"
+REMOTEOK_TAGS_VAR = "JOBSYNC_REMOTEOK_TAGS"
 
 DEFAULT_DATABASE_URL = f"sqlite:///{LOCAL_DATA_DIR / 'jobsync.db'}"
 DEFAULT_BUCKET_URL = str(SAMPLE_BUCKET_DIR / "snapshot_1")
@@ -23,7 +26,16 @@ DEFAULT_URLS = {
     BUCKET_URL_VAR: DEFAULT_BUCKET_URL,
     GREENHOUSE_URL_VAR: greenhouse.DEFAULT_BASE_URL,
     LEVER_URL_VAR: lever.DEFAULT_BASE_URL,
+    REMOTEOK_URL_VAR: remoteok.DEFAULT_BASE_URL,
+    HIMALAYAS_URL_VAR: himalayas.DEFAULT_BASE_URL,
 }
+
+
+def remoteok_tags() -> tuple[str, ...]:
+    """The RemoteOK tags to cycle through (its static partitions): JOBSYNC_REMOTEOK_TAGS, comma-separated,
+    else the default 13. Read when the code location loads; changing them changes the partitions."""
+    configured = [tag.strip() for tag in os.environ.get(REMOTEOK_TAGS_VAR, "").split(",") if tag.strip()]
+    return tuple(dict.fromkeys(configured)) or remoteok.DEFAULT_TAGS
 
 
 def apply_defaults(*, dagster_home: bool = False) -> None:

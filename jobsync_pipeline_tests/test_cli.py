@@ -118,3 +118,25 @@ def test_seed_list_registers_boards_without_asking(env, tmp_path):
     listed = json.loads(jobsync(env, "boards", "list", "--json").stdout)
     assert {(r["source"], r["board"], r["origin"]) for r in listed} == {
         ("greenhouse", "acme", "seed"), ("lever", "globex", "seed"), ("lever", "initech", "seed")}
+
+
+def test_sync_remoteok_tag_and_himalayas_feed_as_json(env):
+    """`sync remoteok --board TAG --json` and `sync himalayas --json` work as for the other sources."""
+    from jobsync_pipeline_tests.http_server import LocalServer, Reply
+
+    remoteok = (FIXTURES / "remoteok" / "api.tag_python.json").read_bytes()
+    pages = [(FIXTURES / "himalayas" / f"jobs.offset{n}.limit3.json").read_bytes() for n in (0, 3)]
+    routes = {"/api?tag=dev": Reply(body=remoteok), "/jobs/api?limit=20&offset=0": Reply(body=pages[0]),
+              "/jobs/api?limit=20&offset=3": Reply(body=pages[1])}
+    with LocalServer(routes) as server:
+        env = {**env, "JOBSYNC_REMOTEOK_BASE_URL": server.base_url, "JOBSYNC_HIMALAYAS_BASE_URL": server.base_url}
+        tag = jobsync(env, "sync", "remoteok", "--board", "dev", "--json")
+        feed = jobsync(env, "sync", "himalayas", "--json")
+        unknown = jobsync(env, "sync", "remoteok", "--board", "no-such-tag", "--json")
+    assert tag.returncode == 0, tag.stderr
+    assert json.loads(tag.stdout)["boards"]["dev"]["new"] == 6
+    assert feed.returncode == 0, feed.stderr
+    summary = json.loads(feed.stdout)
+    assert summary["boards"]["all"]["new"] == 5 and summary["totals"]["new"] == 5
+    assert unknown.returncode == 1
+    assert "partitions" in json.loads(unknown.stdout)["boards"]["no-such-tag"]["error"]

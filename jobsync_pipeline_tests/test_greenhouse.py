@@ -84,3 +84,20 @@ def test_connector_fetches_with_validators_and_reports_missing_boards():
         with pytest.raises(FetchError) as missing:
             connector.fetch("nope")
         assert missing.value.status == 404 and "/v1/boards/nope/jobs" in str(missing.value)
+
+
+def test_details_the_board_states_are_kept_as_stated():
+    parsed = parse_greenhouse(payload((FIXTURES / "greenhouse" / "northwindlabs.jobs.json").read_bytes()))
+    rows = parsed.postings.set_index("external_id")
+    assert (rows.loc["7423011"].workplace_type, rows.loc["7423011"].department) == ("Hybrid", "Data Platform")
+    assert rows.loc["7423019"].workplace_type is None  # metadata: null
+    assert rows.loc["7423011"].description_format == "escaped_html"
+    assert rows.loc["7423011"].description_raw.startswith("&lt;div")
+
+
+def test_pay_ranges_in_cents_become_amounts():
+    job = {"id": 1, "title": "Engineer", "pay_input_ranges": [
+        {"min_cents": 15000000, "max_cents": 19000000, "currency_type": "USD", "title": "US base pay"}]}
+    row = parse_greenhouse(payload({"jobs": [job]})).postings.iloc[0]
+    assert (row.salary_min, row.salary_max, row.salary_currency, row.salary_interval) == (150000.0, 190000.0,
+                                                                                          "USD", "year")

@@ -64,3 +64,14 @@ def test_unknown_site_is_a_404_and_too_many_pages_is_refused():
         assert missing.value.status == 404
         with pytest.raises(BoardError, match="more than 3 pages"):
             connector.fetch("huge")
+
+
+def test_salary_range_and_workplace_type_are_kept_as_stated():
+    rows = parse_lever(payload(b"[" + b",".join(PAGES) + b"]")).postings.set_index("external_id")
+    frontend = rows.loc["58fabc2d-2365-f853-7abd-47eac6b54457"]
+    assert (frontend.salary_min, frontend.salary_max, frontend.salary_currency, frontend.salary_interval) == (
+        150000, 185000, "USD", "per-year-salary")
+    assert frontend.salary_text.startswith("The base salary range")
+    assert frontend.workplace_type == "remote" and frontend.department == "Engineering"
+    assert rows.loc["ca1c7628-43ac-6f5b-92cf-900266dbb76b"].workplace_type == "onsite"
+    assert rows.loc["ca1c7628-43ac-6f5b-92cf-900266dbb76b"].salary_min is None

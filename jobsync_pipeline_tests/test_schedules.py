@@ -12,7 +12,8 @@ from jobsync_pipeline.defs.partitions import RANGE_END, RANGE_START, range_tags
 from jobsync_pipeline.defs.resources import StoreResource, SyncPolicyResource
 from jobsync_pipeline.store import Store
 
-SCHEDULES = {source: defs.resolve_schedule_def(f"{source}_sync_schedule") for source in ("greenhouse", "lever")}
+SCHEDULES = {source: defs.resolve_schedule_def(f"{source}_sync_schedule")
+             for source in ("greenhouse", "lever", "remoteok", "himalayas")}
 TICK = datetime(2026, 11, 23, 9, 7, tzinfo=ZoneInfo("Europe/London"))
 LONG_AGO = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -109,11 +110,32 @@ def test_retired_boards_are_never_requested(instance, sqlite_url):
     assert ranges(tick(instance, sqlite_url, batch_size=5)) == [("a", "a"), ("c", "c")]
 
 
-def test_greenhouse_and_lever_never_start_in_the_same_minute():
+def test_no_two_api_sources_start_in_the_same_minute():
     crons = {source: schedule.cron_schedule for source, schedule in SCHEDULES.items()}
-    assert minutes(crons["greenhouse"]) and minutes(crons["lever"])
-    assert minutes(crons["greenhouse"]).isdisjoint(minutes(crons["lever"])), crons
+    for source, cron in crons.items():
+        for other, other_cron in crons.items():
+            if source < other:
+                assert minutes(cron).isdisjoint(minutes(other_cron)), crons
     assert {s.execution_timezone for s in SCHEDULES.values()} == {"Europe/London"}
+
+
+def test_remoteok_steps_to_the_next_tag_each_tick(instance, sqlite_url):
+    from jobsync_pipeline.defs.sources import REMOTEOK
+
+    seen = []
+    for n in range(len(REMOTEOK.static_partitions) + 2):
+        (request,) = tick(instance, sqlite_url, batch_size=50, source="remoteok",
+                          at=TICK + timedelta(minutes=15 * n)).run_requests
+        tag = request.tags[RANGE_START]
+        assert request.tags[RANGE_END] == tag  # one tag per tick, whatever the policy's batch size
+        seen.append(tag)
+        Store(sqlite_url).boards.attempted("remoteok", [tag], at=LONG_AGO + timedelta(hours=n))
+    assert set(seen[:13]) == set(REMOTEOK.static_partitions)  # every tag once before any twice
+    assert seen[13:] == seen[:2]
+
+
+def test_himalayas_syncs_its_one_feed_each_tick(instance, sqlite_url):
+    assert ranges(tick(instance, sqlite_url, batch_size=5, source="himalayas")) == [("all", "all")]
 
 
 def test_minutes_reads_the_cron_forms_we_use():

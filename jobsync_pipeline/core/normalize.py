@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import unicodedata
 from collections.abc import Iterable
+from datetime import datetime, timezone
 
 _SPACES = re.compile(r"\s+")
 _PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
@@ -51,3 +53,26 @@ def content_hash(values: Iterable[str | None]) -> int:
     joined = "\x1f".join("" if v is None else v for v in values)
     digest = hashlib.blake2b(joined.encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+# An epoch above this many seconds (the year 5138) is taken as milliseconds: sources mix the two.
+_MAX_EPOCH_SECONDS = 10**11
+
+
+def epoch_datetime(value: float | int | str | None) -> datetime | None:
+    """An epoch in seconds or milliseconds (numbers or numeric strings) as a UTC datetime; None
+    when there is none or it is not a usable time."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    if seconds > _MAX_EPOCH_SECONDS:
+        seconds /= 1000
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 from jobsync_pipeline.core.normalize import clean_text
 
 _BLOCKS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article",
-           "blockquote", "pre", "table"}
+           "blockquote", "pre", "table", "td", "th"}
 _SKIPPED = {"script", "style", "template", "noscript", "iframe"}
 
 

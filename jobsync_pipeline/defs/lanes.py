@@ -8,6 +8,7 @@ the run still fails at the end, naming every board that did not sync.
 import json
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 
 import dagster as dg
 from pydantic import Field
@@ -19,7 +20,7 @@ from jobsync_pipeline.defs.resources import StoreResource, SyncPolicyResource
 from jobsync_pipeline.defs.sources import SourceSpec
 from jobsync_pipeline.sources.base import BoardError
 from jobsync_pipeline.sources.http import FetchError
-from jobsync_pipeline.store.repo import ExpiryRefused, RawSnapshot, Store
+from jobsync_pipeline.store.repo import COMPLETE, Expiry, ExpiryRefused, RawSnapshot, Store
 
 
 class JobDiffConfig(dg.Config):
@@ -142,7 +143,7 @@ def _failure_text(failures: dict[str, str]) -> str:
 
 
 def build_source_lane(spec: SourceSpec) -> dg.Definitions:
-    partitions = dg.DynamicPartitionsDefinition(name=spec.partitions_name)
+    partitions = spec.partitions_def()
     common = dict(
         key_prefix=[spec.name], group_name=spec.name, owners=list(spec.owners), partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(), required_resource_keys={"store", *spec.resource_keys},
@@ -214,6 +215,8 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                               "the board's diff is not applied and its syncs row says why.")], **common)
     def job_diff(context: dg.AssetExecutionContext, config: JobDiffConfig):
         step = LaneStep(spec, context)
+        expiry = COMPLETE if spec.complete_snapshots else Expiry(
+            complete=False, max_age=timedelta(days=context.resources.sync_policy.feed_max_age_days))
         boards = step.boards()
         guarded: dict[str, GuardVerdict] = {}
         for board in boards:
@@ -224,10 +227,13 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
             raw, parsed = prepared
             sync_id = step.store.start_sync(spec.name, board, run_id=context.run.run_id, raw_snapshot_id=raw.id)
             counts = {"found": parsed.found, "bad": len(parsed.bad_records), "duplicates": len(parsed.duplicates)}
-            guard = config.guard(parsed.found, step.store.recent_found(spec.name, board))
+            # a feed expires jobs by age, never by what one fetch lists: nothing for the guard to refuse
+            guard = config.guard(parsed.found, step.store.recent_found(spec.name, board)) \
+                if spec.complete_snapshots else None
             try:
                 diff = step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id,
-                                                 snapshot_at=parsed.snapshot_at, counts=counts, guard=guard)
+                                                 snapshot_at=parsed.snapshot_at, counts=counts, guard=guard,
+                                                 expiry=expiry, jobs_board=spec.jobs_board)
             except ExpiryRefused as refused:
                 guarded[board] = refused.verdict
                 step.store.finish_sync(sync_id, "guarded", counts=counts, error=refused.verdict.reason)
@@ -242,7 +248,10 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 step.report(board, started, failed=1)
                 continue
             context.log.info(f"{spec.name}/{board}: {json.dumps(diff.counts())}")
-            step.report(board, started, **counts, **diff.counts(), guarded=0, failed=0)
+            applied = step.store.latest_syncs(spec.name, board, limit=1)[0].counts
+            step.report(board, started, **counts, **diff.counts(), guarded=0, failed=0,
+                        cross_source_duplicates=applied.get("cross_source_duplicates", 0),
+                        possible_duplicates=applied.get("possible_duplicates", 0))
         failed = {s.board: s.error or s.status for s in step.store.syncs_for_run(context.run.run_id, spec.name)
                   if s.status == "failed"}
         if failed:  # the good boards are applied; the run still fails, naming every board that did not sync
@@ -264,18 +273,24 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                           sensors=spec.automation(spec, job, partitions))
 
 
-def build_stalest_first_schedule(spec: SourceSpec, job, partitions: dg.DynamicPartitionsDefinition):
+def build_stalest_first_schedule(spec: SourceSpec, job, partitions: dg.PartitionsDefinition):
     @dg.schedule(name=f"{spec.name}_sync_schedule", cron_schedule=spec.cron, job=job,
                  execution_timezone="Europe/London", default_status=dg.DefaultScheduleStatus.RUNNING,
                  description=f"Syncs the stalest {spec.title.lower()} first, a batch per tick, in one run.")
     def stalest_first(context: dg.ScheduleEvaluationContext, store: StoreResource,
                       sync_policy: SyncPolicyResource):
-        known = context.instance.get_dynamic_partitions(partitions.name)
+        registry = store.store().boards
+        if spec.static_partitions is not None:
+            known = list(spec.static_partitions)
+            store.store().ensure_boards(spec.name, known)  # the stalest-first order reads the boards table
+        else:
+            known = context.instance.get_dynamic_partitions(partitions.name)
         # a board not yet a partition waits for the board sensor, which adds it with a run of its own; never
         # synced, it sorts first, so the batch reads past those boards instead of giving them its places
-        registry, partitioned = store.store().boards, set(known)
+        partitioned = set(known)
         waiting = sum(b not in partitioned for b in registry.syncable(spec.name))
-        batch = [b for b in registry.stalest(spec.name, sync_policy.batch_size + waiting) if b in partitioned]
+        size = spec.batch_size or sync_policy.batch_size
+        batch = [b for b in registry.stalest(spec.name, size + waiting) if b in partitioned]
         if not batch:
             return dg.SkipReason(f"no {spec.name} boards to sync")
         tick = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"

@@ -5,13 +5,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import dagster as dg
+
 from jobsync_pipeline.core.models import ParsedSnapshot
 from jobsync_pipeline.defs.discovery import build_board_sensor
 from jobsync_pipeline.defs.sensors import build_bucket_sensor
+from jobsync_pipeline.settings import remoteok_tags
+from jobsync_pipeline.sources import himalayas
 from jobsync_pipeline.sources.base import RawPayload
 from jobsync_pipeline.sources.company_files import CompanyFilesConnector
 from jobsync_pipeline.sources.greenhouse import GreenhouseConnector
+from jobsync_pipeline.sources.himalayas import HimalayasConnector
 from jobsync_pipeline.sources.lever import LeverConnector
+from jobsync_pipeline.sources.remoteok import FEED_BOARD, RemoteOkConnector
 from jobsync_pipeline.store import Store
 
 
@@ -35,12 +41,21 @@ class SourceSpec:
     pool: str | None = None  # one Dagster pool per API host; a bucket needs none
     cron: str | None = None  # the sync schedule; stagger minutes so two API sources never start together
     board_registry: bool = False  # boards come from the registry (CLI, seed list, discovery), not a listing
+    static_partitions: tuple[str, ...] | None = None  # fixed partitions (a feed's tags) instead of dynamic ones
+    complete_snapshots: bool = True  # a snapshot lists every open posting; a feed's lists recent ones
+    jobs_board: str | None = None  # the board jobs are kept under when every partition feeds one catalog
+    batch_size: int | None = None  # partitions per scheduled tick, when not the sync policy's
     # the sensors that keep the lane fresh, given the spec, the lane's job and its partitions
     automation: Callable[..., list] = field(default=lambda spec, job, partitions: [])
 
     @property
     def partitions_name(self) -> str:
         return f"{self.name}_boards"
+
+    def partitions_def(self) -> dg.PartitionsDefinition:
+        if self.static_partitions is not None:
+            return dg.StaticPartitionsDefinition(list(self.static_partitions))
+        return dg.DynamicPartitionsDefinition(name=self.partitions_name)
 
 
 COMPANY_FILES = SourceSpec(
@@ -70,8 +85,34 @@ def ats_source(name: str, title: str, connector_class, cron: str) -> SourceSpec:
     )
 
 
+def feed_source(name: str, title: str, connector_class, cron: str, partitions: tuple[str, ...],
+                batch_size: int) -> SourceSpec:
+    """An aggregator feed: fixed partitions, its own slower pace per host, expiry by age not absence."""
+    return SourceSpec(
+        name=name,
+        title=title,
+        kinds=frozenset({"python", "httpx"}),
+        resource_keys=frozenset({"http", "sync_policy"}),
+        connector=lambda resources: connector_class(resources.http.client(resources.http.feed_requests_per_second),
+                                                    getattr(resources.http, f"{name}_base_url")),
+        known_boards=lambda resources, store: list(partitions),
+        pool=f"{name}_api",
+        cron=cron,
+        static_partitions=partitions,
+        complete_snapshots=False,
+        jobs_board=FEED_BOARD,
+        batch_size=batch_size,
+    )
+
+
 GREENHOUSE = ats_source("greenhouse", "Greenhouse job boards", GreenhouseConnector, cron="7,22,37,52 * * * *")
 LEVER = ats_source("lever", "Lever job sites", LeverConnector, cron="12,27,42,57 * * * *")
 
-SOURCE_SPECS: tuple[SourceSpec, ...] = (COMPANY_FILES, GREENHOUSE, LEVER)
+# RemoteOK steps to the next tag (the stalest) every tick; Himalayas reads its whole feed each tick.
+REMOTEOK = feed_source("remoteok", "RemoteOK feed", RemoteOkConnector, cron="2,17,32,47 * * * *",
+                       partitions=remoteok_tags(), batch_size=1)
+HIMALAYAS = feed_source("himalayas", "Himalayas feed", HimalayasConnector, cron="45 * * * *",
+                        partitions=(himalayas.FEED_BOARD,), batch_size=1)
+
+SOURCE_SPECS: tuple[SourceSpec, ...] = (COMPANY_FILES, GREENHOUSE, LEVER, REMOTEOK, HIMALAYAS)
 SOURCES_BY_NAME = {spec.name: spec for spec in SOURCE_SPECS}

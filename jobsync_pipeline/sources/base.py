@@ -50,12 +50,18 @@ def collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def decode_json(body: bytes, location: str) -> Any:
-    """JSON from bytes as real tools write them (UTF-8 with or without BOM, UTF-16/32 with BOM)."""
+def decode_json(body: bytes, location: str, *, replace_bad_utf8: bool = False) -> Any:
+    """JSON from bytes as real tools write them (UTF-8 with or without BOM, UTF-16/32 with BOM).
+
+    `replace_bad_utf8`: bytes that are not UTF-8 become U+FFFD instead of failing the payload (a
+    feed that mislabels one job's Latin-1 text should not lose every other job).
+    """
     if body.startswith(_UTF8_BOM):
         body = body[len(_UTF8_BOM):]
     try:
         with collection_paused():
+            if replace_bad_utf8:
+                return json.loads(body.decode("utf-8", errors="replace"))
             return json.loads(body)
     except UnicodeDecodeError as exc:
         raise BoardError(f"{location}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobsync_pipeline.core.models import ParsedSnapshot, Posting
+from jobsync_pipeline.core.models import ParsedSnapshot, Posting, PostingDetails
 from jobsync_pipeline.core.normalize import clean_text
 from jobsync_pipeline.core.text import html_lines, html_to_text
 from jobsync_pipeline.sources.base import BoardError, RawPayload, decode_json
@@ -35,6 +35,15 @@ class LeverList(BaseModel):
     content: str | None = None
 
 
+class LeverSalaryRange(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    min: float | None = None
+    max: float | None = None
+    currency: str | None = None
+    interval: str | None = None  # per-year-salary, per-month-salary, per-hour-wage
+
+
 class LeverPosting(BaseModel):
     model_config = ConfigDict(coerce_numbers_to_str=True, extra="ignore")
 
@@ -46,6 +55,9 @@ class LeverPosting(BaseModel):
     description: str | None = None
     descriptionPlain: str | None = None
     lists: list[LeverList] = Field(default_factory=list)
+    workplaceType: str | None = None
+    salaryRange: LeverSalaryRange | None = None
+    salaryDescriptionPlain: str | None = None
 
 
 def epoch_date(value: int | None) -> str | None:
@@ -60,11 +72,20 @@ def lever_posting(board: str, raw: Any) -> tuple[Posting, bool]:
     job = LeverPosting.model_validate(raw)
     location = job.categories.location or ", ".join(job.categories.allLocations)
     requirements = [line for item in job.lists for line in html_lines(item.content)]
+    pay = job.salaryRange
+    teams = [t for t in (job.categories.department, job.categories.team) if t]
     return Posting(
         source=SOURCE, board=board, external_id=job.id, title=clean_text(job.text), company=board,
         location=clean_text(location), url=job.hostedUrl or "",
         description=(job.descriptionPlain or html_to_text(job.description)).strip(),
-        requirements=json.dumps(requirements, ensure_ascii=False), posted_date=epoch_date(job.createdAt)), True
+        requirements=json.dumps(requirements, ensure_ascii=False), posted_date=epoch_date(job.createdAt),
+        details=PostingDetails(
+            salary_min=pay.min if pay else None, salary_max=pay.max if pay else None,
+            salary_currency=pay.currency if pay else None, salary_interval=pay.interval if pay else None,
+            salary_text=clean_text(job.salaryDescriptionPlain) or None,
+            workplace_type=job.workplaceType, department=clean_text(job.categories.department) or None,
+            tags=json.dumps(teams, ensure_ascii=False) if teams else None,
+            description_raw=job.description, description_format="html")), True
 
 
 def parse_lever(payload: RawPayload) -> ParsedSnapshot:

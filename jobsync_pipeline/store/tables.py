@@ -42,8 +42,35 @@ jobs = sa.Table(
               comment="refreshed at most once per seen_refresh, so unchanged snapshots write nothing"),
     sa.Column("updated_at", UTC_TIME, nullable=False),
     sa.Column("expired_at", UTC_TIME, comment="null while the posting is listed"),
-    sa.Column("expired_reason", sa.String(32)),
+    sa.Column("expired_reason", sa.String(32),
+              comment="absent | board_retired | too_old | past_expiry (null while listed)"),
+    # what the source stated beyond the core fields (PostingDetails), as stated
+    sa.Column("salary_min", sa.Float),
+    sa.Column("salary_max", sa.Float),
+    sa.Column("salary_currency", sa.String(16)),
+    sa.Column("salary_interval", sa.String(32), comment="the source's word: per-year-salary, year, …"),
+    sa.Column("salary_text", sa.Text),
+    sa.Column("workplace_type", sa.String(32), comment="a structured field, e.g. Lever workplaceType"),
+    sa.Column("region_restrictions", sa.Text, comment="JSON list from a structured field; [] = anywhere"),
+    sa.Column("department", sa.Text),
+    sa.Column("tags", sa.Text, comment="JSON list"),
+    sa.Column("valid_through", UTC_TIME, comment="the source's own expiry of the posting"),
+    sa.Column("description_raw", sa.Text, comment="the description exactly as fetched"),
+    sa.Column("description_format", sa.String(16), comment="text | html | escaped_html"),
+    # derived when the row is written (core.enrich), so an unchanged posting costs nothing
+    sa.Column("description_html", sa.Text, comment="sanitized HTML"),
+    sa.Column("salary_annual_min", sa.Float, comment="annualized with core.salary's one rule"),
+    sa.Column("salary_annual_max", sa.Float),
+    sa.Column("salary_period", sa.String(8), comment="hour | day | week | month | year, normalized"),
+    sa.Column("workplace", sa.String(16), comment="remote | hybrid | onsite (null: nothing says)"),
+    sa.Column("workplace_regions", sa.Text, comment="JSON list"),
+    sa.Column("workplace_evidence", sa.String(16), comment="field | location | title: what decided"),
+    sa.Column("category", sa.String(32)),
+    sa.Column("company_key", sa.String(255), comment="normalized company (core.dedupe)"),
+    sa.Column("dedupe_key", sa.Text, comment="company|title|location, normalized: one job across sources"),
     sa.UniqueConstraint("source", "board", "external_id", name="uq_jobs_source_board_external_id"),
+    sa.Index("ix_jobs_dedupe_key", "dedupe_key"),
+    sa.Index("ix_jobs_company_key", "company_key"),
 )
 
 syncs = sa.Table(
@@ -61,6 +88,10 @@ syncs = sa.Table(
     sa.Column("reactivated", sa.Integer, nullable=False, default=0),
     sa.Column("bad", sa.Integer, nullable=False, default=0),
     sa.Column("duplicates", sa.Integer, nullable=False, default=0),
+    sa.Column("cross_source_duplicates", sa.Integer, nullable=False, default=0, server_default="0",
+              comment="jobs written by this sync that another source lists too (same dedupe key)"),
+    sa.Column("possible_duplicates", sa.Integer, nullable=False, default=0, server_default="0",
+              comment="pairs recorded in possible_duplicates by this sync"),
     sa.Column("raw_snapshot_id", sa.BigInteger),
     sa.Column("snapshot_at", UTC_TIME),
     sa.Column("started_at", UTC_TIME, nullable=False),
@@ -122,3 +153,19 @@ potential_companies = sa.Table(
               comment="pending | found | not_found | error"),
     sa.Column("probe_result", sa.Text, comment="boards found, or the error"),
 )
+
+possible_duplicates = sa.Table(
+    "possible_duplicates", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("job_id_a", sa.BigInteger, sa.ForeignKey("jobs.id"), nullable=False, comment="the smaller id"),
+    sa.Column("job_id_b", sa.BigInteger, sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("sync_id", sa.BigInteger, sa.ForeignKey("syncs.id")),
+    sa.Column("found_at", UTC_TIME, nullable=False),
+    sa.UniqueConstraint("job_id_a", "job_id_b", name="uq_possible_duplicates_pair"),
+)
+
+# Sources in the order their data is preferred for the canonical job: an ATS states the company's own
+# posting; an aggregator re-lists it.
+SOURCE_PREFERENCE = ("greenhouse", "lever", "company_files", "himalayas", "remoteok")
