@@ -24,13 +24,13 @@ def instance():
     return dg.DagsterInstance.ephemeral()
 
 
-def sync(instance, store_url: str, server: LocalServer, spec: SourceSpec, partition: str):
+def sync(instance, store_url: str, server: LocalServer, spec: SourceSpec, partition: str, **policy):
     return dg.materialize(
         LANES[spec.name].assets, instance=instance, raise_on_error=False, partition_key=partition,
         resources={"store": StoreResource(url=store_url),
                    "http": HttpResource(feed_requests_per_second=0.5, remoteok_base_url=server.base_url,
                                         himalayas_base_url=server.base_url),
-                   "sync_policy": SyncPolicyResource()})
+                   "sync_policy": SyncPolicyResource(**policy)})
 
 
 def metadata(result, stage: str, source: str) -> dict:
@@ -71,6 +71,16 @@ def test_himalayas_reads_every_page_and_keeps_expiry_dates(instance, store_url):
     assert query(store_url, "SELECT count(*) FROM jobs WHERE source = 'himalayas' AND valid_through IS NOT NULL") \
         == [(5,)]
     assert query(store_url, "SELECT count(*) FROM jobs WHERE source = 'himalayas' AND workplace = 'remote'") == [(5,)]
+
+
+def test_himalayas_stops_at_the_configured_page_cap(instance, store_url):
+    routes = {"/jobs/api?limit=20&offset=0": Reply(body=HIMALAYAS_PAGES[0]),
+              "/jobs/api?limit=20&offset=3": Reply(body=HIMALAYAS_PAGES[1])}
+    with LocalServer(routes) as server:
+        result = sync(instance, store_url, server, HIMALAYAS, "all", feed_max_pages=1)
+        assert [h.path for h in server.hits] == ["/jobs/api?limit=20&offset=0"]
+    assert result.success
+    assert metadata(result, "job_diff", "himalayas")["new"] == 3
 
 
 def test_a_broken_feed_fails_its_partition_and_expires_nothing(instance, store_url):

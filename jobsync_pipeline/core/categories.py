@@ -38,7 +38,7 @@ _PHRASES: tuple[tuple[str, re.Pattern], ...] = (
                    r"sales development", r"account executive", r"business development")),
     (FINANCE, _words(r"revenue account(?:ant|ing)", r"revenue analyst")),
     (OPERATIONS, _words(r"revenue operations", r"business operations", r"sales operations", r"marketing operations",
-                        r"bizops", r"revops")),
+                        r"bizops", r"revops", r"supply chain")),
     (FINANCE, _words(r"financial analyst", r"finance analyst", r"fp a", r"credit analyst", r"investment analyst")),
     (PEOPLE, _words(r"people operations", r"people partner", r"people analytics", r"talent acquisition")),
 )
@@ -66,7 +66,7 @@ _RULES: tuple[tuple[str, re.Pattern], ...] = (
                      r"billing", r"accounts payable", r"accounts receivable", r"cfo", r"investor relations",
                      r"actuary", r"actuarial", r"fp a")),
     (PEOPLE, _words(r"recruiter", r"recruiting", r"recruitment", r"talent", r"sourcer", r"human resources", r"hr",
-                    r"hrbp", r"people", r"compensation", r"benefits", r"total rewards", r"learning and development",
+                    r"hrbp", r"people", r"compensation", r"benefits", r"total rewards", r"learning (?:and )?development",
                     r"l d", r"culture", r"diversity")),
     (DATA, _words(r"data", r"analyst", r"analytics", r"scientist", r"science", r"machine learning", r"ml", r"mlops",
                   r"ai", r"artificial intelligence", r"deep learning", r"nlp", r"computer vision", r"llm",

@@ -112,8 +112,8 @@ def compare(a: Mapping, b: Mapping) -> Comparison:
             return Comparison(SAME, 1.0, "same company, title and location")
         # one side not saying where is weaker evidence of a move than two places that differ
         score = 0.75 if not place_a or not place_b else 0.6
-        return Comparison(POSSIBLE, score, f"same title and company, different location ({place_a or '-'} vs "
-                                           f"{place_b or '-'})")
+        first, second = sorted((place_a or "-", place_b or "-"))
+        return Comparison(POSSIBLE, score, f"same title and company, different location ({first} vs {second})")
     levels_a, levels_b = _levels(title_a), _levels(title_b)
     if levels_a != levels_b:
         return Comparison(DIFFERENT, 0.0, "different levels")

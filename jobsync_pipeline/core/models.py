@@ -88,6 +88,9 @@ class Posting:
                 "content_hash": self.content_hash}
 
 
+_CORE_FIELDS = attrgetter("external_id", *CONTENT_FIELDS)
+
+
 def storage_problem(posting: Posting) -> str | None:
     """Why `posting` cannot be stored (a reason for its bad record), or None when it can."""
     if not posting.external_id:
@@ -96,19 +99,18 @@ def storage_problem(posting: Posting) -> str | None:
         return f"external_id: longer than {MAX_ID_LENGTH} characters"
     if not posting.title:
         return "title: empty"
-    # PostgreSQL text cannot hold NUL: one such posting would fail the board's whole apply
-    for name in ("external_id", *CONTENT_FIELDS):
-        value = getattr(posting, name)
-        if value and "\x00" in value:
-            return f"{name}: contains a NUL character"
+    # PostgreSQL text cannot hold NUL: one such posting would fail the board's whole apply. One
+    # search over all the texts at once; the field is named only when there is one to name.
+    if "\x00" in "".join(filter(None, _CORE_FIELDS(posting))):
+        for name in ("external_id", *CONTENT_FIELDS):
+            value = getattr(posting, name)
+            if value and "\x00" in value:
+                return f"{name}: contains a NUL character"
     if posting.details is not None:
         for name, value in zip(DETAIL_FIELDS, _DETAILS(posting.details)):
             if isinstance(value, str) and "\x00" in value:
                 return f"{name}: contains a NUL character"
     return None
-
-
-_CORE_FIELDS = attrgetter("external_id", *CONTENT_FIELDS)
 
 
 def postings_frame(postings: Iterable[Posting]) -> pd.DataFrame:

@@ -72,6 +72,9 @@ class SyncPolicyResource(dg.ConfigurableResource):
     feed_max_age_days: float = Field(
         default=30, gt=0, description="A feed's job (RemoteOK, Himalayas) not seen for this many days expires "
                                       "(feeds list recent jobs: absence alone is not expiry).")
+    feed_max_pages: int = Field(
+        default=50, ge=1, description="Stop paging a feed (Himalayas) after this many pages: its newest jobs "
+                                      "come first, and each page costs a paced request.")
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:

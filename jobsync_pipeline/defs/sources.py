@@ -86,15 +86,17 @@ def ats_source(name: str, title: str, connector_class, cron: str) -> SourceSpec:
 
 
 def feed_source(name: str, title: str, connector_class, cron: str, partitions: tuple[str, ...],
-                batch_size: int) -> SourceSpec:
-    """An aggregator feed: fixed partitions, its own slower pace per host, expiry by age not absence."""
+                batch_size: int, options: Callable[[Any], dict] = lambda resources: {}) -> SourceSpec:
+    """An aggregator feed: fixed partitions, its own slower pace per host, expiry by age not absence.
+    `options` are the connector's keyword arguments from the run's resources."""
     return SourceSpec(
         name=name,
         title=title,
         kinds=frozenset({"python", "httpx"}),
         resource_keys=frozenset({"http", "sync_policy"}),
         connector=lambda resources: connector_class(resources.http.client(resources.http.feed_requests_per_second),
-                                                    getattr(resources.http, f"{name}_base_url")),
+                                                    getattr(resources.http, f"{name}_base_url"),
+                                                    **options(resources)),
         known_boards=lambda resources, store: list(partitions),
         pool=f"{name}_api",
         cron=cron,
@@ -112,7 +114,8 @@ LEVER = ats_source("lever", "Lever job sites", LeverConnector, cron="12,27,42,57
 REMOTEOK = feed_source("remoteok", "RemoteOK feed", RemoteOkConnector, cron="2,17,32,47 * * * *",
                        partitions=remoteok_tags(), batch_size=1)
 HIMALAYAS = feed_source("himalayas", "Himalayas feed", HimalayasConnector, cron="45 * * * *",
-                        partitions=(himalayas.FEED_BOARD,), batch_size=1)
+                        partitions=(himalayas.FEED_BOARD,), batch_size=1,
+                        options=lambda resources: {"max_pages": resources.sync_policy.feed_max_pages})
 
 SOURCE_SPECS: tuple[SourceSpec, ...] = (COMPANY_FILES, GREENHOUSE, LEVER, REMOTEOK, HIMALAYAS)
 SOURCES_BY_NAME = {spec.name: spec for spec in SOURCE_SPECS}

@@ -80,7 +80,13 @@ def requirements_json(requirements: list[str] | str | None) -> str:
         return "[]"
     if isinstance(requirements, str):
         requirements = [requirements]
-    cleaned = [clean_text(requirement) for requirement in requirements]
+    # most lists are clean already: one check over them all (a blank, a doubled or an edge space in
+    # any of them shows as two spaces in the joined text) instead of one call per requirement
+    joined = " ".join(requirements)
+    if clean_text(joined) is joined and joined[:1] != " " and "" not in requirements:
+        cleaned = requirements
+    else:
+        cleaned = [clean_text(requirement) for requirement in requirements]
     # the other texts are checked on the posting (`storage_problem`); here JSON would escape a NUL
     # and hide it until a reader decodes it
     if "\x00" in "".join(cleaned):
