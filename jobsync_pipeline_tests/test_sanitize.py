@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobsync_pipeline.core.sanitize import Description, describe, sanitize_html
+from jobsync_pipeline.core.sanitize import Description, describe, sanitize_html, text_as_html
 
 ALLOWED_TAGS = {
     "p", "br", "div", "span", "ul", "ol", "li", "strong", "b", "em", "i", "u",
@@ -260,3 +260,17 @@ def test_describe_never_crashes_and_outputs_are_clean(value, escaped):
         output.encode("utf-8")  # no lone surrogates left
     assert "<script" not in described.safe_html.lower()
     assert_allow_listed(described.safe_html)
+
+
+@given(_ANY)
+def test_text_as_html_is_safe_without_a_sanitizer_pass(value):
+    markup = text_as_html(value)
+    assert sanitize_html(markup) == markup  # nothing for the sanitizer to remove or change
+    assert_allow_listed(markup)
+    assert "\x00" not in markup
+    markup.encode("utf-8")
+
+
+def test_text_as_html_escapes_markup_in_text():
+    assert text_as_html('<script>alert("x")</script>\n\nA & B') == (
+        '<p>&lt;script&gt;alert("x")&lt;/script&gt;</p><p>A &amp; B</p>')

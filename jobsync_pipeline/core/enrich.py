@@ -7,7 +7,6 @@ titles, so a thousand postings need a few dozen categorizations.
 """
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -17,7 +16,7 @@ import pandas as pd
 from jobsync_pipeline.core.categories import categorize
 from jobsync_pipeline.core.dedupe import company_key, location_key, title_key
 from jobsync_pipeline.core.salary import UNKNOWN, parse_salary_text, salary_from_range
-from jobsync_pipeline.core.sanitize import describe, sanitize_html
+from jobsync_pipeline.core.sanitize import describe, text_as_html
 from jobsync_pipeline.core.workplace import infer_workplace
 
 DERIVED_COLUMNS = ("description_html", "salary_annual_min", "salary_annual_max", "salary_period", "workplace",
@@ -60,14 +59,8 @@ def derive(rows: pd.DataFrame) -> pd.DataFrame:
 def _safe_html(text: str, raw: str | None, format_: str | None) -> str:
     if raw is None or format_ in (None, "text"):
         # a plain-text description (company files): its text, escaped, as HTML
-        return sanitize_html(_text_as_html(raw if raw is not None else text))
+        return text_as_html(raw if raw is not None else text)
     return describe(raw, escaped=format_ == "escaped_html").safe_html
-
-
-def _text_as_html(text: str | None) -> str:
-    if not text:
-        return ""
-    return "".join(f"<p>{html.escape(line, quote=False)}</p>" for line in text.split("\n") if line.strip())
 
 
 def _salary(minimum, maximum, currency, interval, text):

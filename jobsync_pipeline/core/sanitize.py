@@ -84,6 +84,20 @@ def sanitize_html(markup: str | None) -> str:
     return cleaned
 
 
+NBSP = "\u00a0"
+
+
+def text_as_html(text: str | None) -> str:
+    """Plain text as HTML paragraphs, one per line. Every character is escaped, so it is safe as it
+    is: no sanitizer pass (a third of the cost of deriving a row) is needed."""
+    if not text:
+        return ""
+    text = _storable(text)
+    # escaped as an HTML serializer writes text (a no-break space as &nbsp;), so sanitizing it changes nothing
+    return "".join(f"<p>{html.escape(line, quote=False).replace(NBSP, '&nbsp;')}</p>"
+                   for line in text.splitlines() if line.strip())
+
+
 def describe(raw: str | None, *, escaped: bool = False) -> Description:
     """The raw description, its safe HTML and its plain text. `escaped`: the source entity-escapes
     its HTML (Greenhouse), so entities are decoded once before sanitizing."""

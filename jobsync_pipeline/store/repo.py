@@ -21,7 +21,7 @@ from jobsync_pipeline.core.dedupe import compare
 from jobsync_pipeline.core.diff import SnapshotDiff, classify, expired_unseen, state_frame
 from jobsync_pipeline.core.enrich import DERIVED_COLUMNS, derive
 from jobsync_pipeline.core.models import POSTING_COLUMNS, BadRecord
-from jobsync_pipeline.sources.base import RawPayload
+from jobsync_pipeline.sources.base import RawPayload, collection_paused
 from jobsync_pipeline.store.boards import BoardRegistry
 from jobsync_pipeline.store.tables import (bad_records, boards, job_events, jobs, possible_duplicates, raw_snapshots,
                                           syncs)
@@ -316,7 +316,9 @@ class Store:
         now = to_utc(now) or utcnow()
         snapshot_at = to_utc(snapshot_at)
         where_board = (jobs.c.source == source, jobs.c.board == (jobs_board or board))
-        with self.engine.begin() as conn:
+        # the state, the chunks and the diff are freed by reference counting: no cyclic collection
+        # while they are built (it traversed the growing state and chunks again and again)
+        with self.engine.begin() as conn, collection_paused():
             previous, stale = _previous_state(conn, where_board, now - seen_refresh, now, expiry)
             seen = np.zeros(len(previous), dtype=bool)
             result, staged = SnapshotDiff(), False
@@ -636,3 +638,4 @@ def _sync_result(row) -> SyncResult:
                       counts={c: getattr(row, c) for c in COUNT_COLUMNS}, error=row.error,
                       started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
                       duration_seconds=row.duration_seconds, id=row.id)
+
