@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 echo "== snapshot 1 (data/sample_bucket/snapshot_1, the default bucket)"
-.venv/bin/jobsync sync company_files || true
+.venv/bin/jobsync sync company_files
 echo
 echo "== snapshot 2 (a later scrapedAt: new, changed and expired jobs)"
 JOBSYNC_BUCKET_URL="$PWD/data/sample_bucket/snapshot_2" .venv/bin/jobsync sync company_files

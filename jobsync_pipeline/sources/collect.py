@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 from pydantic import ValidationError
 
 from jobsync_pipeline.sources.base import collection_paused
-from jobsync_pipeline.core.models import MAX_ID_LENGTH, BadRecord, Posting, postings_frame, storage_problem
+from jobsync_pipeline.core.models import (MAX_ID_LENGTH, BadRecord, ParsedSnapshot, Posting, postings_frame,
+                                          storage_problem)
 
 MAX_RECORD_CHARS = 10_000
 
@@ -36,6 +38,14 @@ class PostingCollector:
                 if posting is not None:
                     kept.append(posting)
             return postings_frame(kept)
+
+    def snapshot(self, board: str, records: Iterable[Any], *, snapshot_at: datetime | None = None,
+                 display_name: str | None = None) -> ParsedSnapshot:
+        """A board's whole snapshot from all its records, with what was refused or dropped."""
+        postings = self.frame(records)
+        return ParsedSnapshot(board=board, snapshot_at=snapshot_at, postings=postings,
+                              bad_records=self.bad_records, duplicates=self.duplicates, inactive=self.inactive,
+                              display_name=display_name)
 
     def _posting(self, position: int, raw: Any) -> Posting | None:
         try:

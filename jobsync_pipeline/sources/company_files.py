@@ -125,12 +125,9 @@ def parse_company_file(payload: RawPayload) -> ParsedSnapshot:
         header = CompanyFileHeader.model_validate(document)
     except ValidationError as exc:
         raise BoardError(f"{payload.location}: not a company job file ({validation_reason(exc)})") from exc
-    normalizer = JobNormalizer(payload.board, clean_text(header.company))
-    postings = normalizer.frame(header.jobs)
-    return ParsedSnapshot(
-        board=payload.board, snapshot_at=header.scrapedAt, postings=postings,
-        bad_records=normalizer.bad_records, duplicates=normalizer.duplicates,
-        inactive=normalizer.inactive, display_name=clean_text(header.company))
+    company = clean_text(header.company)
+    return JobNormalizer(payload.board, company).snapshot(payload.board, header.jobs, snapshot_at=header.scrapedAt,
+                                                          display_name=company)
 
 
 class CompanyFilesConnector:

@@ -92,11 +92,7 @@ def parse_greenhouse(payload: RawPayload) -> ParsedSnapshot:
     document = decode_json(payload.body, payload.location)
     if not isinstance(document, dict) or not isinstance(document.get("jobs"), list):
         raise BoardError(f"{payload.location}: not a Greenhouse jobs document (expected {{\"jobs\": [...]}})")
-    collector = PostingCollector(partial(greenhouse_posting, payload.board))
-    postings = collector.frame(document["jobs"])
-    return ParsedSnapshot(board=payload.board, snapshot_at=None, postings=postings,
-                          bad_records=collector.bad_records, duplicates=collector.duplicates,
-                          inactive=collector.inactive)
+    return PostingCollector(partial(greenhouse_posting, payload.board)).snapshot(payload.board, document["jobs"])
 
 
 class GreenhouseConnector:

@@ -74,11 +74,7 @@ def parse_himalayas(payload: RawPayload) -> ParsedSnapshot:
     pages = decode_json(payload.body, payload.location, replace_bad_utf8=True)
     if not isinstance(pages, list) or not all(isinstance(p, dict) and isinstance(p.get("jobs"), list) for p in pages):
         raise BoardError(f"{payload.location}: not Himalayas job pages (expected pages of {{\"jobs\": [...]}})")
-    collector = PostingCollector(himalayas_posting)
-    postings = collector.frame(job for page in pages for job in page["jobs"])
-    return ParsedSnapshot(board=payload.board, snapshot_at=None, postings=postings,
-                          bad_records=collector.bad_records, duplicates=collector.duplicates,
-                          inactive=collector.inactive)
+    return PostingCollector(himalayas_posting).snapshot(payload.board, (job for page in pages for job in page["jobs"]))
 
 
 class HimalayasConnector:

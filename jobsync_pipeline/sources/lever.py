@@ -93,11 +93,8 @@ def parse_lever(payload: RawPayload) -> ParsedSnapshot:
     pages = decode_json(payload.body, payload.location)
     if not isinstance(pages, list) or not all(isinstance(page, list) for page in pages):
         raise BoardError(f"{payload.location}: not Lever postings (expected a JSON array of pages)")
-    collector = PostingCollector(partial(lever_posting, payload.board))
-    postings = collector.frame(posting for page in pages for posting in page)
-    return ParsedSnapshot(board=payload.board, snapshot_at=None, postings=postings,
-                          bad_records=collector.bad_records, duplicates=collector.duplicates,
-                          inactive=collector.inactive)
+    return PostingCollector(partial(lever_posting, payload.board)).snapshot(
+        payload.board, (posting for page in pages for posting in page))
 
 
 class LeverConnector:

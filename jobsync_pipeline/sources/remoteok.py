@@ -84,11 +84,7 @@ def parse_remoteok(payload: RawPayload) -> ParsedSnapshot:
     if not isinstance(document, list):
         raise BoardError(f"{payload.location}: not a RemoteOK feed (expected a JSON array)")
     records = [record for record in document if not is_legal_notice(record)]
-    collector = PostingCollector(remoteok_posting)
-    postings = collector.frame(records)
-    return ParsedSnapshot(board=payload.board, snapshot_at=None, postings=postings,
-                          bad_records=collector.bad_records, duplicates=collector.duplicates,
-                          inactive=collector.inactive)
+    return PostingCollector(remoteok_posting).snapshot(payload.board, records)
 
 
 class RemoteOkConnector:
