@@ -13,19 +13,22 @@ from jobsync_pipeline import settings
 from jobsync_pipeline.defs.partitions import contiguous_ranges, range_tags
 
 COUNTS = ("found", "new", "changed", "unchanged", "expired", "bad")
+# in --json beside the contract's counts: jobs another source lists too (one canonical job), and pairs
+# too weakly alike to merge, recorded for review
+MORE_COUNTS = ("reactivated", "cross_source_duplicates", "possible_duplicates")
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def board_summary(result) -> dict:
     skipped = result.error if result.status == "stale" else None
-    return {**{c: result.counts.get(c, 0) for c in COUNTS}, "reactivated": result.counts.get("reactivated", 0),
+    return {**{c: result.counts.get(c, 0) for c in (*COUNTS, *MORE_COUNTS)},
             "status": "failed" if result.status != "success" and not skipped else "success",
             "error": None if result.status in ("success", "stale") else result.error,
             **({"skipped": skipped} if skipped else {})}
 
 
 def failed_board(error: str) -> dict:
-    return {**dict.fromkeys(COUNTS, 0), "reactivated": 0, "status": "failed", "error": error}
+    return {**dict.fromkeys((*COUNTS, *MORE_COUNTS), 0), "status": "failed", "error": error}
 
 
 def sync(source: str, boards: Sequence[str] | None = None) -> dict:
@@ -70,7 +73,7 @@ def sync(source: str, boards: Sequence[str] | None = None) -> dict:
             summary[result.board] = board_summary(result)
         for board in ordered[ordered.index(start): ordered.index(end) + 1]:
             summary.setdefault(board, failed_board(f"run {run.run_id} ended before this board synced; see its logs"))
-    totals = {k: sum(b[k] for b in summary.values()) for k in (*COUNTS, "reactivated")}
+    totals = {k: sum(b[k] for b in summary.values()) for k in (*COUNTS, *MORE_COUNTS)}
     return {"boards": summary, "totals": totals, "refused": refused,
             "duration_seconds": round(time.monotonic() - started, 3)}
 
@@ -84,14 +87,16 @@ def register_partitions(instance, partitions_name: str, boards: Sequence[str]) -
 
 def print_table(result: dict) -> None:
     name_width = max([len("board"), len("total"), *map(len, result["boards"])])
-    header = f"{'board':<{name_width}}  " + "  ".join(f"{c:>9}" for c in COUNTS) + "  status"
+    header = f"{'board':<{name_width}}  " + "  ".join(f"{c:>9}" for c in COUNTS) + f"  {'dupes':>9}  status"
     print(header)
     print("-" * len(header))
     for board, row in result["boards"].items():
         status = "stale, skipped" if row.get("skipped") else row["status"]
-        print(f"{board:<{name_width}}  " + "  ".join(f"{row[c]:>9}" for c in COUNTS) + f"  {status}")
+        print(f"{board:<{name_width}}  " + "  ".join(f"{row[c]:>9}" for c in COUNTS)
+              + f"  {row['cross_source_duplicates']:>9}  {status}")
     print("-" * len(header))
-    print(f"{'total':<{name_width}}  " + "  ".join(f"{result['totals'][c]:>9}" for c in COUNTS))
+    print(f"{'total':<{name_width}}  " + "  ".join(f"{result['totals'][c]:>9}" for c in COUNTS)
+          + f"  {result['totals']['cross_source_duplicates']:>9}")
     print(f"\n{len(result['boards'])} board(s) in {result['duration_seconds']:.2f}s")
     for board, row in result["boards"].items():
         if row["error"] or row.get("skipped"):

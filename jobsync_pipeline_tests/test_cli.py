@@ -48,7 +48,8 @@ def test_a_failed_board_is_reported_and_exits_1(env, tmp_path):
     assert out["boards"]["halcyon-bakery"]["status"] == "failed"
     assert "halcyon-bakery.json" in out["boards"]["halcyon-bakery"]["error"]
     assert out["boards"]["kaito-mobility"] == {"found": 3, "new": 3, "changed": 0, "unchanged": 0, "expired": 0,
-                                              "bad": 0, "reactivated": 0, "status": "success", "error": None}
+                                              "bad": 0, "reactivated": 0, "cross_source_duplicates": 0,
+                                              "possible_duplicates": 0, "status": "success", "error": None}
     assert out["totals"]["new"] == 8
 
 
@@ -58,7 +59,8 @@ def test_named_boards_only_and_a_readable_table(env, tmp_path):
     done = jobsync(env, "sync", "company_files", "--board", "brightwave-energy", "--board", "nordlicht-games")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["board", "found", "new", "changed", "unchanged", "expired", "bad", "status"]
+    assert lines[0].split() == ["board", "found", "new", "changed", "unchanged", "expired", "bad", "dupes",
+                                "status"]
     assert [line.split()[0] for line in lines[2:4]] == ["brightwave-energy", "nordlicht-games"]
     assert lines[5].split()[:3] == ["total", "5", "5"]
 
