@@ -248,10 +248,11 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 step.report(board, started, failed=1)
                 continue
             context.log.info(f"{spec.name}/{board}: {json.dumps(diff.counts())}")
-            applied = step.store.latest_syncs(spec.name, board, limit=1)[0].counts
+            # the duplicates are counted by the apply after the diff; its syncs row has them
+            applied = step.store.sync_result(sync_id).counts
             step.report(board, started, **counts, **diff.counts(), guarded=0, failed=0,
-                        cross_source_duplicates=applied.get("cross_source_duplicates", 0),
-                        possible_duplicates=applied.get("possible_duplicates", 0))
+                        cross_source_duplicates=applied["cross_source_duplicates"],
+                        possible_duplicates=applied["possible_duplicates"])
         failed = {s.board: s.error or s.status for s in step.store.syncs_for_run(context.run.run_id, spec.name)
                   if s.status == "failed"}
         if failed:  # the good boards are applied; the run still fails, naming every board that did not sync

@@ -286,6 +286,10 @@ class Store:
         with self.engine.connect() as conn:
             return [_sync_result(row) for row in conn.execute(query)]
 
+    def sync_result(self, sync_id: int) -> SyncResult:
+        with self.engine.connect() as conn:
+            return _sync_result(conn.execute(sa.select(syncs).where(syncs.c.id == sync_id)).one())
+
     def latest_syncs(self, source: str, board: str, limit: int = 10) -> list[SyncResult]:
         with self.engine.connect() as conn:
             return [_sync_result(row) for row in conn.execute(
