@@ -74,6 +74,25 @@ def parse_interval(value: str | None) -> str | None:
     return None
 
 
+def stated_bounds(minimum: float | str | None,
+                  maximum: float | str | None) -> tuple[float | None, float | None, str | None]:
+    """A feed's salary bounds as it stated them: each a number, or unknown with its text kept (joined
+    as the salary text) when it is not one; 0 means unknown."""
+    low, low_text = _stated_amount(minimum)
+    high, high_text = _stated_amount(maximum)
+    return low, high, " - ".join(t for t in (low_text, high_text) if t) or None
+
+
+def _stated_amount(value: float | str | None) -> tuple[float | None, str | None]:
+    if value is None or value == "":
+        return None, None
+    try:
+        amount = float(str(value).replace(",", "").strip())
+    except ValueError:
+        return None, str(value)
+    return (amount, None) if amount > 0 else (None, None)
+
+
 def salary_from_range(minimum, maximum, currency: str | None = None, interval: str | None = None,
                       text: str | None = None) -> Salary:
     """A salary from structured bounds. Bounds may be numbers or numeric strings; a missing interval is

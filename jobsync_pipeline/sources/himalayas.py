@@ -13,11 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobsync_pipeline.core.models import ParsedSnapshot, Posting, PostingDetails
 from jobsync_pipeline.core.normalize import clean_text, epoch_datetime
+from jobsync_pipeline.core.salary import stated_bounds
 from jobsync_pipeline.core.text import html_to_text
 from jobsync_pipeline.sources.base import BoardError, RawPayload, decode_json
 from jobsync_pipeline.sources.collect import MAX_ID_LENGTH, PostingCollector
 from jobsync_pipeline.sources.http import PoliteClient
-from jobsync_pipeline.sources.remoteok import salary_amount
 
 SOURCE = "himalayas"
 DEFAULT_BASE_URL = "https://himalayas.app"
@@ -48,9 +48,7 @@ class HimalayasJob(BaseModel):
 def himalayas_posting(raw: Any) -> tuple[Posting, bool]:
     job = HimalayasJob.model_validate(raw)
     posted, expires = epoch_datetime(job.pubDate), epoch_datetime(job.expiryDate)
-    low, low_text = salary_amount(job.minSalary)
-    high, high_text = salary_amount(job.maxSalary)
-    text = " - ".join(t for t in (low_text, high_text) if t) or None
+    low, high, text = stated_bounds(job.minSalary, job.maxSalary)
     restrictions = [clean_text(r) for r in job.locationRestrictions if clean_text(r)]
     tags = [*job.categories, *job.parentCategories]
     return Posting(

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import html
 import json
-from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobsync_pipeline.core.models import ParsedSnapshot, Posting, PostingDetails
 from jobsync_pipeline.core.normalize import clean_text, epoch_datetime
+from jobsync_pipeline.core.salary import stated_bounds
 from jobsync_pipeline.core.text import html_to_text
 from jobsync_pipeline.sources.base import BoardError, RawPayload, decode_json
 from jobsync_pipeline.sources.collect import MAX_ID_LENGTH, PostingCollector
@@ -47,23 +47,10 @@ def is_legal_notice(record: Any) -> bool:
     return isinstance(record, dict) and "legal" in record and "id" not in record
 
 
-def salary_amount(value: float | str | None) -> tuple[float | None, str | None]:
-    """A salary bound as a number, or None with the text kept when it is not one; 0 means unknown."""
-    if value is None or value == "":
-        return None, None
-    try:
-        amount = float(str(value).replace(",", "").strip())
-    except ValueError:
-        return None, str(value)
-    return (amount, None) if amount > 0 else (None, None)
-
-
 def remoteok_posting(raw: Any) -> tuple[Posting, bool]:
     job = RemoteOkJob.model_validate(raw)
     posted = epoch_datetime(job.epoch)
-    low, low_text = salary_amount(job.salary_min)
-    high, high_text = salary_amount(job.salary_max)
-    text = " - ".join(t for t in (low_text, high_text) if t) or None
+    low, high, text = stated_bounds(job.salary_min, job.salary_max)
     return Posting(
         source=SOURCE, board=FEED_BOARD, external_id=job.id,
         # RemoteOK entity-escapes some titles and names ("R&amp;D")
