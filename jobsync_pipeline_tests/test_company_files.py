@@ -6,6 +6,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +15,8 @@ from jobsync_pipeline.core.models import POSTING_COLUMNS
 from jobsync_pipeline.core.normalize import clean_text, fallback_external_id
 from jobsync_pipeline.sources.base import BoardError, RawPayload
 from jobsync_pipeline.sources.bucket import Bucket
-from jobsync_pipeline.sources.company_files import CompanyFilesConnector, parse_company_file, requirements_json
+from jobsync_pipeline.sources.company_files import (CompanyFilesConnector, JobNormalizer, parse_company_file,
+                                                   requirements_json)
 from jobsync_pipeline_tests.conftest import FIXTURES
 
 COMPANY_FILES = FIXTURES / "company_files"
@@ -428,3 +430,46 @@ def test_requirements_json_is_the_json_of_the_cleaned_list(requirements):
     encoded = requirements_json(requirements)
     assert encoded == json.dumps([clean_text(r) for r in listed], ensure_ascii=False)
     assert json.loads(encoded) == [clean_text(r) for r in listed]
+
+
+# --- a chunk is built a column at a time: the same as one job at a time ---------------------------
+
+_WORDS = st.sampled_from(["Baker", "  Baker ", "baker", "Cafe\u0301", "Caf\u00e9", "a\u00a6", "\u00a6 b", "x\ty",
+                          "", "a\x00b", "Leeds", "\u6771\u4eac"])
+_RAW_JOB = st.one_of(
+    st.fixed_dictionaries({"title": st.one_of(_WORDS, st.none(), st.integers())}, optional={
+        "id": st.one_of(st.sampled_from(["j-1", "j-2", " j-3 ", "", "x" * 300]), st.integers(0, 3), st.none()),
+        "company": st.one_of(_WORDS, st.none()),
+        "location": _WORDS,
+        "url": st.sampled_from(["https://acme.example/1", "", "a\x00"]),
+        "description": _WORDS,
+        "requirements": st.one_of(st.none(), _WORDS, st.lists(_WORDS, max_size=3), st.lists(st.integers(), max_size=2)),
+        "postedDate": st.sampled_from(["2026-11-20T06:00:00Z", "2026-11-20", "3 days ago", "x" * 40, ""]),
+        "isActive": st.sampled_from([True, False, "false", "yes", "maybe"])}),
+    st.sampled_from([None, "not a job", 42, ["id"]]))
+
+
+@given(st.lists(_RAW_JOB, max_size=12))
+def test_a_chunk_gives_what_its_jobs_give_one_at_a_time(records):
+    together = JobNormalizer("acme", "Acme")
+    frame = together.frame(records)
+    alone = JobNormalizer("acme", "Acme")
+    frames = [alone.frame([raw], start=position) for position, raw in enumerate(records)]
+    expected = pd.concat(frames, ignore_index=True) if frames else frame
+    pd.testing.assert_frame_equal(frame.reset_index(drop=True), expected.reset_index(drop=True))
+    assert together.bad_records == alone.bad_records
+    assert together.duplicates == alone.duplicates and together.inactive == alone.inactive
+
+
+def test_bad_records_of_every_kind_in_one_chunk_keep_their_positions_and_reasons():
+    records = [job(id="a"), job(id="b", title=""), job(id="c", postedDate="x" * 40), job(id="d"),
+               job(id="e", requirements=["a\x00"]), "not a job", job(id="f", url="u\x00"), job(id="a")]
+    normalizer = JobNormalizer("acme", "Acme")
+    frame = normalizer.frame(records, start=100)
+    assert frame["external_id"].tolist() == ["a", "d"]
+    assert [(r.position, r.external_id) for r in normalizer.bad_records] == [
+        (101, "b"), (102, "c"), (104, "e"), (105, None), (106, "f")]
+    reasons = [r.reason for r in normalizer.bad_records]
+    assert "title" in reasons[0] and "postedDate" in reasons[1] and "requirements" in reasons[2]
+    assert reasons[4] == "url: contains a NUL character"
+    assert normalizer.duplicates == ["a"]

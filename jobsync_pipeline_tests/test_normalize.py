@@ -7,7 +7,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobsync_pipeline.core.normalize import clean_text, content_hash, fallback_external_id, match_text
+from jobsync_pipeline.core.normalize import clean_text, clean_texts, content_hash, fallback_external_id, match_text
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -44,6 +44,24 @@ def test_clean_text_is_idempotent(value):
     assert clean_text(once) == once
     assert once == once.strip()
     assert "  " not in once
+
+
+# texts near the edge cases of the grouped check: the separator, spaces beside it, composing marks
+_TRICKY_TEXT = st.text(alphabet=st.sampled_from(["a", "e", " ", "\u00a6", "\u0301", "\u00e9", "\n", "\u00a0", "\t",
+                                                  "\u2028", "x"]), max_size=6)
+
+
+@given(st.lists(st.one_of(st.none(), st.text(), _TRICKY_TEXT), max_size=150))
+def test_clean_texts_is_clean_text_of_each_value(values):
+    assert clean_texts(values) == [clean_text(value) for value in values]
+
+
+def test_clean_texts_cleans_only_what_needs_it_and_keeps_the_rest():
+    values = ["Baker"] * 200 + ["  Senior \t Baker  ", None, "Cafe\u0301", "a \u00a6", "\u00a6 b"] + ["Cook"] * 100
+    cleaned = clean_texts(values)
+    assert cleaned == [clean_text(value) for value in values]
+    assert cleaned[200:205] == ["Senior Baker", "", "Caf\u00e9", "a \u00a6", "\u00a6 b"]
+    assert values[201] is None  # the input list is left as it was
 
 
 # --- match_text ---------------------------------------------------------------------------------

@@ -89,49 +89,103 @@ class Posting:
 
 
 _CORE_FIELDS = attrgetter("external_id", *CONTENT_FIELDS)
+_CORE_COLUMNS = ("external_id", *CONTENT_FIELDS)
+# Checked for NUL in `storage_problems`: every text a posting keeps (the others are numbers).
+_TEXT_COLUMNS = (*_CORE_COLUMNS, *(name for name in DETAIL_FIELDS if name not in ("salary_min", "salary_max")))
 
 
-def storage_problem(posting: Posting) -> str | None:
-    """Why `posting` cannot be stored (a reason for its bad record), or None when it can."""
-    if not posting.external_id:
-        return "external_id: empty"
-    if len(posting.external_id) > MAX_ID_LENGTH:
-        return f"external_id: longer than {MAX_ID_LENGTH} characters"
-    if not posting.title:
-        return "title: empty"
-    # PostgreSQL text cannot hold NUL: one such posting would fail the board's whole apply. One
-    # search over all the texts at once; the field is named only when there is one to name.
-    if "\x00" in "".join(filter(None, _CORE_FIELDS(posting))):
-        for name in ("external_id", *CONTENT_FIELDS):
-            value = getattr(posting, name)
-            if value and "\x00" in value:
-                return f"{name}: contains a NUL character"
-    if posting.details is not None:
-        for name, value in zip(DETAIL_FIELDS, _DETAILS(posting.details)):
-            if isinstance(value, str) and "\x00" in value:
-                return f"{name}: contains a NUL character"
-    return None
+@dataclass
+class PostingColumns:
+    """A batch of postings as columns: how sources hand postings to the collector and on to a frame.
+
+    Columnar because a company file can list a million jobs: building, checking and framing them a
+    column at a time is several times cheaper than an object per posting. `columns` holds
+    "external_id" and `CONTENT_FIELDS`, and `DETAIL_FIELDS` when the source states details; row i
+    came from record `records[i]` of the batch and is still listed on the board when `listed[i]`.
+    `refused` are the records that gave no posting, as (record, reason).
+    """
+
+    columns: dict[str, list]
+    records: list[int]
+    listed: list[bool]
+    refused: list[tuple[int, str]] = field(default_factory=list)
+
+    @classmethod
+    def from_postings(cls, postings: list[Posting], records: list[int] | None = None,
+                      listed: list[bool] | None = None, refused: list[tuple[int, str]] | None = None) -> PostingColumns:
+        rows = [_CORE_FIELDS(posting) for posting in postings]
+        columns = dict(zip(_CORE_COLUMNS, map(list, zip(*rows)))) if rows else {name: [] for name in _CORE_COLUMNS}
+        details = [posting.details for posting in postings]
+        if any(d is not None for d in details):
+            detail_rows = [_NO_DETAILS if d is None else _DETAILS(d) for d in details]
+            columns.update(zip(DETAIL_FIELDS, map(list, zip(*detail_rows))))
+        return cls(columns, list(range(len(postings))) if records is None else records,
+                   [True] * len(postings) if listed is None else listed, refused or [])
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def storage_problems(self) -> dict[int, str]:
+        """Why rows cannot be stored (reasons for their bad records), by row; empty when all can."""
+        ids, titles = self.columns["external_id"], self.columns["title"]
+        suspects: set[int] = set()
+        if not all(ids) or max(map(len, ids), default=0) > MAX_ID_LENGTH or not all(titles):
+            suspects.update(row for row, (i, t) in enumerate(zip(ids, titles))
+                            if not i or len(i) > MAX_ID_LENGTH or not t)
+        # PostgreSQL text cannot hold NUL: one such posting would fail the board's whole apply. One
+        # search over each column; the rows are looked for only in a column that has one.
+        for name in _TEXT_COLUMNS:
+            values = self.columns.get(name)
+            if values and "\x00" in _joined_texts(values):
+                suspects.update(row for row, v in enumerate(values) if type(v) is str and "\x00" in v)
+        return {row: self._problem(row) for row in sorted(suspects)}
+
+    def _problem(self, row: int) -> str:
+        external_id = self.columns["external_id"][row]
+        if not external_id:
+            return "external_id: empty"
+        if len(external_id) > MAX_ID_LENGTH:
+            return f"external_id: longer than {MAX_ID_LENGTH} characters"
+        if not self.columns["title"][row]:
+            return "title: empty"
+        name = next(name for name in _TEXT_COLUMNS if name in self.columns
+                    and type(v := self.columns[name][row]) is str and "\x00" in v)
+        return f"{name}: contains a NUL character"
+
+    def frame(self, rows: list[int] | None = None) -> pd.DataFrame:
+        """The postings (or only `rows` of them) as the frame the diff engine and the store take: one
+        row each, `POSTING_COLUMNS`."""
+        columns = self.columns
+        if rows is not None and len(rows) != len(self):
+            columns = {name: [values[row] for row in rows] for name, values in columns.items()}
+        size = len(columns["external_id"])
+        # object columns keep None as None (pandas' str dtype would turn it into NaN on the way to SQL)
+        frame = {name: pd.Series(columns[name], dtype=object) for name in _CORE_COLUMNS}
+        content = [columns[name] for name in CONTENT_FIELDS]
+        if DETAIL_FIELDS[0] in columns:
+            for name in DETAIL_FIELDS:
+                frame[name] = pd.Series(columns[name], dtype=object)
+            # a source that states details hashes them after the content fields, as text
+            hashed = [[None if v is None else str(v) for v in columns[name]] for name in HASHED_DETAIL_FIELDS]
+            hashes = [content_hash(values) for values in zip(*content, *hashed)]
+        else:  # most boards state no details: no per-posting work for them
+            for name, value in zip(DETAIL_FIELDS, _NO_DETAILS):
+                frame[name] = pd.Series([value] * size, dtype=object)
+            hashes = [content_hash(values) for values in zip(*content)]
+        frame["content_hash"] = pd.Series(hashes, dtype="int64")
+        return pd.DataFrame(frame)[list(POSTING_COLUMNS)]
+
+
+def _joined_texts(values: list) -> str:
+    try:
+        return "".join(values)  # most text columns hold nothing but text
+    except TypeError:
+        return "".join(value for value in values if type(value) is str)
 
 
 def postings_frame(postings: Iterable[Posting]) -> pd.DataFrame:
     """Postings as the frame the diff engine and the store take: one row each, `POSTING_COLUMNS`."""
-    postings = list(postings)
-    rows = [_CORE_FIELDS(posting) for posting in postings]
-    # object columns keep None as None (pandas' str dtype would turn it into NaN on the way to SQL)
-    columns = zip(*rows) if rows else ([] for _ in CONTENT_FIELDS + ("external_id",))
-    frame = {name: pd.Series(values, dtype=object) for name, values in zip(POSTING_COLUMNS, columns)}
-    details = [posting.details for posting in postings]
-    if any(d is not None for d in details):
-        detail_rows = [_NO_DETAILS if d is None else _DETAILS(d) for d in details]
-        for name, values in zip(DETAIL_FIELDS, zip(*detail_rows)):
-            frame[name] = pd.Series(values, dtype=object)
-        hashes = [content_hash(row[1:] if d is None else [*row[1:], *d.hashed()]) for row, d in zip(rows, details)]
-    else:  # most boards state no details: no per-posting work for them
-        for name, value in zip(DETAIL_FIELDS, _NO_DETAILS):
-            frame[name] = pd.Series([value] * len(rows), dtype=object)
-        hashes = [content_hash(row[1:]) for row in rows]
-    frame["content_hash"] = pd.Series(hashes, dtype="int64")
-    return pd.DataFrame(frame)[list(POSTING_COLUMNS)]
+    return PostingColumns.from_postings(list(postings)).frame()
 
 
 @dataclass(frozen=True)

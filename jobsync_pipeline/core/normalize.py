@@ -25,6 +25,29 @@ def clean_text(value: str | None) -> str:
     return " ".join(value.split())
 
 
+# `clean_texts` checks values this many at a time, joined by a character that is printable, not
+# whitespace and stable under NFC (it composes with nothing), so the joined text is clean exactly
+# when every value is, unless a value has the separator at an edge (then that group is cleaned one
+# by one, correctly, only slower). A dirty value costs its group, not the whole column.
+_GROUP = 64
+_SEPARATOR = "\u00a6"  # BROKEN BAR: rare in job texts
+
+
+def clean_texts(values: list[str | None]) -> list[str]:
+    """`clean_text` of every value of a column: the clean ones, most of them, are recognized in groups
+    instead of one by one."""
+    texts = ["" if value is None else value for value in values] if None in values else list(values)
+    for begin in range(0, len(texts), _GROUP):
+        group = texts[begin:begin + _GROUP]
+        joined = _SEPARATOR.join(group)
+        if (joined.isprintable() and "  " not in joined and f" {_SEPARATOR}" not in joined
+                and f"{_SEPARATOR} " not in joined and joined[:1] != " " and joined[-1:] != " "
+                and unicodedata.is_normalized("NFC", joined)):
+            continue
+        texts[begin:begin + _GROUP] = [clean_text(value) for value in group]
+    return texts
+
+
 def _blank_unless_mark(match: re.Match) -> str:
     # combining marks are not \w, but they are part of the letter (Devanagari vowel signs, Thai tones)
     char = match.group()

@@ -10,8 +10,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from jobsync_pipeline.sources.base import collection_paused
-from jobsync_pipeline.core.models import (MAX_ID_LENGTH, BadRecord, ParsedSnapshot, Posting, postings_frame,
-                                          storage_problem)
+from jobsync_pipeline.core.models import MAX_ID_LENGTH, BadRecord, ParsedSnapshot, Posting, PostingColumns
 
 MAX_RECORD_CHARS = 10_000
 
@@ -20,9 +19,14 @@ PostingBuilder = Callable[[Any], tuple[Posting, bool]]
 
 
 class PostingCollector:
-    """Turns one board's raw records into postings, chunk by chunk, remembering ids across chunks."""
+    """Turns one board's raw records into postings, chunk by chunk, remembering ids across chunks.
 
-    def __init__(self, build: PostingBuilder):
+    A source gives either `build`, one record at a time, or overrides `build_batch` to build a whole
+    chunk as columns (company files, which can list a million jobs); what every posting must satisfy
+    before it is stored, and the duplicates and withdrawn jobs, are handled here for all of them.
+    """
+
+    def __init__(self, build: PostingBuilder | None = None):
         self.build = build
         self.seen: set[str] = set()
         self.bad_records: list[BadRecord] = []
@@ -31,13 +35,43 @@ class PostingCollector:
 
     def frame(self, records: Iterable[Any], start: int = 0) -> pd.DataFrame:
         """The postings of `records` (positions counted from `start`); refused ones are kept aside."""
-        kept = []
+        records = records if isinstance(records, list) else list(records)
         with collection_paused():
-            for position, raw in enumerate(records, start):
-                posting = self._posting(position, raw)
-                if posting is not None:
-                    kept.append(posting)
-            return postings_frame(kept)
+            batch = self.build_batch(records)
+            refused = dict(batch.refused)
+            problems = batch.storage_problems()
+            kept = []
+            for row, (external_id, listed) in enumerate(zip(batch.columns["external_id"], batch.listed)):
+                if problems and row in problems:
+                    refused[batch.records[row]] = problems[row]
+                elif not listed:
+                    self.inactive += 1  # a withdrawn job is gone from the board, like an absent one
+                    self.seen.add(external_id)
+                elif external_id in self.seen:
+                    self.duplicates.append(external_id)
+                else:
+                    self.seen.add(external_id)
+                    kept.append(row)
+            for index in sorted(refused):
+                self.refuse(start + index, records[index], refused[index])
+            return batch.frame(kept)
+
+    def build_batch(self, records: list[Any]) -> PostingColumns:
+        """The postings of a chunk of records, each record through `build`."""
+        postings, rows, listed, refused = [], [], [], []
+        for index, raw in enumerate(records):
+            try:
+                posting, is_listed = self.build(raw)
+            except ValidationError as exc:
+                refused.append((index, validation_reason(exc)))
+                continue
+            except ValueError as exc:
+                refused.append((index, str(exc)))
+                continue
+            postings.append(posting)
+            rows.append(index)
+            listed.append(is_listed)
+        return PostingColumns.from_postings(postings, rows, listed, refused)
 
     def snapshot(self, board: str, records: Iterable[Any], *, snapshot_at: datetime | None = None,
                  display_name: str | None = None) -> ParsedSnapshot:
@@ -46,29 +80,6 @@ class PostingCollector:
         return ParsedSnapshot(board=board, snapshot_at=snapshot_at, postings=postings,
                               bad_records=self.bad_records, duplicates=self.duplicates, inactive=self.inactive,
                               display_name=display_name)
-
-    def _posting(self, position: int, raw: Any) -> Posting | None:
-        try:
-            posting, listed = self.build(raw)
-        except ValidationError as exc:
-            self.refuse(position, raw, validation_reason(exc))
-            return None
-        except ValueError as exc:
-            self.refuse(position, raw, str(exc))
-            return None
-        problem = storage_problem(posting)
-        if problem is not None:
-            self.refuse(position, raw, problem)
-            return None
-        if not listed:
-            self.inactive += 1  # a withdrawn job is gone from the board, like an absent one
-            self.seen.add(posting.external_id)
-            return None
-        if posting.external_id in self.seen:
-            self.duplicates.append(posting.external_id)
-            return None
-        self.seen.add(posting.external_id)
-        return posting
 
     def refuse(self, position: int, raw: Any, reason: str) -> None:
         external_id = raw.get("id") if isinstance(raw, dict) else None

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from functools import partial
 from json.encoder import encode_basestring
-from typing import Annotated, Any
+from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from typing_extensions import NotRequired, TypedDict
 
-from jobsync_pipeline.core.models import ParsedSnapshot, Posting
-from jobsync_pipeline.core.normalize import clean_text, fallback_external_id
+from jobsync_pipeline.core.models import ParsedSnapshot, PostingColumns
+from jobsync_pipeline.core.normalize import clean_text, clean_texts, fallback_external_id
 from jobsync_pipeline.sources.base import BoardError, RawPayload, decode_json
 from jobsync_pipeline.sources.bucket import Bucket
 from jobsync_pipeline.sources.collect import MAX_ID_LENGTH, PostingCollector, validation_reason
@@ -95,24 +94,72 @@ def requirements_json(requirements: list[str] | str | None) -> str:
     return f"[{', '.join(map(encode_basestring, cleaned))}]"
 
 
-def company_posting(board: str, company: str, raw: Any) -> tuple[Posting, bool]:
-    """A scraped job as a posting; `company` is the file's display name, for jobs that name none."""
-    job = _validate_job(raw)
-    company = clean_text(job.get("company")) or company
-    title, location = clean_text(job["title"]), clean_text(job.get("location"))
-    return Posting(
-        source=SOURCE, board=board, external_id=job.get("id") or fallback_external_id(title, location, company),
-        title=title, company=company, location=location, url=job.get("url") or "",
-        description=clean_text(job.get("description")),
-        requirements=requirements_json(job.get("requirements")),
-        posted_date=posted_date(job.get("postedDate"))), job.get("isActive", True)
-
-
 class JobNormalizer(PostingCollector):
-    """A company file's jobs as postings, chunk by chunk (a large file can stream through)."""
+    """A company file's jobs as postings, chunk by chunk (a large file can stream through).
+
+    Built a column at a time: one validation call for the chunk, texts checked in groups, each
+    distinct date parsed once. `company` is the file's display name, for the jobs that name none.
+    """
 
     def __init__(self, board: str, company: str):
-        super().__init__(partial(company_posting, board, company))
+        super().__init__()
+        self.board, self.company = board, company
+
+    def build_batch(self, records: list[Any]) -> PostingColumns:
+        refused: dict[int, str] = {}
+        rows, jobs = [], []
+        for index, (raw, job) in enumerate(zip(records, _validate_jobs(records))):
+            if job is raw:  # the job schema refused it (a valid job is a new dict): validate it alone for why
+                refused[index] = _refusal(raw)
+            else:
+                rows.append(index)
+                jobs.append(job)
+        titles = clean_texts([job["title"] for job in jobs])
+        companies = [name or self.company for name in clean_texts([job.get("company") for job in jobs])]
+        locations = clean_texts([job.get("location") for job in jobs])
+        ids = [job.get("id") or fallback_external_id(title, location, company)
+               for job, title, location, company in zip(jobs, titles, locations, companies)]
+        columns = {"external_id": ids, "title": titles, "company": companies, "location": locations,
+                   "url": [job.get("url") or "" for job in jobs],
+                   "description": clean_texts([job.get("description") for job in jobs]),
+                   "requirements": _column(requirements_json, [job.get("requirements") for job in jobs], rows, refused),
+                   "posted_date": _column(posted_date, [job.get("postedDate") for job in jobs], rows, refused,
+                                          distinct=True)}
+        listed = [job.get("isActive", True) for job in jobs]
+        kept = [row for row, index in enumerate(rows) if index not in refused]
+        if len(kept) != len(rows):  # a date or the requirements refused some
+            columns = {name: [values[row] for row in kept] for name, values in columns.items()}
+            listed = [listed[row] for row in kept]
+            rows = [rows[row] for row in kept]
+        return PostingColumns(columns, rows, listed, sorted(refused.items()))
+
+
+_validate_jobs = TypeAdapter(list[Annotated[Union[CompanyJob, Any], Field(union_mode="left_to_right")]]).validate_python
+
+
+def _refusal(raw: Any) -> str:
+    try:
+        _validate_job(raw)
+    except ValidationError as exc:
+        return validation_reason(exc)
+    raise AssertionError("a job the chunk's validation refused passed alone")
+
+
+def _column(convert, values: list, rows: list[int], refused: dict[int, str], *, distinct: bool = False) -> list:
+    """`convert` of each value; a value it refuses (ValueError) refuses its record. `distinct`: the
+    values repeat (dates), so each distinct one is converted once."""
+    converted, known = [], {}
+    for row, value in enumerate(values):
+        try:
+            if distinct:
+                result = known[value] if value in known else known.setdefault(value, convert(value))
+            else:
+                result = convert(value)
+        except ValueError as exc:
+            refused.setdefault(rows[row], str(exc))
+            result = None
+        converted.append(result)
+    return converted
 
 
 def parse_company_file(payload: RawPayload) -> ParsedSnapshot:
