@@ -495,3 +495,16 @@ def test_apply_twice_is_a_no_op_and_active_jobs_are_the_snapshot(sqlite_url, sna
         assert active_ids(store, board) == active
         current = job_rows(store, board)
         assert {i: current[i]["title"] for i in snapshot} == snapshot
+
+
+def test_the_stored_state_reads_back_every_id_exactly(store_url):
+    # PostgreSQL reads a board's state through COPY as CSV: ids that CSV quotes or a reader would
+    # take for numbers or missing values must come back as the same text
+    odd = ["007", "7", "NA", "null", "N/A", "1e5", "a,b", 'say "hi"', "line\nbreak", "tab\there", " padded ",
+           "back\\slash", "\\N", "東京-1", "emoji-\U0001f600", "-9223372036854775808"]
+    store = Store(store_url)
+    _, first = apply(store, "acme", [posting(i) for i in odd], T1)
+    assert sorted(first.new) == sorted(odd)
+    _, again = apply(store, "acme", [posting(i) for i in odd[1:]], T2)
+    assert again.counts() == {"new": 0, "changed": 0, "unchanged": len(odd) - 1, "reactivated": 0, "expired": 1}
+    assert list(again.expired) == ["007"]
