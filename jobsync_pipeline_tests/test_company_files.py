@@ -16,6 +16,7 @@ from jobsync_pipeline.core.normalize import clean_text, fallback_external_id
 from jobsync_pipeline.sources.base import BoardError, RawPayload
 from jobsync_pipeline.sources.bucket import Bucket
 from jobsync_pipeline.sources.company_files import (CompanyFilesConnector, JobNormalizer, parse_company_file,
+                                                   posted_date, posted_date_column, requirements_column,
                                                    requirements_json)
 from jobsync_pipeline_tests.conftest import FIXTURES
 
@@ -473,3 +474,24 @@ def test_bad_records_of_every_kind_in_one_chunk_keep_their_positions_and_reasons
     assert "title" in reasons[0] and "postedDate" in reasons[1] and "requirements" in reasons[2]
     assert reasons[4] == "url: contains a NUL character"
     assert normalizer.duplicates == ["a"]
+
+
+def _outcome(convert, value):
+    try:
+        return convert(value)
+    except ValueError as exc:
+        return ("refused", str(exc))
+
+
+def _outcomes(values):
+    return [("refused", str(v)) if isinstance(v, ValueError) else v for v in values]
+
+
+@given(st.lists(st.one_of(st.none(), _WORDS, st.lists(_WORDS, max_size=4)), max_size=30))
+def test_requirements_column_is_requirements_json_of_each_value(values):
+    assert _outcomes(requirements_column(values)) == [_outcome(requirements_json, value) for value in values]
+
+
+@given(st.lists(st.sampled_from([None, "", "2026-11-20T06:00:00Z", "2026-11-20", "3 days ago", "x" * 40]), max_size=20))
+def test_posted_date_column_is_posted_date_of_each_value(values):
+    assert _outcomes(posted_date_column(values)) == [_outcome(posted_date, value) for value in values]

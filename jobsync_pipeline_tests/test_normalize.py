@@ -7,7 +7,8 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobsync_pipeline.core.normalize import clean_text, clean_texts, content_hash, fallback_external_id, match_text
+from jobsync_pipeline.core.normalize import (_LATIN1_UNPRINTABLE, clean_text, clean_texts, content_hash, content_hashes,
+                                             fallback_external_id, match_text)
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -62,6 +63,13 @@ def test_clean_texts_cleans_only_what_needs_it_and_keeps_the_rest():
     assert cleaned == [clean_text(value) for value in values]
     assert cleaned[200:205] == ["Senior Baker", "", "Caf\u00e9", "a \u00a6", "\u00a6 b"]
     assert values[201] is None  # the input list is left as it was
+
+
+def test_latin1_text_is_nfc_and_its_unprintable_bytes_are_the_listed_ones():
+    # what lets clean_texts check a Latin-1 group with one byte translation
+    latin1 = [chr(code) for code in range(256)]
+    assert all(unicodedata.is_normalized("NFC", a + b) for a in latin1 for b in latin1)
+    assert {ord(char) for char in latin1 if not char.isprintable()} == set(_LATIN1_UNPRINTABLE)
 
 
 # --- match_text ---------------------------------------------------------------------------------
@@ -194,3 +202,9 @@ def test_content_hash_property(values, data):
     changed = list(values)
     changed[index] = new
     assert content_hash(changed) != value
+
+
+@given(st.lists(st.tuples(st.one_of(st.none(), st.text()), st.one_of(st.none(), st.text()), st.text()), max_size=20))
+def test_content_hashes_are_the_content_hash_of_each_row(rows):
+    columns = [list(column) for column in zip(*rows)] or [[], [], []]
+    assert content_hashes(columns) == [content_hash(row) for row in rows]

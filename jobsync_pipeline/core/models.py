@@ -7,7 +7,7 @@ from datetime import datetime
 from operator import attrgetter
 
 import pandas as pd
-from jobsync_pipeline.core.normalize import content_hash
+from jobsync_pipeline.core.normalize import content_hash, content_hashes
 
 MAX_ID_LENGTH = 255  # jobs.external_id: a longer id would fail the board's apply on PostgreSQL
 # The fields whose change makes a posting "changed"; the order is part of the hash and must not move.
@@ -166,12 +166,11 @@ class PostingColumns:
             for name in DETAIL_FIELDS:
                 frame[name] = pd.Series(columns[name], dtype=object)
             # a source that states details hashes them after the content fields, as text
-            hashed = [[None if v is None else str(v) for v in columns[name]] for name in HASHED_DETAIL_FIELDS]
-            hashes = [content_hash(values) for values in zip(*content, *hashed)]
+            content += [[None if v is None else str(v) for v in columns[name]] for name in HASHED_DETAIL_FIELDS]
         else:  # most boards state no details: no per-posting work for them
             for name, value in zip(DETAIL_FIELDS, _NO_DETAILS):
                 frame[name] = pd.Series([value] * size, dtype=object)
-            hashes = [content_hash(values) for values in zip(*content)]
+        hashes = content_hashes(content)
         frame["content_hash"] = pd.Series(hashes, dtype="int64")
         return pd.DataFrame(frame)[list(POSTING_COLUMNS)]
 

@@ -5,7 +5,7 @@ import hashlib
 import math
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
 _SPACES = re.compile(r"\s+")
@@ -25,12 +25,17 @@ def clean_text(value: str | None) -> str:
     return " ".join(value.split())
 
 
-# `clean_texts` checks values this many at a time, joined by a character that is printable, not
-# whitespace and stable under NFC (it composes with nothing), so the joined text is clean exactly
-# when every value is, unless a value has the separator at an edge (then that group is cleaned one
-# by one, correctly, only slower). A dirty value costs its group, not the whole column.
+# `clean_texts` checks values this many at a time, joined by a separator whose middle character is
+# printable, not whitespace and stable under NFC (it composes with nothing) and whose spaces turn a
+# value's edge space into a double one: the joined text is clean exactly when every value is, so
+# one scan for "  " and one byte translation check a whole group. A dirty value costs its group
+# (cleaned one by one), not the whole column.
 _GROUP = 64
-_SEPARATOR = "\u00a6"  # BROKEN BAR: rare in job texts
+_SEPARATOR = " \u00a6 "  # BROKEN BAR, Latin-1
+# Latin-1 text is NFC already (no combining marks, no pairs that compose), so for the many groups
+# that encode as Latin-1 the check is one byte translation: the unprintable bytes are C0, DEL, C1,
+# NO-BREAK SPACE and SOFT HYPHEN.
+_LATIN1_UNPRINTABLE = bytes([*range(0x20), *range(0x7F, 0xA1), 0xAD])
 
 
 def clean_texts(values: list[str | None]) -> list[str]:
@@ -39,13 +44,19 @@ def clean_texts(values: list[str | None]) -> list[str]:
     texts = ["" if value is None else value for value in values] if None in values else list(values)
     for begin in range(0, len(texts), _GROUP):
         group = texts[begin:begin + _GROUP]
-        joined = _SEPARATOR.join(group)
-        if (joined.isprintable() and "  " not in joined and f" {_SEPARATOR}" not in joined
-                and f"{_SEPARATOR} " not in joined and joined[:1] != " " and joined[-1:] != " "
-                and unicodedata.is_normalized("NFC", joined)):
+        joined = _SEPARATOR.join(filter(None, group))  # an empty value is clean
+        if "  " not in joined and joined[:1] != " " and joined[-1:] != " " and _printable_nfc(joined):
             continue
         texts[begin:begin + _GROUP] = [clean_text(value) for value in group]
     return texts
+
+
+def _printable_nfc(text: str) -> bool:
+    try:
+        latin1 = text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.isprintable() and unicodedata.is_normalized("NFC", text)
+    return len(latin1.translate(None, _LATIN1_UNPRINTABLE)) == len(latin1)
 
 
 def _blank_unless_mark(match: re.Match) -> str:
@@ -76,6 +87,16 @@ def content_hash(values: Iterable[str | None]) -> int:
     joined = "\x1f".join("" if v is None else v for v in values)
     digest = hashlib.blake2b(joined.encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+def content_hashes(columns: Sequence[list[str | None]]) -> list[int]:
+    """`content_hash` of each row of `columns` (the hashed fields in order, one list each), with the
+    per-value work done a column at a time."""
+    texts = [["" if value is None else value for value in column] if None in column else column
+             for column in columns]
+    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
+    return [from_bytes(blake2b("\x1f".join(row).encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big",
+                       signed=True) for row in zip(*texts)]
 
 
 # An epoch above this many seconds (the year 5138) is taken as milliseconds: sources mix the two.

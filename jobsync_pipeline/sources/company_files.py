@@ -1,6 +1,7 @@
 """Company job files that an outside scraper drops into a bucket as `{company}.json`."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from json.encoder import encode_basestring
 from typing import Annotated, Any, Union
@@ -122,9 +123,12 @@ class JobNormalizer(PostingCollector):
         columns = {"external_id": ids, "title": titles, "company": companies, "location": locations,
                    "url": [job.get("url") or "" for job in jobs],
                    "description": clean_texts([job.get("description") for job in jobs]),
-                   "requirements": _column(requirements_json, [job.get("requirements") for job in jobs], rows, refused),
-                   "posted_date": _column(posted_date, [job.get("postedDate") for job in jobs], rows, refused,
-                                          distinct=True)}
+                   "requirements": requirements_column([job.get("requirements") for job in jobs]),
+                   "posted_date": posted_date_column([job.get("postedDate") for job in jobs])}
+        for name in ("requirements", "posted_date"):  # a value these refuse refuses its record
+            for row, value in enumerate(columns[name]):
+                if isinstance(value, ValueError):
+                    refused.setdefault(rows[row], str(value))
         listed = [job.get("isActive", True) for job in jobs]
         kept = [row for row, index in enumerate(rows) if index not in refused]
         if len(kept) != len(rows):  # a date or the requirements refused some
@@ -145,21 +149,32 @@ def _refusal(raw: Any) -> str:
     raise AssertionError("a job the chunk's validation refused passed alone")
 
 
-def _column(convert, values: list, rows: list[int], refused: dict[int, str], *, distinct: bool = False) -> list:
-    """`convert` of each value; a value it refuses (ValueError) refuses its record. `distinct`: the
-    values repeat (dates), so each distinct one is converted once."""
-    converted, known = [], {}
-    for row, value in enumerate(values):
-        try:
-            if distinct:
-                result = known[value] if value in known else known.setdefault(value, convert(value))
-            else:
-                result = convert(value)
-        except ValueError as exc:
-            refused.setdefault(rows[row], str(exc))
-            result = None
-        converted.append(result)
-    return converted
+def requirements_column(values: list) -> list[str | ValueError]:
+    """`requirements_json` of each value (or the ValueError it raises), with all the requirements of
+    the column cleaned in one `clean_texts` pass."""
+    lists = [[] if not value else [value] if isinstance(value, str) else value for value in values]
+    cleaned = clean_texts([item for items in lists for item in items])
+    if "\x00" in "".join(cleaned):  # rare: the records that have one are found one by one
+        return [_attempt(requirements_json, value) for value in values]
+    encoded, at = [], 0
+    for items in lists:
+        encoded.append(f"[{', '.join(map(encode_basestring, cleaned[at:at + len(items)]))}]")
+        at += len(items)
+    return encoded
+
+
+def posted_date_column(values: list[str | None]) -> list[str | None | ValueError]:
+    """`posted_date` of each value (or the ValueError it raises); a file's jobs share few dates, so
+    each distinct one is parsed once."""
+    known = {value: _attempt(posted_date, value) for value in set(values)}
+    return [known[value] for value in values]
+
+
+def _attempt(convert: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return convert(value)
+    except ValueError as exc:
+        return exc
 
 
 def parse_company_file(payload: RawPayload) -> ParsedSnapshot:
