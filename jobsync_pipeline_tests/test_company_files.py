@@ -495,3 +495,18 @@ def test_requirements_column_is_requirements_json_of_each_value(values):
 @given(st.lists(st.sampled_from([None, "", "2026-11-20T06:00:00Z", "2026-11-20", "3 days ago", "x" * 40]), max_size=20))
 def test_posted_date_column_is_posted_date_of_each_value(values):
     assert _outcomes(posted_date_column(values)) == [_outcome(posted_date, value) for value in values]
+
+
+def test_a_chunk_larger_than_a_batch_is_built_in_slices_with_the_same_outcome(monkeypatch):
+    from jobsync_pipeline.sources import collect
+
+    records = [job(id="a"), job(id="b", title=""), job(id="c", isActive=False), "not a job", job(id="a"),
+               job(id="c"), job(id="d", postedDate="x" * 40), job(id="e"), job(id="f", requirements="Rust")]
+    whole = JobNormalizer("acme", "Acme")
+    expected = whole.frame(records, start=10)
+    monkeypatch.setattr(collect, "BATCH_RECORDS", 2)
+    sliced = JobNormalizer("acme", "Acme")
+    pd.testing.assert_frame_equal(sliced.frame(records, start=10), expected)
+    assert expected["external_id"].tolist() == ["a", "e", "f"]
+    assert [r.position for r in sliced.bad_records] == [r.position for r in whole.bad_records] == [11, 13, 16]
+    assert sliced.duplicates == whole.duplicates == ["a", "c"] and sliced.inactive == whole.inactive == 1

@@ -152,12 +152,31 @@ class PostingColumns:
                     and type(v := self.columns[name][row]) is str and "\x00" in v)
         return f"{name}: contains a NUL character"
 
-    def frame(self, rows: list[int] | None = None) -> pd.DataFrame:
-        """The postings (or only `rows` of them) as the frame the diff engine and the store take: one
-        row each, `POSTING_COLUMNS`."""
+    def take(self, rows: list[int]) -> PostingColumns:
+        """Only `rows` of the postings (the refusals are not carried over)."""
+        if len(rows) == len(self):
+            return PostingColumns(self.columns, self.records, self.listed)
+        return PostingColumns({name: [values[row] for row in rows] for name, values in self.columns.items()},
+                              [self.records[row] for row in rows], [self.listed[row] for row in rows])
+
+    @classmethod
+    def concat(cls, parts: list[PostingColumns]) -> PostingColumns:
+        """The postings of all `parts`, in order (record numbers as they are in each part)."""
+        if len(parts) == 1:
+            return parts[0]
+        with_details = any(DETAIL_FIELDS[0] in part.columns for part in parts)
+        names = [*_CORE_COLUMNS, *(DETAIL_FIELDS if with_details else ())]
+        columns: dict[str, list] = {name: [] for name in names}
+        for part in parts:
+            for name, default in zip(names, (None,) * len(_CORE_COLUMNS) + _NO_DETAILS):
+                values = part.columns.get(name)
+                columns[name].extend(values if values is not None else [default] * len(part))
+        return cls(columns, [row for part in parts for row in part.records],
+                   [flag for part in parts for flag in part.listed])
+
+    def frame(self) -> pd.DataFrame:
+        """The postings as the frame the diff engine and the store take: one row each, `POSTING_COLUMNS`."""
         columns = self.columns
-        if rows is not None and len(rows) != len(self):
-            columns = {name: [values[row] for row in rows] for name, values in columns.items()}
         size = len(columns["external_id"])
         # object columns keep None as None (pandas' str dtype would turn it into NaN on the way to SQL)
         frame = {name: pd.Series(columns[name], dtype=object) for name in _CORE_COLUMNS}

@@ -13,6 +13,8 @@ from jobsync_pipeline.sources.base import collection_paused
 from jobsync_pipeline.core.models import MAX_ID_LENGTH, BadRecord, ParsedSnapshot, Posting, PostingColumns
 
 MAX_RECORD_CHARS = 10_000
+# Records built at a time; a larger chunk is built in slices of this many.
+BATCH_RECORDS = 10_000
 
 # A source's record → (posting, still listed?); raises ValidationError or ValueError for a bad record.
 PostingBuilder = Callable[[Any], tuple[Posting, bool]]
@@ -37,24 +39,30 @@ class PostingCollector:
         """The postings of `records` (positions counted from `start`); refused ones are kept aside."""
         records = records if isinstance(records, list) else list(records)
         with collection_paused():
-            batch = self.build_batch(records)
-            refused = dict(batch.refused)
-            problems = batch.storage_problems()
-            kept = []
-            for row, (external_id, listed) in enumerate(zip(batch.columns["external_id"], batch.listed)):
-                if problems and row in problems:
-                    refused[batch.records[row]] = problems[row]
-                elif not listed:
-                    self.inactive += 1  # a withdrawn job is gone from the board, like an absent one
-                    self.seen.add(external_id)
-                elif external_id in self.seen:
-                    self.duplicates.append(external_id)
-                else:
-                    self.seen.add(external_id)
-                    kept.append(row)
-            for index in sorted(refused):
-                self.refuse(start + index, records[index], refused[index])
-            return batch.frame(kept)
+            # a slice at a time, so what a source builds on the way (validated records) stays small
+            parts = [self._collect(records[begin:begin + BATCH_RECORDS], start + begin)
+                     for begin in range(0, len(records), BATCH_RECORDS)]
+            return PostingColumns.concat(parts or [self.build_batch([])]).frame()
+
+    def _collect(self, records: list[Any], start: int) -> PostingColumns:
+        batch = self.build_batch(records)
+        refused = dict(batch.refused)
+        problems = batch.storage_problems()
+        kept = []
+        for row, (external_id, listed) in enumerate(zip(batch.columns["external_id"], batch.listed)):
+            if problems and row in problems:
+                refused[batch.records[row]] = problems[row]
+            elif not listed:
+                self.inactive += 1  # a withdrawn job is gone from the board, like an absent one
+                self.seen.add(external_id)
+            elif external_id in self.seen:
+                self.duplicates.append(external_id)
+            else:
+                self.seen.add(external_id)
+                kept.append(row)
+        for index in sorted(refused):
+            self.refuse(start + index, records[index], refused[index])
+        return batch.take(kept)
 
     def build_batch(self, records: list[Any]) -> PostingColumns:
         """The postings of a chunk of records, each record through `build`."""
