@@ -452,9 +452,9 @@ _RAW_JOB = st.one_of(
 
 @given(st.lists(_RAW_JOB, max_size=12))
 def test_a_chunk_gives_what_its_jobs_give_one_at_a_time(records):
-    together = JobNormalizer("acme", "Acme")
+    together = JobNormalizer("Acme")
     frame = together.frame(records)
-    alone = JobNormalizer("acme", "Acme")
+    alone = JobNormalizer("Acme")
     frames = [alone.frame([raw], start=position) for position, raw in enumerate(records)]
     expected = pd.concat(frames, ignore_index=True) if frames else frame
     pd.testing.assert_frame_equal(frame.reset_index(drop=True), expected.reset_index(drop=True))
@@ -465,7 +465,7 @@ def test_a_chunk_gives_what_its_jobs_give_one_at_a_time(records):
 def test_bad_records_of_every_kind_in_one_chunk_keep_their_positions_and_reasons():
     records = [job(id="a"), job(id="b", title=""), job(id="c", postedDate="x" * 40), job(id="d"),
                job(id="e", requirements=["a\x00"]), "not a job", job(id="f", url="u\x00"), job(id="a")]
-    normalizer = JobNormalizer("acme", "Acme")
+    normalizer = JobNormalizer("Acme")
     frame = normalizer.frame(records, start=100)
     assert frame["external_id"].tolist() == ["a", "d"]
     assert [(r.position, r.external_id) for r in normalizer.bad_records] == [
@@ -502,10 +502,10 @@ def test_a_chunk_larger_than_a_batch_is_built_in_slices_with_the_same_outcome(mo
 
     records = [job(id="a"), job(id="b", title=""), job(id="c", isActive=False), "not a job", job(id="a"),
                job(id="c"), job(id="d", postedDate="x" * 40), job(id="e"), job(id="f", requirements="Rust")]
-    whole = JobNormalizer("acme", "Acme")
+    whole = JobNormalizer("Acme")
     expected = whole.frame(records, start=10)
     monkeypatch.setattr(collect, "BATCH_RECORDS", 2)
-    sliced = JobNormalizer("acme", "Acme")
+    sliced = JobNormalizer("Acme")
     pd.testing.assert_frame_equal(sliced.frame(records, start=10), expected)
     assert expected["external_id"].tolist() == ["a", "e", "f"]
     assert [r.position for r in sliced.bad_records] == [r.position for r in whole.bad_records] == [11, 13, 16]

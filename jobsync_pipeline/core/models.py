@@ -99,10 +99,11 @@ class PostingColumns:
     """A batch of postings as columns: how sources hand postings to the collector and on to a frame.
 
     Columnar because a company file can list a million jobs: building, checking and framing them a
-    column at a time is several times cheaper than an object per posting. `columns` holds
-    "external_id" and `CONTENT_FIELDS`, and `DETAIL_FIELDS` when the source states details; row i
-    came from record `records[i]` of the batch and is still listed on the board when `listed[i]`.
-    `refused` are the records that gave no posting, as (record, reason).
+    column at a time costs about half of an object per posting. `columns` holds "external_id" and
+    `CONTENT_FIELDS`, and `DETAIL_FIELDS` when the source states details (then every posting's hash
+    covers them, as every posting of such a source has them); row i came from record `records[i]`
+    of the batch and is still listed on the board when `listed[i]`. `refused` are the records that
+    gave no posting, as (record, reason).
     """
 
     columns: dict[str, list]

@@ -87,8 +87,8 @@ def requirements_json(requirements: list[str] | str | None) -> str:
         cleaned = requirements
     else:
         cleaned = [clean_text(requirement) for requirement in requirements]
-    # the other texts are checked on the posting (`storage_problem`); here JSON would escape a NUL
-    # and hide it until a reader decodes it
+    # the other texts are checked on the postings (`PostingColumns.storage_problems`); here JSON
+    # would escape a NUL and hide it until a reader decodes it
     if "\x00" in "".join(cleaned):
         raise ValueError("requirements: contains a NUL character")
     # what json.dumps(cleaned, ensure_ascii=False) writes, without building an encoder per call
@@ -102,9 +102,9 @@ class JobNormalizer(PostingCollector):
     distinct date parsed once. `company` is the file's display name, for the jobs that name none.
     """
 
-    def __init__(self, board: str, company: str):
+    def __init__(self, company: str):
         super().__init__()
-        self.board, self.company = board, company
+        self.company = company
 
     def build_batch(self, records: list[Any]) -> PostingColumns:
         refused: dict[int, str] = {}
@@ -146,7 +146,7 @@ def _refusal(raw: Any) -> str:
         _validate_job(raw)
     except ValidationError as exc:
         return validation_reason(exc)
-    raise AssertionError("a job the chunk's validation refused passed alone")
+    raise AssertionError(f"a job the chunk's validation refused passed alone: {raw!r:.200}")
 
 
 def requirements_column(values: list) -> list[str | ValueError]:
@@ -188,8 +188,8 @@ def parse_company_file(payload: RawPayload) -> ParsedSnapshot:
     except ValidationError as exc:
         raise BoardError(f"{payload.location}: not a company job file ({validation_reason(exc)})") from exc
     company = clean_text(header.company)
-    return JobNormalizer(payload.board, company).snapshot(payload.board, header.jobs, snapshot_at=header.scrapedAt,
-                                                          display_name=company)
+    return JobNormalizer(company).snapshot(payload.board, header.jobs, snapshot_at=header.scrapedAt,
+                                           display_name=company)
 
 
 class CompanyFilesConnector:
