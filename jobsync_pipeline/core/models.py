@@ -80,13 +80,6 @@ class Posting:
         values = [getattr(self, name) for name in CONTENT_FIELDS]
         return content_hash(values if self.details is None else values + self.details.hashed())
 
-    def row(self) -> dict:
-        details = _NO_DETAILS if self.details is None else _DETAILS(self.details)
-        return {"external_id": self.external_id,
-                **{name: getattr(self, name) for name in CONTENT_FIELDS},
-                **dict(zip(DETAIL_FIELDS, details)),
-                "content_hash": self.content_hash}
-
 
 _CORE_FIELDS = attrgetter("external_id", *CONTENT_FIELDS)
 _CORE_COLUMNS = ("external_id", *CONTENT_FIELDS)
