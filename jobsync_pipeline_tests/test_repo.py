@@ -117,6 +117,55 @@ def test_migrate_is_idempotent(store_url):
         assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all() == [head]
 
 
+def _alembic(store: Store, action, revision: str) -> None:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(repo.MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        action(config, revision)
+
+
+def test_migration_0004_drops_the_event_keys_and_keeps_the_events(store_url):
+    from alembic import command
+
+    store = Store(store_url, migrate=False)
+    _alembic(store, command.upgrade, "0003")
+    assert len(sa.inspect(store.engine).get_foreign_keys("job_events")) == 2
+    with store.engine.begin() as conn:
+        job_id = conn.execute(jobs.insert().values(source=SOURCE, board="acme", external_id="a", title="A",
+                                                   company="Acme", location="", url="", description="",
+                                                   requirements="[]", content_hash=1, first_seen_at=T1,
+                                                   last_seen_at=T1, updated_at=T1)).inserted_primary_key[0]
+        sync_id = conn.execute(syncs.insert().values(source=SOURCE, board="acme", status="success",
+                                                     started_at=T1)).inserted_primary_key[0]
+        conn.execute(job_events.insert().values(job_id=job_id, sync_id=sync_id, kind="new", at=T1))
+    _alembic(store, command.upgrade, "0004")
+    inspector = sa.inspect(store.engine)
+    assert inspector.get_foreign_keys("job_events") == []
+    assert {tuple(i["column_names"]) for i in inspector.get_indexes("job_events")} == {("sync_id",), ("job_id",)}
+    assert rows(store, job_events)[0]["kind"] == "new"
+    _alembic(store, command.downgrade, "0003")
+    assert len(sa.inspect(store.engine).get_foreign_keys("job_events")) == 2
+    assert len(rows(store, job_events)) == 1
+
+
+def test_every_event_names_a_stored_job_and_its_sync(store_url):
+    # job_events has no foreign keys (migration 0004): the apply's one INSERT … SELECT guarantees them
+    store = Store(store_url)
+    sync_folder(store, SAMPLE_BUCKET / "snapshot_1", T1)
+    sync_folder(store, SAMPLE_BUCKET / "snapshot_2", T2)
+    with store.engine.connect() as conn:
+        total = conn.scalar(sa.select(sa.func.count()).select_from(job_events))
+        orphans = conn.scalar(sa.select(sa.func.count()).select_from(
+            job_events.outerjoin(jobs, jobs.c.id == job_events.c.job_id)
+            .outerjoin(syncs, sa.and_(syncs.c.id == job_events.c.sync_id,
+                                      syncs.c.source == jobs.c.source, syncs.c.board == jobs.c.board)))
+            .where(sa.or_(jobs.c.id.is_(None), syncs.c.id.is_(None))))
+    assert total > 0 and orphans == 0
+
+
 def test_without_migrate_the_store_does_not_touch_the_schema(sqlite_url):
     store = Store(sqlite_url, migrate=False)
     assert sa.inspect(store.engine).get_table_names() == []
