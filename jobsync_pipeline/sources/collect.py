@@ -42,7 +42,7 @@ class PostingCollector:
             # a slice at a time, so what a source builds on the way (validated records) stays small
             parts = [self._collect(records[begin:begin + BATCH_RECORDS], start + begin)
                      for begin in range(0, len(records), BATCH_RECORDS)]
-            return PostingColumns.concat(parts or [self.build_batch([])]).frame()
+            return PostingColumns.concat(parts or [PostingColumns.from_postings([])]).frame()
 
     def _collect(self, records: list[Any], start: int) -> PostingColumns:
         batch = self.build_batch(records)

@@ -129,13 +129,11 @@ class JobNormalizer(PostingCollector):
             for row, value in enumerate(columns[name]):
                 if isinstance(value, ValueError):
                     refused.setdefault(rows[row], str(value))
-        listed = [job.get("isActive", True) for job in jobs]
-        kept = [row for row, index in enumerate(rows) if index not in refused]
-        if len(kept) != len(rows):  # a date or the requirements refused some
-            columns = {name: [values[row] for row in kept] for name, values in columns.items()}
-            listed = [listed[row] for row in kept]
-            rows = [rows[row] for row in kept]
-        return PostingColumns(columns, rows, listed, sorted(refused.items()))
+        built = PostingColumns(columns, rows, [job.get("isActive", True) for job in jobs])
+        # without the records a date or the requirements refused
+        built = built.take([row for row, index in enumerate(rows) if index not in refused])
+        built.refused = sorted(refused.items())
+        return built
 
 
 _validate_jobs = TypeAdapter(list[Annotated[Union[CompanyJob, Any], Field(union_mode="left_to_right")]]).validate_python

@@ -501,7 +501,7 @@ def _analyze(conn: sa.Connection, table: sa.Table) -> None:
         conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.format_table(table)}")
 
 
-# A board's stored state is read in batches of this many rows (a server-side cursor on PostgreSQL).
+# Elsewhere than PostgreSQL (which COPYs it), a board's stored state is fetched this many rows at a time.
 _STATE_BATCH = 50_000
 
 
@@ -548,10 +548,10 @@ _SPOOL_BYTES = 8 << 20
 def _copied_columns(conn: sa.Connection, query: sa.Select, flags: int) -> list:
     """What `_fetched_columns` gives, through COPY … TO STDOUT as CSV parsed by pandas' C reader:
     a million rows in a fraction of the time of as many driver tuples."""
-    statement, params = _driver_statement(conn, query)
-    names = ["external_id", "content_hash", *(f"flag_{n}" for n in range(1 + flags))]
     from psycopg2.extensions import encodings
 
+    statement, params = _driver_statement(conn, query)
+    names = ["external_id", "content_hash", *(f"flag_{n}" for n in range(1 + flags))]
     encoding = encodings[conn.connection.dbapi_connection.encoding]  # the client encoding, as Python names it
     with conn.connection.cursor() as cursor, tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
         select = cursor.mogrify(statement, params).decode(encoding)
