@@ -213,7 +213,7 @@ def _wal_position(url: str) -> dict | None:
         return None
     import sqlalchemy as sa
 
-    from jobsync_pipeline.store.repo import engine_for
+    from jobsync_pipeline.store.engine import engine_for
 
     with engine_for(url).begin() as conn:
         conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_walinspect"))
@@ -251,7 +251,8 @@ def phase_apply(params: dict) -> dict:
     """Apply one snapshot file to the store and check its counts against the expected ones."""
     import sqlalchemy as sa
 
-    from jobsync_pipeline.store.repo import Store, engine_for
+    from jobsync_pipeline.store.engine import engine_for
+    from jobsync_pipeline.store.repo import Store
     from jobsync_pipeline.store.tables import job_events, jobs
 
     url, expect = params["url"], params["expect"]

@@ -44,9 +44,9 @@ import sqlalchemy as sa  # noqa: E402
 warnings.filterwarnings("ignore", category=dg.BetaWarning)  # backfill_policy on the lane's assets
 
 from jobsync_pipeline.defs.lanes import build_source_lane  # noqa: E402
-from jobsync_pipeline.defs.partitions import range_tags  # noqa: E402
+from jobsync_pipeline.defs.run_tags import range_tags  # noqa: E402
 from jobsync_pipeline.defs.resources import HttpResource, StoreResource, SyncPolicyResource  # noqa: E402
-from jobsync_pipeline.defs.sources import GREENHOUSE  # noqa: E402
+from jobsync_pipeline.defs.source_specs import GREENHOUSE  # noqa: E402
 from jobsync_pipeline.sources.greenhouse import GreenhouseConnector, parse_greenhouse  # noqa: E402
 from jobsync_pipeline.sources.http import HttpPolicy, PoliteClient  # noqa: E402
 from jobsync_pipeline.sources.lever import LeverConnector, parse_lever  # noqa: E402

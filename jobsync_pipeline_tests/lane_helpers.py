@@ -7,13 +7,13 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
-from jobsync_pipeline.defs.partitions import RANGE_END, RANGE_START
+from jobsync_pipeline.defs.run_tags import RANGE_END, RANGE_START
 from jobsync_pipeline.defs.lanes import build_source_lane
 from jobsync_pipeline.defs.resources import BucketResource, StoreResource
-from jobsync_pipeline.defs.sources import COMPANY_FILES
+from jobsync_pipeline.defs.source_specs import COMPANY_FILES
 
 LANE = build_source_lane(COMPANY_FILES)
-BOARDS = ["brightwave-energy", "kaito-mobility", "nordlicht-games"]
+BOARDS = ["amberline-freight", "marisol-hoteles", "tessellate-studio"]
 
 
 def fill_bucket(bucket: Path, *files: Path) -> None:

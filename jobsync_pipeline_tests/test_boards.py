@@ -84,7 +84,7 @@ def test_describe_shows_each_board_with_its_last_sync(store_url):
     registry.add("greenhouse", ["acme", "globex"], origin="cli")
     store.record_sync("greenhouse", "acme", "failed", run_id="r1", error="first")
     store.record_sync("greenhouse", "acme", "success", run_id="r2", counts={"found": 4, "new": 4})
-    registry.retire("greenhouse", "globex", "closed by an operator")
+    registry.remove("greenhouse", "globex", "closed by an operator")
 
     described = {b.board: b for b in registry.describe("greenhouse")}
 
@@ -95,13 +95,17 @@ def test_describe_shows_each_board_with_its_last_sync(store_url):
     assert (globex.status, globex.status_reason, globex.last_sync_status) == \
         ("retired", "closed by an operator", "retired")
     assert registry.describe("lever") == []
+    assert [b.board for b in registry.describe("greenhouse", retired=False)] == ["acme"]
+    with store.engine.connect() as conn:  # an operator's removal says so on the expired jobs
+        assert conn.execute(sa.text("select status, expired from syncs where board = 'globex'")).all() == \
+            [("retired", 0)]
 
 
 def test_retired_boards_come_due_in_turn_and_come_back_when_added(store_url):
     registry = registry_for(store_url)
     registry.add("greenhouse", ["old", "older", "recent"], origin="cli")
     for board in ("old", "older", "recent"):
-        registry.retire("greenhouse", board, "gone")
+        registry.remove("greenhouse", board, "gone")
     backdate(registry, "greenhouse", "older", status_changed_at=LONG_AGO)
     backdate(registry, "greenhouse", "old", status_changed_at=LONG_AGO + timedelta(days=1))
 

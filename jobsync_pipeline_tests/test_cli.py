@@ -10,13 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from jobsync_pipeline.defs.partitions import contiguous_ranges
-from jobsync_pipeline.settings import PROJECT_ROOT
+from jobsync_pipeline.defs.run_tags import contiguous_ranges
 from jobsync_pipeline_tests.conftest import FIXTURES, SAMPLE_BUCKET
 
 BIN = Path(sys.executable).parent
-SHARED_CONTRACT = PROJECT_ROOT.parent / "shared" / "contract" / "check_sync_contract.py"
-VENDORED_CONTRACT = Path(__file__).parent / "contract" / "check_sync_contract.py"
 
 
 @pytest.fixture
@@ -41,27 +38,27 @@ def test_contiguous_ranges_cover_exactly_the_selection():
 
 def test_a_failed_board_is_reported_and_exits_1(env, tmp_path):
     shutil.copytree(SAMPLE_BUCKET / "snapshot_1", tmp_path / "bucket")
-    shutil.copy(FIXTURES / "company_files" / "bad" / "truncated.json", tmp_path / "bucket" / "halcyon-bakery.json")
+    shutil.copy(FIXTURES / "company_files" / "bad" / "truncated.json", tmp_path / "bucket" / "wickham-cycles.json")
     done = jobsync(env, "sync", "company_files", "--json")
     assert done.returncode == 1, done.stderr
     out = json.loads(done.stdout)
-    assert out["boards"]["halcyon-bakery"]["status"] == "failed"
-    assert "halcyon-bakery.json" in out["boards"]["halcyon-bakery"]["error"]
-    assert out["boards"]["kaito-mobility"] == {"found": 3, "new": 3, "changed": 0, "unchanged": 0, "expired": 0,
-                                              "bad": 0, "reactivated": 0, "cross_source_duplicates": 0,
-                                              "possible_duplicates": 0, "status": "success", "error": None}
+    assert out["boards"]["wickham-cycles"]["status"] == "failed"
+    assert "wickham-cycles.json" in out["boards"]["wickham-cycles"]["error"]
+    assert out["boards"]["marisol-hoteles"] == {"found": 3, "new": 3, "changed": 0, "unchanged": 0, "expired": 0,
+                                               "bad": 0, "reactivated": 0, "cross_source_duplicates": 0,
+                                               "possible_duplicates": 0, "status": "success", "error": None}
     assert out["totals"]["new"] == 8
 
 
 def test_named_boards_only_and_a_readable_table(env, tmp_path):
     shutil.copytree(SAMPLE_BUCKET / "snapshot_1", tmp_path / "bucket")
-    assert jobsync(env, "sync", "company_files", "--board", "kaito-mobility").returncode == 0
-    done = jobsync(env, "sync", "company_files", "--board", "brightwave-energy", "--board", "nordlicht-games")
+    assert jobsync(env, "sync", "company_files", "--board", "marisol-hoteles").returncode == 0
+    done = jobsync(env, "sync", "company_files", "--board", "amberline-freight", "--board", "tessellate-studio")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["board", "found", "new", "changed", "unchanged", "expired", "bad", "dupes",
-                                "status"]
-    assert [line.split()[0] for line in lines[2:4]] == ["brightwave-energy", "nordlicht-games"]
+    assert lines[0].split() == ["board", "found", "new", "changed", "unchanged", "expired", "reactivated", "bad",
+                                "dupes", "status"]
+    assert [line.split()[0] for line in lines[2:4]] == ["amberline-freight", "tessellate-studio"]
     assert lines[5].split()[:3] == ["total", "5", "5"]
 
 
@@ -72,44 +69,36 @@ def test_an_unsafe_board_name_is_refused(env, tmp_path):
     assert "path separator" in json.loads(done.stdout)["boards"]["../etc"]["error"]
 
 
-def test_the_shared_sync_contract_holds(env):
-    """../shared/contract/check_sync_contract.py, or its copy when this clone stands alone."""
-    script = SHARED_CONTRACT if SHARED_CONTRACT.exists() else VENDORED_CONTRACT
-    done = subprocess.run([sys.executable, str(script)], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                          text=True, timeout=900)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "contract ok" in done.stdout
-
-
 def test_boards_add_from_a_careers_url_then_sync_and_list(env):
     """`boards add` checks the board answers, `sync greenhouse --board` runs it, `boards list` shows it."""
     from jobsync_pipeline_tests.http_server import LocalServer, Reply
 
-    body = (FIXTURES / "greenhouse" / "northwindlabs.jobs.json").read_bytes()
+    body = (FIXTURES / "greenhouse" / "larkfieldhealth.jobs.json").read_bytes()
     missing = (FIXTURES / "greenhouse" / "unknown_board.jobs.404.json").read_bytes()
-    routes = {"/v1/boards/northwindlabs/jobs": Reply(body=body), "/v1/boards/nosuchboard/jobs": Reply(404, missing)}
+    routes = {"/v1/boards/larkfieldhealth/jobs": Reply(body=body), "/v1/boards/nosuchboard/jobs": Reply(404, missing)}
     with LocalServer(routes) as server:
         env = {**env, "JOBSYNC_GREENHOUSE_BASE_URL": server.base_url}
-        added = jobsync(env, "boards", "add", "https://job-boards.greenhouse.io/northwindlabs/jobs/7423011",
+        added = jobsync(env, "boards", "add", "https://job-boards.greenhouse.io/larkfieldhealth/jobs/5120344",
                         "https://boards.greenhouse.io/nosuchboard", "--json")
         assert added.returncode == 1, added.stderr
         outcome = {r["board"]: r for r in json.loads(added.stdout)}
-        assert outcome["northwindlabs"]["added"] and outcome["northwindlabs"]["jobs"] == 6
+        assert outcome["larkfieldhealth"]["added"] and outcome["larkfieldhealth"]["jobs"] == 6
         assert not outcome["nosuchboard"]["added"] and "404" in outcome["nosuchboard"]["error"]
 
-        synced = jobsync(env, "sync", "greenhouse", "--board", "northwindlabs", "--json")
+        synced = jobsync(env, "sync", "greenhouse", "--board", "larkfieldhealth", "--json")
         assert synced.returncode == 0, synced.stderr
-        assert json.loads(synced.stdout)["boards"]["northwindlabs"]["new"] == 6
+        assert json.loads(synced.stdout)["boards"]["larkfieldhealth"]["new"] == 6
 
     listed = jobsync(env, "boards", "list", "greenhouse", "--json")
     (row,) = json.loads(listed.stdout)
     assert (row["board"], row["status"], row["origin"], row["last_sync_status"]) == \
-        ("northwindlabs", "active", "cli", "success")
+        ("larkfieldhealth", "active", "cli", "success")
     assert row["counts"]["found"] == 6
 
-    removed = jobsync(env, "boards", "remove", "greenhouse", "northwindlabs")
+    removed = jobsync(env, "boards", "remove", "greenhouse", "larkfieldhealth")
     assert "6 job(s) expired" in removed.stdout
-    assert json.loads(jobsync(env, "boards", "list", "--json").stdout)[0]["status"] == "retired"
+    assert json.loads(jobsync(env, "boards", "list", "--json").stdout) == []  # retired boards only with --all
+    assert json.loads(jobsync(env, "boards", "list", "--all", "--json").stdout)[0]["status"] == "retired"
 
 
 def test_seed_list_registers_boards_without_asking(env, tmp_path):
@@ -142,3 +131,76 @@ def test_sync_remoteok_tag_and_himalayas_feed_as_json(env):
     assert summary["boards"]["all"]["new"] == 5 and summary["totals"]["new"] == 5
     assert unknown.returncode == 1
     assert "partitions" in json.loads(unknown.stdout)["boards"]["no-such-tag"]["error"]
+
+
+def test_an_unknown_board_fails_in_one_line_and_registers_nothing(env, tmp_path):
+    shutil.copytree(SAMPLE_BUCKET / "snapshot_1", tmp_path / "bucket")
+    done = jobsync(env, "sync", "company_files", "--board", "typo")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "no file typo.json in the bucket" in done.stderr
+    assert "Traceback" not in done.stderr
+    as_json = json.loads(jobsync(env, "sync", "company_files", "--board", "typo", "--json").stdout)
+    assert as_json["boards"]["typo"]["status"] == "failed"
+    assert json.loads(jobsync(env, "boards", "list", "--all", "--json").stdout) == []
+    from dagster import DagsterInstance
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        assert instance.get_dynamic_partitions("company_files_boards") == []
+
+
+def test_a_removed_company_is_retired_and_loses_its_partition(env, tmp_path):
+    shutil.copytree(SAMPLE_BUCKET / "snapshot_1", tmp_path / "bucket")
+    assert jobsync(env, "sync", "company_files").returncode == 0
+    removed = jobsync(env, "boards", "remove", "company_files", "marisol-hoteles", "--json")
+    assert removed.returncode == 0, removed.stderr
+    assert json.loads(removed.stdout) == [{"source": "company_files", "board": "marisol-hoteles", "expired": 3}]
+    import sqlalchemy as sa
+    engine = sa.create_engine(env["JOBSYNC_DATABASE_URL"])
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select distinct expired_reason from jobs where board = 'marisol-hoteles'")
+                            ).all() == [("board_removed",)]
+    engine.dispose()
+    from dagster import DagsterInstance
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        assert "marisol-hoteles" not in instance.get_dynamic_partitions("company_files_boards")
+    again = jobsync(env, "sync", "company_files", "--board", "marisol-hoteles")
+    assert again.returncode == 1 and "is retired" in again.stderr
+    unknown = jobsync(env, "boards", "remove", "company_files", "nobody")
+    assert unknown.returncode == 1 and "has no board 'nobody'" in unknown.stderr
+
+
+@pytest.mark.parametrize("url, says", [
+    ("postgresql://jobsync:s3cret@127.0.0.1:1/jobs", "cannot use the store postgresql://jobsync:***@127.0.0.1:1/jobs"),
+    ("nosuchdb://x", "is not a database URL jobsync can use"),
+])
+def test_a_bad_database_url_is_one_line_without_the_password(env, url, says):
+    env = {**env, "JOBSYNC_DATABASE_URL": url}
+    done = jobsync(env, "boards", "list")
+    assert done.returncode == 1
+    assert says in done.stderr and done.stderr.count("\n") == 1
+    assert "s3cret" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+    as_json = jobsync(env, "boards", "list", "--json")
+    assert as_json.returncode == 1 and says in json.loads(as_json.stdout)["error"]
+    debug = jobsync(env, "--debug", "boards", "list")
+    assert "Traceback" in debug.stderr
+
+
+def test_a_missing_bucket_and_an_old_schema_say_what_to_do(env, tmp_path):
+    done = jobsync(env, "sync", "company_files")
+    assert done.returncode == 1 and "point JOBSYNC_BUCKET_URL at the" in done.stderr
+    from alembic import command
+    from alembic.config import Config
+    from jobsync_pipeline.store import engine as store_engine
+    config = Config()
+    config.set_main_option("script_location", str(store_engine.MIGRATIONS))
+    engine = store_engine.engine_for(env["JOBSYNC_DATABASE_URL"])
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    store_engine.dispose(env["JOBSYNC_DATABASE_URL"])
+    old = jobsync(env, "boards", "list")
+    assert old.returncode == 1 and "run `jobsync db upgrade`" in old.stderr and "is at schema 0004" in old.stderr
+    upgraded = jobsync(env, "db", "upgrade")
+    assert upgraded.returncode == 0 and "0004 →" in upgraded.stdout
+    assert jobsync(env, "boards", "list").returncode == 0
+    assert jobsync(env, "sync", "nosuchsource").returncode == 2

@@ -13,15 +13,16 @@ from hypothesis import strategies as st
 
 from jobsync_pipeline.core.models import POSTING_COLUMNS
 from jobsync_pipeline.core.normalize import clean_text, fallback_external_id
-from jobsync_pipeline.sources.base import BoardError, RawPayload
+from jobsync_pipeline.sources.base import BoardError
+from jobsync_pipeline.core.models import RawPayload
 from jobsync_pipeline.sources.bucket import Bucket
 from jobsync_pipeline.sources.company_files import (CompanyFilesConnector, JobNormalizer, parse_company_file,
                                                    posted_date, posted_date_column, requirements_column,
                                                    requirements_json)
-from jobsync_pipeline_tests.conftest import FIXTURES
+from jobsync_pipeline_tests.conftest import FIXTURES, SAMPLE_BUCKET
 
-COMPANY_FILES = FIXTURES / "company_files"
-NAGOYA_ID = fallback_external_id("Field Technician", "名古屋, Japan", "Kaito Mobility")
+BAD_FILES = FIXTURES / "company_files" / "bad"
+CADIZ_ID = fallback_external_id("Recepcionista de noche", "Cádiz, España", "Marisol Hoteles")
 
 
 def payload_of(path: Path) -> RawPayload:
@@ -30,7 +31,8 @@ def payload_of(path: Path) -> RawPayload:
 
 
 def parse_fixture(folder: str, board: str):
-    return parse_company_file(payload_of(COMPANY_FILES / folder / f"{board}.json"))
+    """A shipped sample snapshot's file (snapshot_1, snapshot_2)."""
+    return parse_company_file(payload_of(SAMPLE_BUCKET / folder / f"{board}.json"))
 
 
 def parse_body(body: bytes | str, board: str = "acme"):
@@ -58,12 +60,12 @@ def ids(parsed) -> list[str]:
 # --- the fixtures -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("folder", "board", "found", "inactive"), [
-    ("snapshot_1", "brightwave-energy", 3, 0),
-    ("snapshot_1", "kaito-mobility", 3, 0),
-    ("snapshot_1", "nordlicht-games", 2, 0),
-    ("snapshot_2", "brightwave-energy", 3, 0),
-    ("snapshot_2", "kaito-mobility", 2, 0),
-    ("snapshot_2", "nordlicht-games", 2, 1),
+    ("snapshot_1", "amberline-freight", 3, 0),
+    ("snapshot_1", "marisol-hoteles", 3, 0),
+    ("snapshot_1", "tessellate-studio", 2, 0),
+    ("snapshot_2", "amberline-freight", 3, 0),
+    ("snapshot_2", "marisol-hoteles", 2, 0),
+    ("snapshot_2", "tessellate-studio", 2, 1),
 ])
 def test_fixture_counts(folder, board, found, inactive):
     parsed = parse_fixture(folder, board)
@@ -76,44 +78,44 @@ def test_fixture_counts(folder, board, found, inactive):
 
 
 def test_fixture_header_fields():
-    parsed = parse_fixture("snapshot_1", "kaito-mobility")
-    assert parsed.display_name == "Kaito Mobility"
-    assert parsed.snapshot_at == datetime(2026, 11, 18, 6, 5, 12, tzinfo=timezone.utc)
+    parsed = parse_fixture("snapshot_1", "marisol-hoteles")
+    assert parsed.display_name == "Marisol Hoteles"
+    assert parsed.snapshot_at == datetime(2026, 11, 17, 22, 42, 31, tzinfo=timezone.utc)  # written +01:00
 
 
 def test_fixture_posting_is_normalized():
-    parsed = parse_fixture("snapshot_1", "brightwave-energy")
-    row = parsed.postings.set_index("external_id").loc["bw-101"]
-    assert row["title"] == "Grid Integration Engineer"
-    assert row["company"] == "Brightwave Energy"
-    assert row["location"] == "Hamburg, Germany"
-    assert row["url"] == "https://careers.brightwave-energy.example/jobs/bw-101"
+    parsed = parse_fixture("snapshot_1", "amberline-freight")
+    row = parsed.postings.set_index("external_id").loc["af-3101"]
+    assert row["title"] == "Warehouse Shift Supervisor"
+    assert row["company"] == "Amberline Freight"
+    assert row["location"] == "Rotterdam, Netherlands"
+    assert row["url"] == "https://careers.amberline-freight.example/openings/af-3101"
     assert json.loads(row["requirements"]) == [
-        "Degree in electrical engineering", "3+ years in power systems", "German B2"]
-    assert row["posted_date"] == "2026-11-01"
+        "2+ years leading warehouse teams", "Reach truck licence", "Dutch or English"]
+    assert row["posted_date"] == "2026-11-03"
 
 
 def test_fixture_ids_across_snapshots():
-    assert ids(parse_fixture("snapshot_1", "brightwave-energy")) == ["bw-101", "bw-102", "bw-103"]
-    assert ids(parse_fixture("snapshot_2", "brightwave-energy")) == ["bw-101", "bw-102", "bw-104"]
-    assert ids(parse_fixture("snapshot_2", "nordlicht-games")) == ["ng-17", "ng-21"]
+    assert ids(parse_fixture("snapshot_1", "amberline-freight")) == ["af-3101", "af-3102", "af-3103"]
+    assert ids(parse_fixture("snapshot_2", "amberline-freight")) == ["af-3101", "af-3102", "af-3107"]
+    assert ids(parse_fixture("snapshot_2", "tessellate-studio")) == ["ts-0042", "ts-0049"]
 
 
 def test_changed_posting_has_a_new_hash_and_unchanged_the_same():
-    before = parse_fixture("snapshot_1", "brightwave-energy").postings.set_index("external_id")
-    after = parse_fixture("snapshot_2", "brightwave-energy").postings.set_index("external_id")
-    assert before.loc["bw-101", "content_hash"] == after.loc["bw-101", "content_hash"]
-    assert before.loc["bw-102", "content_hash"] != after.loc["bw-102", "content_hash"]
+    before = parse_fixture("snapshot_1", "amberline-freight").postings.set_index("external_id")
+    after = parse_fixture("snapshot_2", "amberline-freight").postings.set_index("external_id")
+    assert before.loc["af-3101", "content_hash"] == after.loc["af-3101", "content_hash"]
+    assert before.loc["af-3102", "content_hash"] != after.loc["af-3102", "content_hash"]
 
 
 def test_id_less_job_is_keyed_by_title_location_company_and_matched_across_snapshots():
-    first = parse_fixture("snapshot_1", "kaito-mobility").postings.set_index("external_id")
-    second = parse_fixture("snapshot_2", "kaito-mobility").postings.set_index("external_id")
-    assert NAGOYA_ID in first.index and NAGOYA_ID in second.index
-    assert NAGOYA_ID == "~field-technician|名古屋-japan|kaito-mobility"
-    assert first.loc[NAGOYA_ID, "content_hash"] == second.loc[NAGOYA_ID, "content_hash"]
-    assert sorted(first.index) == sorted(["KM-2026-031", "KM-2026-034", NAGOYA_ID])
-    assert sorted(second.index) == sorted(["KM-2026-031", NAGOYA_ID])
+    first = parse_fixture("snapshot_1", "marisol-hoteles").postings.set_index("external_id")
+    second = parse_fixture("snapshot_2", "marisol-hoteles").postings.set_index("external_id")
+    assert CADIZ_ID in first.index and CADIZ_ID in second.index
+    assert CADIZ_ID == "~recepcionista-de-noche|cádiz-españa|marisol-hoteles"
+    assert first.loc[CADIZ_ID, "content_hash"] == second.loc[CADIZ_ID, "content_hash"]
+    assert sorted(first.index) == sorted(["MH-118", "MH-124", CADIZ_ID])
+    assert sorted(second.index) == sorted(["MH-118", CADIZ_ID])
 
 
 def test_id_less_job_falls_back_to_the_file_company_and_survives_noise():
@@ -123,15 +125,15 @@ def test_id_less_job_falls_back_to_the_file_company_and_survives_noise():
 
 
 def test_inactive_job_is_counted_and_absent():
-    parsed = parse_fixture("snapshot_2", "nordlicht-games")
+    parsed = parse_fixture("snapshot_2", "tessellate-studio")
     assert parsed.inactive == 1
-    assert "ng-18" not in set(parsed.postings["external_id"])
+    assert "ts-0043" not in set(parsed.postings["external_id"])
     assert parsed.bad_records == []
 
 
 def test_truncated_file_is_a_board_error_naming_file_and_problem():
     with pytest.raises(BoardError) as caught:
-        parse_company_file(payload_of(COMPANY_FILES / "bad" / "truncated.json"))
+        parse_company_file(payload_of(BAD_FILES / "truncated.json"))
     message = str(caught.value)
     assert "truncated.json" in message
     assert "not valid JSON" in message and "line" in message
@@ -139,28 +141,28 @@ def test_truncated_file_is_a_board_error_naming_file_and_problem():
 
 def test_wrong_shape_file_is_a_board_error_naming_file_and_problem():
     with pytest.raises(BoardError) as caught:
-        parse_company_file(payload_of(COMPANY_FILES / "bad" / "wrong-shape.json"))
+        parse_company_file(payload_of(BAD_FILES / "wrong-shape.json"))
     message = str(caught.value)
     assert "wrong-shape.json" in message
     assert "expected an object" in message and "list" in message
 
 
 def test_missing_title_is_one_bad_record_beside_the_good_posting():
-    parsed = parse_company_file(payload_of(COMPANY_FILES / "bad" / "missing-title.json"))
-    assert ids(parsed) == ["hb-2"]
+    parsed = parse_company_file(payload_of(BAD_FILES / "missing-title.json"))
+    assert ids(parsed) == ["wc-7"]
     assert len(parsed.bad_records) == 1
     bad = parsed.bad_records[0]
     assert "title" in bad.reason
     assert bad.position == 1
-    assert bad.external_id == "hb-3"
-    assert json.loads(bad.record)["location"] == "York, UK"
+    assert bad.external_id == "wc-8"
+    assert json.loads(bad.record)["location"] == "Bath, UK"
 
 
 def test_connector_lists_fetches_and_parses_a_bucket():
-    connector = CompanyFilesConnector(Bucket(str(COMPANY_FILES / "snapshot_1")))
-    assert connector.boards() == ["brightwave-energy", "kaito-mobility", "nordlicht-games"]
+    connector = CompanyFilesConnector(Bucket(str(SAMPLE_BUCKET / "snapshot_1")))
+    assert connector.boards() == ["amberline-freight", "marisol-hoteles", "tessellate-studio"]
     assert {board: connector.parse(connector.fetch(board)).found for board in connector.boards()} == {
-        "brightwave-energy": 3, "kaito-mobility": 3, "nordlicht-games": 2}
+        "amberline-freight": 3, "marisol-hoteles": 3, "tessellate-studio": 2}
 
 
 # --- encodings ----------------------------------------------------------------------------------

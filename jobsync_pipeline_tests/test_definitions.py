@@ -9,7 +9,7 @@ import sys
 import dagster as dg
 
 from jobsync_pipeline.definitions import defs
-from jobsync_pipeline.settings import PROJECT_ROOT
+from jobsync_pipeline_tests.conftest import PROJECT_ROOT
 
 PURE_PACKAGES = ("core", "sources", "store")
 
@@ -47,3 +47,31 @@ def test_pure_packages_never_import_dagster_or_the_wiring():
             text = path.read_text()
             assert not re.search(r"^\s*(import dagster|from dagster)", text, re.M), path
             assert "jobsync_pipeline.defs" not in text, path
+
+
+def test_importing_the_definitions_changes_no_variable_creates_no_folder_and_warns_of_nothing(tmp_path):
+    script = (
+        "import os, sys, warnings\n"
+        "before = dict(os.environ)\n"
+        "warnings.simplefilter('always')\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    import jobsync_pipeline.definitions\n"
+        "assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items())\n"
+        "noted = [str(w.message) for w in caught if w.category.__name__ in ('BetaWarning', 'PreviewWarning')]\n"
+        "assert not noted, noted\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBSYNC_") and k != "DAGSTER_HOME"}
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, check=True, timeout=300)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_automation_that_calls_public_apis_starts_stopped():
+    sensors = [defs.resolve_sensor_def(s.name) for s in defs.sensors]
+    running = {s.name for s in sensors if s.default_status == dg.DefaultSensorStatus.RUNNING}
+    assert running == {"company_files_bucket_sensor"}  # it reads the local bucket only
+    assert len(sensors) == 3 and len(defs.schedules) == 5
+    assert all(defs.resolve_schedule_def(s.name).default_status == dg.DefaultScheduleStatus.STOPPED
+               for s in defs.schedules)
+
+
+def test_the_code_location_is_named_jobsync():
+    assert "location_name: jobsync\n" in (PROJECT_ROOT / "workspace.yaml").read_text()

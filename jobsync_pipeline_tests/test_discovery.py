@@ -23,12 +23,12 @@ from jobsync_pipeline_tests.http_server import LocalServer, Reply
 
 LONG_AGO = datetime(2026, 1, 1, tzinfo=timezone.utc)
 MONTH = timedelta(days=30)
-NORTHWIND = "/v1/boards/northwindlabs/jobs"
+LARKFIELD = "/v1/boards/larkfieldhealth/jobs"
 STORMY = "/v1/boards/stormysystems/jobs"
 ROUTES = {
-    NORTHWIND: Reply(body=(FIXTURES / "greenhouse" / "northwindlabs.jobs.json").read_bytes()),
-    "/v1/boards/quietharbor/jobs": Reply(body=(FIXTURES / "greenhouse" / "quietharbor.jobs.json").read_bytes()),
-    "/v0/postings/fjordline": Reply(body=(FIXTURES / "lever" / "fjordline.skip0.limit3.json").read_bytes()),
+    LARKFIELD: Reply(body=(FIXTURES / "greenhouse" / "larkfieldhealth.jobs.json").read_bytes()),
+    "/v1/boards/stillwater/jobs": Reply(body=(FIXTURES / "greenhouse" / "stillwater.jobs.json").read_bytes()),
+    "/v0/postings/saltmarsh": Reply(body=(FIXTURES / "lever" / "saltmarsh.skip0.limit3.json").read_bytes()),
     STORMY: Reply(status=500, body=b'{"error": "boom"}'),  # always: an outage, not an answer
 }
 
@@ -64,7 +64,7 @@ def board_rows(registry: BoardRegistry) -> dict[tuple[str, str], tuple[str, str]
 
 def retire_long_ago(registry: BoardRegistry, source: str, board: str) -> None:
     registry.add(source, [board], origin="cli")
-    registry.retire(source, board, "gone")
+    registry.remove(source, board, "gone")
     with registry.engine.begin() as conn:
         conn.execute(boards.update().where(boards.c.source == source, boards.c.board == board)
                      .values(status_changed_at=LONG_AGO, last_synced_at=LONG_AGO))
@@ -83,38 +83,38 @@ def seed_postings(url: str, source: str, company: str) -> None:
 
 def test_probing_finds_boards_and_records_every_answer(sqlite_url, connectors, server):
     registry = registry_for(sqlite_url)
-    registry.add_candidates(["Northwind Labs", "Fjordline", "Unheard Of Widgets", "Stormy Systems"], origin="cli")
+    registry.add_candidates(["Larkfield Health", "Saltmarsh", "Unheard Of Widgets", "Stormy Systems"], origin="cli")
 
     stats = probe_candidates(registry, connectors, batch_size=10, reprobe_after=MONTH)
 
     assert (stats.probed, stats.found, stats.not_found, stats.errors) == (4, 2, 1, 1)
-    assert stats.boards_added == ["greenhouse:northwindlabs", "lever:fjordline"]
-    assert board_rows(registry) == {("greenhouse", "northwindlabs"): ("active", "discovery"),
-                                    ("lever", "fjordline"): ("active", "discovery")}
+    assert stats.boards_added == ["greenhouse:larkfieldhealth", "lever:saltmarsh"]
+    assert board_rows(registry) == {("greenhouse", "larkfieldhealth"): ("active", "discovery"),
+                                    ("lever", "saltmarsh"): ("active", "discovery")}
     answers = probes(registry)
-    assert answers["Northwind Labs"] == ("found", "greenhouse:northwindlabs")
-    assert answers["Fjordline"] == ("found", "lever:fjordline")
+    assert answers["Larkfield Health"] == ("found", "greenhouse:larkfieldhealth")
+    assert answers["Saltmarsh"] == ("found", "lever:saltmarsh")
     assert answers["Unheard Of Widgets"][0] == "not_found"
     assert "unheardofwidgets" in answers["Unheard Of Widgets"][1]
     status, result = answers["Stormy Systems"]
     assert status == "error" and "greenhouse/stormysystems" in result and "500" in result
     # the first token that answers ends the search on that source; an outage ends it too
-    assert server.count(path=NORTHWIND + "?content=true") == 1
-    assert server.count(path="/v1/boards/northwind-labs/jobs?content=true") == 0
+    assert server.count(path=LARKFIELD + "?content=true") == 1
+    assert server.count(path="/v1/boards/larkfield-health/jobs?content=true") == 0
     assert server.count(path=STORMY + "?content=true") == 2  # max_attempts, then recorded, batch goes on
     assert server.count(path="/v1/boards/stormy-systems/jobs?content=true") == 0
 
 
 def test_a_found_candidate_is_never_probed_again(sqlite_url, connectors, server):
     registry = registry_for(sqlite_url)
-    registry.add_candidates(["Northwind Labs", "Unheard Of Widgets"], origin="file")
+    registry.add_candidates(["Larkfield Health", "Unheard Of Widgets"], origin="file")
     probe_candidates(registry, connectors, batch_size=10, reprobe_after=MONTH)
 
     assert probe_candidates(registry, connectors, batch_size=10, reprobe_after=MONTH).probed == 0
     again = probe_candidates(registry, connectors, batch_size=10, reprobe_after=timedelta(0))
 
     assert (again.probed, again.not_found, again.found) == (1, 1, 0)  # only the one with no board
-    assert server.count(path=NORTHWIND + "?content=true") == 1
+    assert server.count(path=LARKFIELD + "?content=true") == 1
 
 
 def test_candidates_are_probed_a_batch_at_a_time(sqlite_url, connectors):
@@ -128,17 +128,17 @@ def test_candidates_are_probed_a_batch_at_a_time(sqlite_url, connectors):
 
 def test_a_retired_board_that_answers_is_revived(sqlite_url, connectors, server):
     registry = registry_for(sqlite_url)
-    retire_long_ago(registry, "greenhouse", "quietharbor")  # empty board: a 200 all the same
+    retire_long_ago(registry, "greenhouse", "stillwater")  # empty board: a 200 all the same
     retire_long_ago(registry, "greenhouse", "gonecorp")
-    retire_long_ago(registry, "lever", "fjordline")
-    registry.retire("greenhouse", "justretired", "gone")
+    retire_long_ago(registry, "lever", "saltmarsh")
+    registry.remove("greenhouse", "justretired", "gone")
 
     stats = probe_candidates(registry, connectors, batch_size=10, reprobe_after=MONTH, retired_reprobe_after=MONTH)
 
     assert stats.revived == 2 and stats.probed == 0
-    assert sorted(stats.boards_added) == ["greenhouse:quietharbor", "lever:fjordline"]
-    assert sorted(registry.syncable("greenhouse")) == ["quietharbor"]
-    assert registry.syncable("lever") == ["fjordline"]
+    assert sorted(stats.boards_added) == ["greenhouse:stillwater", "lever:saltmarsh"]
+    assert sorted(registry.syncable("greenhouse")) == ["stillwater"]
+    assert registry.syncable("lever") == ["saltmarsh"]
     assert server.count(path="/v1/boards/justretired/jobs?content=true") == 0  # not due yet
     # still gone: asked again only after another month, not every tick
     probe_candidates(registry, connectors, batch_size=10, reprobe_after=MONTH, retired_reprobe_after=MONTH)
@@ -171,10 +171,10 @@ def metadata(result: dg.ExecuteInProcessResult) -> dict:
 
 
 def test_the_asset_adds_candidates_probes_a_batch_and_reports_numbers(store_url, server):
-    seed_postings(store_url, "company_files", "Northwind Labs")
-    seed_postings(store_url, "himalayas", "Fjordline")
+    seed_postings(store_url, "company_files", "Larkfield Health")
+    seed_postings(store_url, "himalayas", "Saltmarsh")
     seed_postings(store_url, "greenhouse", "Not A Candidate")  # an ATS board's own postings are not candidates
-    retire_long_ago(registry_for(store_url), "greenhouse", "quietharbor")
+    retire_long_ago(registry_for(store_url), "greenhouse", "stillwater")
     shipped = len(read_candidates(CANDIDATES_FILE))
 
     first = materialize_discovery(store_url, server, batch_size=500)
@@ -185,13 +185,13 @@ def test_the_asset_adds_candidates_probes_a_batch_and_reports_numbers(store_url,
         {"candidates_added": shipped + 2, "probed": shipped + 2, "found": 2, "not_found": shipped, "errors": 0,
          "revived": 1}
     assert isinstance(numbers["duration_seconds"], float) and numbers["duration_seconds"] >= 0
-    assert sorted(numbers["new_boards"]) == ["greenhouse:northwindlabs", "greenhouse:quietharbor",
-                                             "lever:fjordline"]
+    assert sorted(numbers["new_boards"]) == ["greenhouse:larkfieldhealth", "greenhouse:stillwater",
+                                             "lever:saltmarsh"]
     registry = registry_for(store_url)
-    assert sorted(registry.syncable("greenhouse")) == ["northwindlabs", "quietharbor"]
+    assert sorted(registry.syncable("greenhouse")) == ["larkfieldhealth", "stillwater"]
     with registry.engine.connect() as conn:
         origins = dict(conn.execute(sa.select(potential_companies.c.name, potential_companies.c.origin)).all())
-    assert origins["Northwind Labs"] == "postings" and origins["Stripe"] == "file"
+    assert origins["Larkfield Health"] == "postings" and origins["Stripe"] == "file"
     assert "Not A Candidate" not in origins
 
     again = metadata(materialize_discovery(store_url, server, batch_size=500))
@@ -237,7 +237,7 @@ def test_the_board_sensor_adds_only_new_syncable_boards(instance, store_url):
     registry = registry_for(store_url)
     registry.add("greenhouse", ["acme", "globex"], origin="cli")
     registry.add("greenhouse", ["oldco"], origin="cli")
-    registry.retire("greenhouse", "oldco", "gone")
+    registry.remove("greenhouse", "oldco", "gone")
     registry.add("lever", ["fjordline"], origin="discovery")
     instance.add_dynamic_partitions("greenhouse_boards", ["acme"])  # added earlier, by hand or the CLI
 
@@ -270,7 +270,7 @@ def test_definitions_load_with_the_sensor_and_the_schedule(sqlite_url):
     assert defs.resolve_sensor_def("lever_board_sensor").job_name == "greenhouse_sync"
     schedule = defs.resolve_schedule_def("discovery_probe")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("25 * * * *", "Europe/London")
-    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # it calls public APIs
     assert discovery_probe.name == "discovery_probe"
     (spec,) = [s for s in defs.resolve_all_asset_specs() if s.key == dg.AssetKey(["discovery", "discovered_boards"])]
     assert spec.group_name == "discovery" and set(spec.kinds) == {"python", "httpx"}

@@ -8,7 +8,7 @@ import pytest
 
 from jobsync_pipeline.defs.lanes import build_source_lane
 from jobsync_pipeline.defs.resources import HttpResource, StoreResource, SyncPolicyResource
-from jobsync_pipeline.defs.sources import HIMALAYAS, REMOTEOK, SourceSpec
+from jobsync_pipeline.defs.source_specs import HIMALAYAS, REMOTEOK, SourceSpec
 from jobsync_pipeline_tests.conftest import FIXTURES
 from jobsync_pipeline_tests.http_server import LocalServer, Reply, json_reply
 from jobsync_pipeline_tests.lane_helpers import query
@@ -21,7 +21,8 @@ NOTICE = {"last_updated": 1795327204, "legal": "Terms"}
 
 @pytest.fixture
 def instance():
-    return dg.DagsterInstance.ephemeral()
+    with dg.DagsterInstance.ephemeral() as instance:  # disposed: its temporary folder is removed
+        yield instance
 
 
 def sync(instance, store_url: str, server: LocalServer, spec: SourceSpec, partition: str, **policy):

@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jobsync_pipeline.sources.base import BoardError, RawPayload
+from jobsync_pipeline.sources.base import BoardError
+from jobsync_pipeline.core.models import RawPayload
 from jobsync_pipeline.sources.greenhouse import GreenhouseConnector, parse_greenhouse
 from jobsync_pipeline.sources.http import FetchError, HttpPolicy, PoliteClient
 from jobsync_pipeline_tests.conftest import FIXTURES
@@ -16,29 +17,29 @@ GREENHOUSE = FIXTURES / "greenhouse"
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 
 
-def payload(body: bytes | dict, board: str = "northwindlabs") -> RawPayload:
+def payload(body: bytes | dict, board: str = "larkfieldhealth") -> RawPayload:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     return RawPayload(board=board, location=f"https://example.test/{board}", body=raw, fetched_at=NOW)
 
 
 def test_recorded_board_parses_with_unescaped_text():
-    parsed = parse_greenhouse(payload((GREENHOUSE / "northwindlabs.jobs.json").read_bytes()))
+    parsed = parse_greenhouse(payload((GREENHOUSE / "larkfieldhealth.jobs.json").read_bytes()))
     rows = parsed.postings.set_index("external_id")
     assert parsed.found == 6 and parsed.bad_records == []
-    first = rows.loc["7423011"]
-    assert (first.title, first.company, first.location) == ("Senior Data Engineer", "Northwind Labs",
-                                                            "Berlin, Germany")
-    assert first.url == "https://job-boards.greenhouse.io/northwindlabs/jobs/7423011"
-    assert first.posted_date == "2026-10-28"
-    assert "Keep our Spark & dbt jobs fast" in first.description  # &amp;amp; unescaped once, then parsed
+    first = rows.loc["5120344"]
+    assert (first.title, first.company, first.location) == ("Clinical Data Engineer", "Larkfield Health",
+                                                            "Amsterdam, Netherlands")
+    assert first.url == "https://job-boards.greenhouse.io/larkfieldhealth/jobs/5120344"
+    assert first.posted_date == "2026-10-26"
+    assert "Keep our FHIR & HL7 feeds tested" in first.description  # &amp;amp; unescaped once, then parsed
     assert "<" not in first.description and "&lt;" not in first.description
-    assert rows.loc["7423024"].title == "Trust & Safety Analyst"
-    assert rows.loc["7423044"].location == "München, Deutschland"
-    assert {rows.loc["7423019"].location, rows.loc["7423031"].location} == {"Remote - US", "Remote (EU)"}
+    assert rows.loc["5120358"].title == "Quality & Compliance Specialist"
+    assert rows.loc["5120377"].location == "Düsseldorf, Deutschland"
+    assert {rows.loc["5120351"].location, rows.loc["5120362"].location} == {"Remote - US", "Remote (EU)"}
 
 
 def test_empty_board_is_an_empty_snapshot():
-    parsed = parse_greenhouse(payload((GREENHOUSE / "quietharbor.jobs.json").read_bytes(), "quietharbor"))
+    parsed = parse_greenhouse(payload((GREENHOUSE / "stillwater.jobs.json").read_bytes(), "stillwater"))
     assert parsed.found == 0 and parsed.bad_records == []
 
 
@@ -70,15 +71,15 @@ def test_a_nul_character_sets_only_that_job_aside():
 
 
 def test_connector_fetches_with_validators_and_reports_missing_boards():
-    body = (GREENHOUSE / "northwindlabs.jobs.json").read_bytes()
-    routes = {"/v1/boards/northwindlabs/jobs?content=true": Reply(body=body, etag='"v1"'),
+    body = (GREENHOUSE / "larkfieldhealth.jobs.json").read_bytes()
+    routes = {"/v1/boards/larkfieldhealth/jobs?content=true": Reply(body=body, etag='"v1"'),
               "/v1/boards/nope/jobs?content=true": Reply(
                   status=404, body=(GREENHOUSE / "unknown_board.jobs.404.json").read_bytes())}
     with LocalServer(routes) as server, PoliteClient(HttpPolicy(requests_per_second=None)) as client:
         connector = GreenhouseConnector(client, base_url=server.base_url)
-        first = connector.fetch("northwindlabs")
+        first = connector.fetch("larkfieldhealth")
         assert first.body == body and first.etag == '"v1"' and not first.not_modified
-        again = connector.fetch("northwindlabs", previous=first)
+        again = connector.fetch("larkfieldhealth", previous=first)
         assert again.not_modified and again.body == b""
         assert server.hits[-1].headers["if-none-match"] == '"v1"'
         with pytest.raises(FetchError) as missing:
@@ -87,12 +88,12 @@ def test_connector_fetches_with_validators_and_reports_missing_boards():
 
 
 def test_details_the_board_states_are_kept_as_stated():
-    parsed = parse_greenhouse(payload((FIXTURES / "greenhouse" / "northwindlabs.jobs.json").read_bytes()))
+    parsed = parse_greenhouse(payload((FIXTURES / "greenhouse" / "larkfieldhealth.jobs.json").read_bytes()))
     rows = parsed.postings.set_index("external_id")
-    assert (rows.loc["7423011"].workplace_type, rows.loc["7423011"].department) == ("Hybrid", "Data Platform")
-    assert rows.loc["7423019"].workplace_type is None  # metadata: null
-    assert rows.loc["7423011"].description_format == "escaped_html"
-    assert rows.loc["7423011"].description_raw.startswith("&lt;div")
+    assert (rows.loc["5120344"].workplace_type, rows.loc["5120344"].department) == ("Hybrid", "Data Engineering")
+    assert rows.loc["5120351"].workplace_type is None  # metadata: null
+    assert rows.loc["5120344"].description_format == "escaped_html"
+    assert rows.loc["5120344"].description_raw.startswith("&lt;div")
 
 
 def test_pay_ranges_in_cents_become_amounts():

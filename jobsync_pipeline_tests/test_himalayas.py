@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jobsync_pipeline.sources.base import BoardError, RawPayload
+from jobsync_pipeline.sources.base import BoardError
+from jobsync_pipeline.core.models import RawPayload
 from jobsync_pipeline.sources.himalayas import HimalayasConnector, parse_himalayas
 from jobsync_pipeline.sources.http import HttpPolicy, PoliteClient
 from jobsync_pipeline_tests.conftest import FIXTURES
@@ -30,14 +31,14 @@ def test_recorded_pages_parse():
     parsed = parse_himalayas(payload(PAGES))
     assert parsed.found == 5 and parsed.bad_records == []
     row = parsed.postings.set_index("external_id").loc[
-        "https://himalayas.app/companies/verdigris-data/jobs/senior-platform-engineer-8812034411"]
-    assert (row.title, row.company) == ("Senior Platform Engineer", "Verdigris Data")
+        "https://himalayas.app/companies/quillmate/jobs/staff-site-reliability-engineer-9034417721"]
+    assert (row.title, row.company) == ("Staff Site Reliability Engineer", "Quillmate")
     assert row.location == "United States, Canada"
     assert json.loads(row.region_restrictions) == ["United States", "Canada"]
-    assert (row.salary_min, row.salary_max, row.salary_currency) == (140000.0, 175000.0, "USD")
-    assert row.posted_date == "2026-11-21"
-    assert row.valid_through == datetime.fromtimestamp(1800450000, tz=timezone.utc).isoformat()
-    assert "Own our Kubernetes platform" in row.description
+    assert (row.salary_min, row.salary_max, row.salary_currency) == (150000.0, 185000.0, "USD")
+    assert row.posted_date == "2026-11-22"
+    assert row.valid_through == datetime.fromtimestamp(1802692800, tz=timezone.utc).isoformat()
+    assert "Own our incident response tooling" in row.description
     assert "Software Development" in json.loads(row.tags)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from email.utils import formatdate
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 
 from jobsync_pipeline.sources.base import BoardError
 from jobsync_pipeline.sources.http import DEFAULT_USER_AGENT, FetchError, HttpPolicy, PoliteClient
+from jobsync_pipeline.sources.pacing import InProcessPacer
 from jobsync_pipeline_tests.http_server import LocalServer, Reply, json_reply
 
 T0 = 1000.0
@@ -107,6 +109,39 @@ def test_per_host_rate_override_and_port_specific_override():
         client.get("http://api.example:9000/x")
         client.get("http://api.example:9000/y")
     assert fake.sleeps == pytest.approx([0.25, 0.5])  # api.example:9000 is its own host, at 2/s
+
+
+def test_a_hold_placed_while_a_request_sleeps_voids_its_slot():
+    """Another client's (or process's) Retry-After arrives while this request sleeps for its slot: the
+    slot it reserved is void, it reserves again behind the hold."""
+    fake = FakeTime()
+    script = Script(fake=fake)
+    pacer = InProcessPacer(fake.clock)
+
+    def sleep(seconds: float) -> None:
+        fake.sleep(seconds)
+        if len(fake.sleeps) == 1:
+            pacer.hold_off("api.example", 5.0)
+
+    client = PoliteClient(HttpPolicy(requests_per_second=1), transport=httpx.MockTransport(script),
+                          clock=fake.clock, sleep=sleep, pacer=pacer)
+    with client:
+        client.get("https://api.example/a")
+        client.get("https://api.example/b")
+    assert script.started == [T0, T0 + 6]
+    assert fake.sleeps == [1.0, 5.0] and client.stats.waited == 6.0
+
+
+def test_clients_given_one_pacer_share_the_hosts_slots():
+    fake = FakeTime()
+    script = Script(fake=fake)
+    pacer = InProcessPacer(fake.clock)
+    clients = [PoliteClient(HttpPolicy(requests_per_second=2), transport=httpx.MockTransport(script),
+                            clock=fake.clock, sleep=fake.sleep, pacer=pacer) for _ in range(2)]
+    for i in range(4):
+        clients[i % 2].get("https://api.example/x")
+    assert script.started == [T0, T0 + 0.5, T0 + 1.0, T0 + 1.5]
+    assert clients[0].pacer is clients[1].pacer is pacer
 
 
 def test_policy_refuses_nonsense():
@@ -452,3 +487,81 @@ def test_nothing_listening_is_retried_then_fails_without_status():
             client.get(f"http://127.0.0.1:{port}/x")
     assert caught.value.status is None and "gave up after 2 attempts: ConnectError" in str(caught.value)
     assert client.stats.requests == 2
+
+
+# --- pacing shared through the store (store/pacing.py): clients in other processes -----------------
+# Each client gets its own StorePacer, as a client in another process would: they share only the store.
+
+def store_client(store_url: str, **policy) -> PoliteClient:
+    from jobsync_pipeline.store.pacing import StorePacer
+
+    policy.setdefault("connect_timeout", 2)
+    policy.setdefault("read_timeout", 5)
+    return PoliteClient(HttpPolicy(**policy), random=lambda: 0.0, pacer=StorePacer(store_url))
+
+
+def test_clients_sharing_a_store_keep_one_pace_between_them(store_url):
+    routes = {f"/b{i}": json_reply([i]) for i in range(8)}
+    urls = list(routes)
+    with LocalServer(routes) as server:
+        one, two = store_client(store_url, requests_per_second=2), store_client(store_url, requests_per_second=2)
+        with one, two:
+            workers = [threading.Thread(target=lambda c=c, k=k: [c.get(server.url(u)) for u in urls[k::2]])
+                       for k, c in enumerate((one, two))]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join(timeout=60)
+        shared = sorted(h.at for h in server.hits)
+        # The same two clients, each with its own pacer: what every process did before.
+        with real_client(requests_per_second=2) as three, real_client(requests_per_second=2) as four:
+            before = len(server.hits)
+            workers = [threading.Thread(target=lambda c=c: [c.get(server.url(u)) for u in urls[:2]])
+                       for c in (three, four)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join(timeout=60)
+            alone = sorted(h.at for h in server.hits[before:])
+    assert len(shared) == 8 and server.count(200) == 12
+    gaps = [b - a for a, b in zip(shared, shared[1:])]
+    assert min(gaps) >= 0.5 - 0.05, gaps  # 2/s for the host, not for each client (50 ms of jitter)
+    assert min(b - a for a, b in zip(alone, alone[1:])) < 0.1  # unshared: the two clients' requests collide
+
+
+def test_a_retry_after_one_client_got_holds_back_another(store_url):
+    routes = {"/a": [Reply(429, b"slow down", {"Retry-After": "1"}), json_reply([1])], "/b": json_reply([2])}
+    with LocalServer(routes) as server:
+        throttled, other = (store_client(store_url, requests_per_second=20) for _ in range(2))
+        with throttled, other:
+            first = threading.Thread(target=throttled.get, args=(server.url("/a"),))
+            first.start()
+            host, deadline = server.base_url.removeprefix("http://"), time.monotonic() + 10
+            while getattr(other.pacer.slots(host), "held_until", 0) <= 0 and time.monotonic() < deadline:
+                time.sleep(0.01)  # until the 429 is answered and its hold written
+            other.get(server.url("/b"))
+            first.join(10)
+    (refused,) = [h for h in server.hits if h.status == 429]
+    later = [h for h in server.hits if h.at > refused.at]
+    assert sorted(h.path for h in later) == ["/a", "/b"]
+    # Neither the retry nor the other client's first request came before the Retry-After was up.
+    assert all(h.at - refused.at >= 1.0 - 0.05 for h in later), [h.at - refused.at for h in later]
+
+
+def test_the_http_resource_hands_its_clients_the_stores_pacer(sqlite_url, postgres_url, monkeypatch):
+    import dagster as dg
+
+    from jobsync_pipeline.defs.resources import HttpResource, build_resources
+    from jobsync_pipeline.settings import DATABASE_URL_VAR
+    from jobsync_pipeline.store.pacing import StorePacer
+
+    with HttpResource(pacing_store_url=postgres_url).client() as client:
+        assert isinstance(client.pacer, StorePacer) and client.pacer.store_url == postgres_url
+    with HttpResource(pacing_store_url="sqlite://").client() as client:  # an in-memory store: nothing to share
+        assert isinstance(client.pacer, InProcessPacer)
+    monkeypatch.setenv(DATABASE_URL_VAR, sqlite_url)
+    with HttpResource().client() as client:  # unset: the store resource's default, JOBSYNC_DATABASE_URL
+        assert client.pacer.store_url == sqlite_url
+    with dg.build_resources(build_resources()) as resources:  # as the lanes, discovery and the CLI get it
+        with resources.http.client() as client, resources.http.client(0.5) as feed_client:
+            assert client.pacer.store_url == feed_client.pacer.store_url == resources.store.resolved_url()

@@ -5,18 +5,20 @@ import shutil
 
 import dagster as dg
 
-from jobsync_pipeline.settings import PROJECT_ROOT
+from jobsync_pipeline.store.engine import upgrade
+
+from jobsync_pipeline_tests.conftest import PROJECT_ROOT
 from jobsync_pipeline_tests.conftest import SAMPLE_BUCKET
 from jobsync_pipeline_tests.lane_helpers import query, run_lane
 
 
 def run_on_instance(home, store_url, bucket):
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        result = run_lane(instance, store_url, bucket, ["kaito-mobility"])
+        result = run_lane(instance, store_url, bucket, ["marisol-hoteles"])
         assert result.success
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(["company_files", "job_diff"]),
-                                  asset_partitions=["kaito-mobility"]), limit=10).records
+                                  asset_partitions=["marisol-hoteles"]), limit=10).records
         assert [r.asset_materialization.metadata["new"].value for r in records] == [3]
         assert instance.get_run_by_id(result.run_id).is_success
         return instance.get_concurrency_config().pool_config.default_pool_limit
@@ -33,6 +35,7 @@ def test_embedded_instance_runs_the_lane(tmp_path, sqlite_url):
 def test_postgres_instance_runs_the_lane(tmp_path, new_postgres_database, monkeypatch):
     """Instance and store on one server, in two databases: both have a table named `jobs`."""
     instance_url, store_url = new_postgres_database(), new_postgres_database()
+    upgrade(store_url)
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "deploy" / "postgres" / "dagster.yaml", home / "dagster.yaml")

@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jobsync_pipeline.sources.base import BoardError, RawPayload
+from jobsync_pipeline.sources.base import BoardError
+from jobsync_pipeline.core.models import RawPayload
 from jobsync_pipeline.sources.http import FetchError, HttpPolicy, PoliteClient
 from jobsync_pipeline.sources.lever import LeverConnector, epoch_date, parse_lever
 from jobsync_pipeline_tests.conftest import FIXTURES
@@ -14,22 +15,22 @@ from jobsync_pipeline_tests.http_server import LocalServer, Reply
 
 LEVER = FIXTURES / "lever"
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
-PAGES = [(LEVER / f"fjordline.skip{skip}.limit3.json").read_bytes() for skip in (0, 3, 6)]
+PAGES = [(LEVER / f"saltmarsh.skip{skip}.limit3.json").read_bytes() for skip in (0, 3, 6)]
 
 
 def payload(body: bytes) -> RawPayload:
-    return RawPayload(board="fjordline", location="https://example.test/fjordline", body=body, fetched_at=NOW)
+    return RawPayload(board="saltmarsh", location="https://example.test/saltmarsh", body=body, fetched_at=NOW)
 
 
 def test_recorded_pages_parse():
     parsed = parse_lever(payload(b"[" + b",".join(PAGES) + b"]"))
-    assert parsed.found == 5 and parsed.bad_records == []
-    frontend = parsed.postings.set_index("external_id").loc["58fabc2d-2365-f853-7abd-47eac6b54457"]
-    assert (frontend.title, frontend.location, frontend.company) == ("Senior Frontend Engineer", "Remote - US",
-                                                                     "fjordline")
-    assert json.loads(frontend.requirements) == ["TypeScript and React", "Accessibility (WCAG 2.2)"]
-    assert frontend.url == "https://jobs.lever.co/fjordline/58fabc2d-2365-f853-7abd-47eac6b54457"
-    assert frontend.posted_date == epoch_date(1793631912000)
+    assert parsed.found == 7 and parsed.bad_records == []
+    scientist = parsed.postings.set_index("external_id").loc["7bfc6225-8439-4401-9e9c-45b3f103a7eb"]
+    assert (scientist.title, scientist.location, scientist.company) == ("Senior Data Scientist", "Remote - Canada",
+                                                                        "saltmarsh")
+    assert json.loads(scientist.requirements) == ["Python and geospatial libraries", "Bayesian modelling"]
+    assert scientist.url == "https://jobs.lever.co/saltmarsh/7bfc6225-8439-4401-9e9c-45b3f103a7eb"
+    assert scientist.posted_date == epoch_date(1793292312000)
 
 
 def test_epochs_in_milliseconds_and_seconds_agree():
@@ -43,13 +44,14 @@ def test_an_unusable_body_fails_the_board(body):
 
 
 def test_connector_pages_until_a_short_page():
-    routes = {f"/v0/postings/fjordline?mode=json&skip={skip}&limit=3": Reply(body=page)
+    routes = {f"/v0/postings/saltmarsh?mode=json&skip={skip}&limit=3": Reply(body=page)
               for skip, page in zip((0, 3, 6), PAGES)}
     with LocalServer(routes) as server, PoliteClient(HttpPolicy(requests_per_second=None)) as client:
-        fetched = LeverConnector(client, base_url=server.base_url, page_size=3).fetch("fjordline")
-        assert [h.path for h in server.hits] == ["/v0/postings/fjordline?mode=json&skip=0&limit=3",
-                                                 "/v0/postings/fjordline?mode=json&skip=3&limit=3"]
-    assert parse_lever(fetched).found == 5
+        fetched = LeverConnector(client, base_url=server.base_url, page_size=3).fetch("saltmarsh")
+        assert [h.path for h in server.hits] == ["/v0/postings/saltmarsh?mode=json&skip=0&limit=3",
+                                                 "/v0/postings/saltmarsh?mode=json&skip=3&limit=3",
+                                                 "/v0/postings/saltmarsh?mode=json&skip=6&limit=3"]
+    assert parse_lever(fetched).found == 7
 
 
 def test_unknown_site_is_a_404_and_too_many_pages_is_refused():
@@ -68,10 +70,10 @@ def test_unknown_site_is_a_404_and_too_many_pages_is_refused():
 
 def test_salary_range_and_workplace_type_are_kept_as_stated():
     rows = parse_lever(payload(b"[" + b",".join(PAGES) + b"]")).postings.set_index("external_id")
-    frontend = rows.loc["58fabc2d-2365-f853-7abd-47eac6b54457"]
-    assert (frontend.salary_min, frontend.salary_max, frontend.salary_currency, frontend.salary_interval) == (
-        150000, 185000, "USD", "per-year-salary")
-    assert frontend.salary_text.startswith("The base salary range")
-    assert frontend.workplace_type == "remote" and frontend.department == "Engineering"
-    assert rows.loc["ca1c7628-43ac-6f5b-92cf-900266dbb76b"].workplace_type == "onsite"
-    assert rows.loc["ca1c7628-43ac-6f5b-92cf-900266dbb76b"].salary_min is None
+    scientist = rows.loc["7bfc6225-8439-4401-9e9c-45b3f103a7eb"]
+    assert (scientist.salary_min, scientist.salary_max, scientist.salary_currency, scientist.salary_interval) == (
+        135000, 160000, "CAD", "per-year-salary")
+    assert scientist.salary_text.startswith("The range above is the base salary")
+    assert scientist.workplace_type == "remote" and scientist.department == "Data"
+    assert rows.loc["24867602-1618-418f-947c-3c6d98218b70"].workplace_type == "onsite"
+    assert rows.loc["24867602-1618-418f-947c-3c6d98218b70"].salary_min is None

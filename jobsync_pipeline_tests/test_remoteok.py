@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jobsync_pipeline.sources.base import BoardError, RawPayload
+from jobsync_pipeline.sources.base import BoardError
+from jobsync_pipeline.core.models import RawPayload
 from jobsync_pipeline.sources.http import HttpPolicy, PoliteClient
 from jobsync_pipeline.sources.remoteok import FEED_BOARD, RemoteOkConnector, parse_remoteok
 from jobsync_pipeline_tests.conftest import FIXTURES
@@ -29,13 +30,13 @@ def job(**fields) -> dict:
 def test_recorded_feed_parses_without_the_legal_notice():
     parsed = parse_remoteok(payload(FEED))
     assert parsed.found == 6 and parsed.bad_records == []
-    first = parsed.postings.set_index("external_id").loc["1129834"]
-    assert (first.title, first.company, first.location) == ("Senior Python Developer", "Kestrel Analytics",
+    first = parsed.postings.set_index("external_id").loc["1131207"]
+    assert (first.title, first.company, first.location) == ("Python Backend Engineer", "Bramblehouse",
                                                             "Worldwide")
-    assert first.posted_date == "2026-11-21"
-    assert (first.salary_min, first.salary_max, first.salary_currency) == (110000.0, 150000.0, "USD")
+    assert first.posted_date == "2026-11-22"
+    assert (first.salary_min, first.salary_max, first.salary_currency) == (95000.0, 130000.0, "USD")
     assert "python" in json.loads(first.tags)
-    assert first.description.startswith("Kestrel Analytics helps small retailers")
+    assert first.description.startswith("Bramblehouse runs an online lending library")
     assert first.description_raw.startswith("<p>") and first.description_format == "html"
     assert set(parsed.postings.external_id.str.len()) and all(parsed.postings.url.str.startswith("https://"))
 

@@ -8,15 +8,16 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.script import ScriptDirectory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobsync_pipeline.core.models import Posting, postings_frame
-from jobsync_pipeline.sources.base import RawPayload
+from jobsync_pipeline.core.models import Posting, RawPayload, postings_frame
 from jobsync_pipeline.sources.bucket import Bucket
 from jobsync_pipeline.sources.company_files import SOURCE, CompanyFilesConnector, parse_company_file
-from jobsync_pipeline.store import repo
+from jobsync_pipeline.store import engine
+from jobsync_pipeline.store.engine import SchemaOutOfDate, engine_for, masked
 from jobsync_pipeline.store.repo import Store, as_utc
 from jobsync_pipeline.store.tables import bad_records, boards, job_events, jobs, raw_snapshots, syncs
 from jobsync_pipeline_tests.conftest import FIXTURES, SAMPLE_BUCKET
@@ -24,11 +25,11 @@ from jobsync_pipeline_tests.conftest import FIXTURES, SAMPLE_BUCKET
 T1 = datetime(2026, 11, 18, 7, 0, tzinfo=timezone.utc)
 T2 = datetime(2026, 11, 21, 7, 0, tzinfo=timezone.utc)
 T3 = datetime(2026, 11, 22, 7, 0, tzinfo=timezone.utc)
-BOARDS = ["brightwave-energy", "kaito-mobility", "nordlicht-games"]
+BOARDS = ["amberline-freight", "marisol-hoteles", "tessellate-studio"]
 VERSION_TABLE = "jobsync_alembic_version"
-NAGOYA = "~field-technician|名古屋-japan|kaito-mobility"
-SNAPSHOT_1_IDS = {"bw-101", "bw-102", "bw-103", "KM-2026-031", "KM-2026-034", NAGOYA, "ng-17", "ng-18"}
-SNAPSHOT_2_IDS = {"bw-101", "bw-102", "bw-104", "KM-2026-031", NAGOYA, "ng-17", "ng-21"}
+CADIZ = "~recepcionista-de-noche|cádiz-españa|marisol-hoteles"
+SNAPSHOT_1_IDS = {"af-3101", "af-3102", "af-3103", "MH-118", "MH-124", CADIZ, "ts-0042", "ts-0043"}
+SNAPSHOT_2_IDS = {"af-3101", "af-3102", "af-3107", "MH-118", CADIZ, "ts-0042", "ts-0049"}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -103,16 +104,15 @@ def payload(board: str, body: bytes) -> RawPayload:
 
 # --- migrations ---------------------------------------------------------------------------------
 
-def test_migrate_is_idempotent(store_url):
+def test_upgrade_is_idempotent(store_url):
     store = Store(store_url)
     Store(store_url)  # a second store on the same URL
-    repo._migrated.discard(store_url)  # and a real second upgrade, not the per-process shortcut
-    store.migrate()
-    store.migrate()
+    store.upgrade()
+    store.upgrade()
     tables = set(sa.inspect(store.engine).get_table_names())
     assert {"boards", "jobs", "syncs", "job_events", "raw_snapshots", "bad_records", VERSION_TABLE} <= tables
     assert "alembic_version" not in tables  # left to a Dagster instance sharing the database
-    head = ScriptDirectory(str(repo.MIGRATIONS)).get_current_head()
+    head = ScriptDirectory(str(engine.MIGRATIONS)).get_current_head()
     with store.engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all() == [head]
 
@@ -121,16 +121,14 @@ def _alembic(store: Store, action, revision: str) -> None:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(repo.MIGRATIONS))
+    config.set_main_option("script_location", str(engine.MIGRATIONS))
     with store.engine.begin() as connection:
         config.attributes["connection"] = connection
         action(config, revision)
 
 
-def test_migration_0004_drops_the_event_keys_and_keeps_the_events(store_url):
-    from alembic import command
-
-    store = Store(store_url, migrate=False)
+def test_migration_0004_drops_the_event_keys_and_keeps_the_events(blank_store_url):
+    store = Store(blank_store_url, check=False)
     _alembic(store, command.upgrade, "0003")
     assert len(sa.inspect(store.engine).get_foreign_keys("job_events")) == 2
     with store.engine.begin() as conn:
@@ -166,9 +164,18 @@ def test_every_event_names_a_stored_job_and_its_sync(store_url):
     assert total > 0 and orphans == 0
 
 
-def test_without_migrate_the_store_does_not_touch_the_schema(sqlite_url):
-    store = Store(sqlite_url, migrate=False)
-    assert sa.inspect(store.engine).get_table_names() == []
+def test_a_store_never_changes_the_schema_by_itself(blank_store_url):
+    with pytest.raises(SchemaOutOfDate, match="has no jobsync schema yet: run `jobsync db upgrade`"):
+        Store(blank_store_url)
+    assert sa.inspect(engine_for(blank_store_url)).get_table_names() == []
+
+
+def test_an_out_of_date_schema_names_the_command_and_hides_the_password(blank_store_url):
+    store = Store(blank_store_url, check=False)
+    _alembic(store, command.upgrade, "0003")
+    with pytest.raises(SchemaOutOfDate, match=r"is at schema 0003, this jobsync needs \w+: run `jobsync db upgrade`"):
+        Store(blank_store_url)
+    assert masked("postgresql://jobsync:s3cret@db.example/jobs") == "postgresql://jobsync:***@db.example/jobs"
 
 
 # --- the two sample snapshots -------------------------------------------------------------------
@@ -182,16 +189,16 @@ def test_sample_bucket_snapshot_1_then_2(store_url):
                for r in after_first.values())
     assert events(store) == sorted((i, "new") for i in SNAPSHOT_1_IDS)
     assert {b: d.counts() for b, (_, d) in first.items()} == {
-        "brightwave-energy": {"new": 3, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0},
-        "kaito-mobility": {"new": 3, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0},
-        "nordlicht-games": {"new": 2, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0},
+        "amberline-freight": {"new": 3, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0},
+        "marisol-hoteles": {"new": 3, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0},
+        "tessellate-studio": {"new": 2, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0},
     }
 
     second = sync_folder(store, SAMPLE_BUCKET / "snapshot_2", T2, run_id="run-2")
     after = job_rows(store)
     assert active_ids(store) == SNAPSHOT_2_IDS and len(SNAPSHOT_2_IDS) == 7
     assert set(after) == SNAPSHOT_1_IDS | SNAPSHOT_2_IDS
-    for gone in ("bw-103", "KM-2026-034", "ng-18"):  # absent, or listed with isActive false
+    for gone in ("af-3103", "MH-124", "ts-0043"):  # absent, or listed with isActive false
         assert after[gone]["expired_at"] == T2
         assert after[gone]["expired_reason"] == "absent"
         assert after[gone]["updated_at"] == T2
@@ -199,28 +206,28 @@ def test_sample_bucket_snapshot_1_then_2(store_url):
     for listed in SNAPSHOT_2_IDS:
         assert after[listed]["expired_at"] is None and after[listed]["expired_reason"] is None
     # the changed job carries the new content; the unchanged ones were not rewritten
-    assert "helicopter transfer" in after["bw-102"]["description"]
-    assert json.loads(after["bw-102"]["requirements"])[-1] == "Valid offshore medical"
-    assert after["bw-102"]["updated_at"] == T2 and after["bw-102"]["first_seen_at"] == T1
-    assert after["bw-102"]["content_hash"] != after_first["bw-102"]["content_hash"]
-    for same in ("bw-101", "KM-2026-031", NAGOYA, "ng-17"):
+    assert "Zeebrugge" in after["af-3102"]["description"]
+    assert json.loads(after["af-3102"]["requirements"])[-1] == "French or Dutch (B2)"
+    assert after["af-3102"]["updated_at"] == T2 and after["af-3102"]["first_seen_at"] == T1
+    assert after["af-3102"]["content_hash"] != after_first["af-3102"]["content_hash"]
+    for same in ("af-3101", "MH-118", CADIZ, "ts-0042"):
         # only last_seen_at moved: three days passed, more than the one-day refresh interval
         assert after[same] == {**after_first[same], "last_seen_at": T2}
-    assert after["bw-104"]["first_seen_at"] == after["bw-104"]["updated_at"] == T2
-    assert after["bw-104"]["company"] == "Brightwave Energy" and after["bw-104"]["posted_date"] == "2026-11-20"
+    assert after["af-3107"]["first_seen_at"] == after["af-3107"]["updated_at"] == T2
+    assert after["af-3107"]["company"] == "Amberline Freight" and after["af-3107"]["posted_date"] == "2026-11-19"
 
     expected_events = {
-        "brightwave-energy": [("bw-102", "changed"), ("bw-103", "expired"), ("bw-104", "new")],
-        "kaito-mobility": [("KM-2026-034", "expired")],
-        "nordlicht-games": [("ng-18", "expired"), ("ng-21", "new")],
+        "amberline-freight": [("af-3102", "changed"), ("af-3103", "expired"), ("af-3107", "new")],
+        "marisol-hoteles": [("MH-124", "expired")],
+        "tessellate-studio": [("ts-0043", "expired"), ("ts-0049", "new")],
     }
     assert {b: events(store, sync_id) for b, (sync_id, _) in second.items()} == expected_events
     assert len(events(store)) == 8 + 6
 
     expected_counts = {
-        "brightwave-energy": dict(found=3, new=1, changed=1, unchanged=1, expired=1, reactivated=0),
-        "kaito-mobility": dict(found=2, new=0, changed=0, unchanged=2, expired=1, reactivated=0),
-        "nordlicht-games": dict(found=2, new=1, changed=0, unchanged=1, expired=1, reactivated=0),
+        "amberline-freight": dict(found=3, new=1, changed=1, unchanged=1, expired=1, reactivated=0),
+        "marisol-hoteles": dict(found=2, new=0, changed=0, unchanged=2, expired=1, reactivated=0),
+        "tessellate-studio": dict(found=2, new=1, changed=0, unchanged=1, expired=1, reactivated=0),
     }
     for board, (sync_id, diff) in second.items():
         row = sync_row(store, sync_id)
@@ -234,12 +241,12 @@ def test_sample_bucket_snapshot_1_then_2(store_url):
             k: expected_counts[board][k] for k in ("new", "changed", "unchanged", "expired", "reactivated")}
     assert [s.board for s in store.syncs_for_run("run-2")] == BOARDS
     assert all(s.status == "success" for s in store.syncs_for_run("run-2", SOURCE))
-    assert store.latest_syncs(SOURCE, "kaito-mobility")[0].counts["expired"] == 1
+    assert store.latest_syncs(SOURCE, "marisol-hoteles")[0].counts["expired"] == 1
 
     board_rows = {r["board"]: r for r in rows_by_board(store)}
     assert set(board_rows) == set(BOARDS) and store.board_names(SOURCE) == BOARDS
-    assert store.last_snapshot_at(SOURCE, "kaito-mobility") == datetime(2026, 11, 21, 6, 4, 55, tzinfo=timezone.utc)
-    assert as_utc(board_rows["kaito-mobility"]["last_synced_at"]) == T2
+    assert store.last_snapshot_at(SOURCE, "marisol-hoteles") == datetime(2026, 11, 20, 22, 41, 17, tzinfo=timezone.utc)
+    assert as_utc(board_rows["marisol-hoteles"]["last_synced_at"]) == T2
 
 
 def rows_by_board(store: Store) -> list[dict]:
@@ -273,18 +280,18 @@ def test_job_that_disappears_and_comes_back_is_reactivated(store_url):
     back = sync_folder(store, SAMPLE_BUCKET / "snapshot_1", T3)
     after = job_rows(store)
     assert active_ids(store) == SNAPSHOT_1_IDS
-    for returned in ("bw-103", "KM-2026-034", "ng-18"):
+    for returned in ("af-3103", "MH-124", "ts-0043"):
         assert after[returned]["expired_at"] is None and after[returned]["expired_reason"] is None
         assert after[returned]["updated_at"] == after[returned]["last_seen_at"] == T3
         assert after[returned]["first_seen_at"] == T1
         assert after[returned]["id"] == before[returned]["id"]  # the same row, not a new one
-    for gone in ("bw-104", "ng-21"):
+    for gone in ("af-3107", "ts-0049"):
         assert after[gone]["expired_at"] == T3
-    assert events(store, back["brightwave-energy"][0]) == [
-        ("bw-102", "changed"), ("bw-103", "reactivated"), ("bw-104", "expired")]
-    assert events(store, back["kaito-mobility"][0]) == [("KM-2026-034", "reactivated")]
-    assert events(store, back["nordlicht-games"][0]) == [("ng-18", "reactivated"), ("ng-21", "expired")]
-    row = sync_row(store, back["nordlicht-games"][0])
+    assert events(store, back["amberline-freight"][0]) == [
+        ("af-3102", "changed"), ("af-3103", "reactivated"), ("af-3107", "expired")]
+    assert events(store, back["marisol-hoteles"][0]) == [("MH-124", "reactivated")]
+    assert events(store, back["tessellate-studio"][0]) == [("ts-0043", "reactivated"), ("ts-0049", "expired")]
+    row = sync_row(store, back["tessellate-studio"][0])
     assert (row["reactivated"], row["expired"], row["unchanged"]) == (1, 1, 1)
 
 
@@ -356,38 +363,38 @@ def failing_after(frames):
 
 def test_failure_inside_apply_rolls_back_everything(store_url):
     store = Store(store_url)
-    parsed = parse_company_file(Bucket(str(SAMPLE_BUCKET / "snapshot_1")).read("brightwave-energy"))
-    store.ensure_boards(SOURCE, ["brightwave-energy"])
-    sync_id = store.start_sync(SOURCE, "brightwave-energy", run_id="run-x")
+    parsed = parse_company_file(Bucket(str(SAMPLE_BUCKET / "snapshot_1")).read("amberline-freight"))
+    store.ensure_boards(SOURCE, ["amberline-freight"])
+    sync_id = store.start_sync(SOURCE, "amberline-freight", run_id="run-x")
     with pytest.raises(RuntimeError, match="midway"):
-        store.apply_snapshot(SOURCE, "brightwave-energy", failing_after([parsed.postings.iloc[:2]]),
+        store.apply_snapshot(SOURCE, "amberline-freight", failing_after([parsed.postings.iloc[:2]]),
                              sync_id=sync_id, snapshot_at=parsed.snapshot_at, now=T1)
     assert count(store, jobs) == 0
     assert count(store, job_events) == 0
     row = sync_row(store, sync_id)
     assert row["status"] != "success" and row["finished_at"] is None
-    assert store.last_snapshot_at(SOURCE, "brightwave-energy") is None
+    assert store.last_snapshot_at(SOURCE, "amberline-freight") is None
 
 
 def test_failure_after_staging_changes_rolls_back_and_the_retry_succeeds(store_url):
     store = Store(store_url)
     sync_folder(store, SAMPLE_BUCKET / "snapshot_1", T1)
     before, events_before = job_rows(store), events(store)
-    parsed = parse_company_file(Bucket(str(SAMPLE_BUCKET / "snapshot_2")).read("brightwave-energy"))
-    sync_id = store.start_sync(SOURCE, "brightwave-energy", run_id=None)
+    parsed = parse_company_file(Bucket(str(SAMPLE_BUCKET / "snapshot_2")).read("amberline-freight"))
+    sync_id = store.start_sync(SOURCE, "amberline-freight", run_id=None)
     with pytest.raises(RuntimeError):  # the first chunk holds a changed (staged) and a new job
-        store.apply_snapshot(SOURCE, "brightwave-energy", failing_after([parsed.postings]),
+        store.apply_snapshot(SOURCE, "amberline-freight", failing_after([parsed.postings]),
                              sync_id=sync_id, snapshot_at=parsed.snapshot_at, now=T2)
     assert job_rows(store) == before and events(store) == events_before
     assert sync_row(store, sync_id)["status"] == "running"
     store.finish_sync(sync_id, "failed", error="the source broke midway")
     assert sync_row(store, sync_id)["status"] == "failed"
     # the retry (same process, pooled connection) sees no leftovers of the failed attempt
-    retry = store.start_sync(SOURCE, "brightwave-energy", run_id=None)
-    diff = store.apply_snapshot(SOURCE, "brightwave-energy", [parsed.postings], sync_id=retry,
+    retry = store.start_sync(SOURCE, "amberline-freight", run_id=None)
+    diff = store.apply_snapshot(SOURCE, "amberline-freight", [parsed.postings], sync_id=retry,
                                 snapshot_at=parsed.snapshot_at, now=T2)
     assert diff.counts() == {"new": 1, "changed": 1, "unchanged": 1, "reactivated": 0, "expired": 1}
-    assert active_ids(store, "brightwave-energy") == {"bw-101", "bw-102", "bw-104"}
+    assert active_ids(store, "amberline-freight") == {"af-3101", "af-3102", "af-3107"}
 
 
 # --- raw snapshots and bad records --------------------------------------------------------------
@@ -415,24 +422,24 @@ def test_archive_raw_dedups_an_identical_payload(store_url):
 def test_keep_bad_records_replaces_on_re_parse(store_url):
     store = Store(store_url)
     body = (FIXTURES / "company_files" / "bad" / "missing-title.json").read_bytes()
-    raw_id, _ = store.archive_raw(SOURCE, payload("halcyon", body))
-    parsed = parse_company_file(store.latest_raw(SOURCE, "halcyon").payload())
+    raw_id, _ = store.archive_raw(SOURCE, payload("wickham", body))
+    parsed = parse_company_file(store.latest_raw(SOURCE, "wickham").payload())
     assert len(parsed.bad_records) == 1
-    store.keep_bad_records(raw_id, SOURCE, "halcyon", parsed.bad_records)
-    store.keep_bad_records(raw_id, SOURCE, "halcyon", parsed.bad_records)  # parsed again
-    kept = store.bad_records(SOURCE, "halcyon")
+    store.keep_bad_records(raw_id, SOURCE, "wickham", parsed.bad_records)
+    store.keep_bad_records(raw_id, SOURCE, "wickham", parsed.bad_records)  # parsed again
+    kept = store.bad_records(SOURCE, "wickham")
     assert len(kept) == 1
-    assert kept[0]["position"] == 1 and kept[0]["external_id"] == "hb-3" and "title" in kept[0]["reason"]
-    assert json.loads(kept[0]["record"])["id"] == "hb-3"
+    assert kept[0]["position"] == 1 and kept[0]["external_id"] == "wc-8" and "title" in kept[0]["reason"]
+    assert json.loads(kept[0]["record"])["id"] == "wc-8"
     # a re-parse by a fixed parser finds none: the old ones go
-    store.keep_bad_records(raw_id, SOURCE, "halcyon", [])
-    assert store.bad_records(SOURCE, "halcyon") == []
+    store.keep_bad_records(raw_id, SOURCE, "wickham", [])
+    assert store.bad_records(SOURCE, "wickham") == []
     # other snapshots' records are left alone
-    other_id, _ = store.archive_raw(SOURCE, payload("halcyon", body + b" "))
-    store.keep_bad_records(other_id, SOURCE, "halcyon", parsed.bad_records)
-    store.keep_bad_records(raw_id, SOURCE, "halcyon", parsed.bad_records)
-    store.keep_bad_records(raw_id, SOURCE, "halcyon", [])
-    assert [r["raw_snapshot_id"] for r in store.bad_records(SOURCE, "halcyon")] == [other_id]
+    other_id, _ = store.archive_raw(SOURCE, payload("wickham", body + b" "))
+    store.keep_bad_records(other_id, SOURCE, "wickham", parsed.bad_records)
+    store.keep_bad_records(raw_id, SOURCE, "wickham", parsed.bad_records)
+    store.keep_bad_records(raw_id, SOURCE, "wickham", [])
+    assert [r["raw_snapshot_id"] for r in store.bad_records(SOURCE, "wickham")] == [other_id]
 
 
 def test_awkward_records_are_set_aside_and_stored(store_url):
@@ -461,7 +468,7 @@ def test_last_seen_at_is_refreshed_only_after_the_refresh_interval(store_url):
     store = Store(store_url)
     sync_folder(store, SAMPLE_BUCKET / "snapshot_1", T1)
     sync_folder(store, SAMPLE_BUCKET / "snapshot_2", T2)
-    expired_ids = {"bw-103", "KM-2026-034", "ng-18"}
+    expired_ids = {"af-3103", "MH-124", "ts-0043"}
     assert {r["last_seen_at"] for i, r in job_rows(store).items() if i not in expired_ids} == {T2}
     later = T2 + timedelta(hours=23)
     results = sync_folder(store, SAMPLE_BUCKET / "snapshot_2", later)

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from jobsync_pipeline.core.models import Posting, PostingDetails, postings_frame
-from jobsync_pipeline.store.repo import Expiry, Store
+from jobsync_pipeline.store.apply import Expiry
+from jobsync_pipeline.store.repo import Store
 from jobsync_pipeline.store.tables import possible_duplicates
 from jobsync_pipeline_tests.test_repo import events, job_rows, rows, sync_row
 

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from jobsync_pipeline.definitions import defs
-from jobsync_pipeline.defs.partitions import RANGE_END, RANGE_START, range_tags
+from jobsync_pipeline.defs.run_tags import RANGE_END, RANGE_START, range_tags
 from jobsync_pipeline.defs.resources import StoreResource, SyncPolicyResource
 from jobsync_pipeline.store import Store
 
@@ -106,7 +106,7 @@ def test_boards_not_yet_partitions_are_left_to_the_board_sensor(instance, sqlite
 
 def test_retired_boards_are_never_requested(instance, sqlite_url):
     register(instance, sqlite_url, ["a", "b", "c"])
-    Store(sqlite_url).boards.retire("greenhouse", "b", "closed its board")
+    Store(sqlite_url).boards.remove("greenhouse", "b", "closed its board")
     assert ranges(tick(instance, sqlite_url, batch_size=5)) == [("a", "a"), ("c", "c")]
 
 
@@ -120,7 +120,7 @@ def test_no_two_api_sources_start_in_the_same_minute():
 
 
 def test_remoteok_steps_to_the_next_tag_each_tick(instance, sqlite_url):
-    from jobsync_pipeline.defs.sources import REMOTEOK
+    from jobsync_pipeline.defs.source_specs import REMOTEOK
 
     seen = []
     for n in range(len(REMOTEOK.static_partitions) + 2):
@@ -159,3 +159,20 @@ def test_the_run_key_is_stable_for_a_tick(instance, sqlite_url, source):
     assert keys == [r.run_key for r in again.run_requests] and all(keys)
     assert all(k.startswith(f"{source}:") for k in keys)
     assert not set(keys) & {r.run_key for r in later.run_requests}  # the next tick runs again
+
+
+def test_a_tick_syncs_exactly_the_boards_it_picked_whatever_the_partition_order(instance, sqlite_url):
+    """Partitions added in another order than the registry's, a board retired in the middle, boards synced
+    out of turn: the runs a tick requests cover the stalest boards, and no other."""
+    boards = [f"b{n}" for n in range(1, 9)]
+    register(instance, sqlite_url, boards, partitions=False)
+    instance.add_dynamic_partitions("greenhouse_boards", ["b5", "b2", "b8", "b1", "b7", "b3", "b6", "b4"])
+    synced(sqlite_url, {b: 100 - n for n, b in enumerate(boards)})  # b1 the stalest, then b2, ...
+    synced(sqlite_url, {"b2": 1, "b3": 1})  # synced out of turn (a CLI run), so no longer stale
+    Store(sqlite_url).boards.remove("greenhouse", "b4", "closed its board")
+
+    data = tick(instance, sqlite_url, batch_size=3)
+
+    order = instance.get_dynamic_partitions("greenhouse_boards")  # a range covers keys in this order
+    covered = [key for start, end in ranges(data) for key in order[order.index(start):order.index(end) + 1]]
+    assert sorted(covered) == ["b1", "b5", "b6"]

@@ -1,11 +1,16 @@
 """One job across sources: the cross-source dedupe key, and the comparison that tells a sure match
 from a possible duplicate.
 
-The key is `company|title|location`, each part normalized so that the spellings sources use for the
-same thing meet ("Acme, Inc." and "ACME"; "Sr." and "Senior"; "Remote - US" and "Remote (US)").
+The key is `company|title|place`, each part normalized so that the spellings sources use for the
+same thing meet ("Acme, Inc.", "ACME" and Lever's site slug "acme"; "Sr." and "Senior"). The place is
+what the job is, not how its location is spelled: a remote job is "remote" and the regions it is open
+to, from the derived workplace (`core.workplace`), so Greenhouse's "Remote - US", RemoteOK's
+"Remote (US)" and a Himalayas job restricted to "United States" are all `remote us`; an office job
+(on-site, hybrid, or not said) is its city, so the same title in two cities stays two jobs.
 Postings that share a key are one canonical job. Weaker evidence (the same title at the same company
 in another place, nearly-equal titles) is never merged: `compare` scores the pair so the store can
-record it as a possible duplicate, and the rule can be tuned from what it records.
+record it as a possible duplicate, and the rule can be tuned from what it records. How well the key
+does on a labelled corpus: `benchmarks/dedupe_quality.py`.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from jobsync_pipeline.core.normalize import match_text
-from jobsync_pipeline.core.workplace import REMOTE, infer_workplace
+from jobsync_pipeline.core.workplace import REMOTE, Workplace, infer_workplace, named_places
 
 # Legal forms and filler that say nothing about which company it is; only dropped at the end of the
 # name ("Acme Labs Inc"), or at its start for "the", so a company called "Company" keeps its name.
@@ -34,51 +39,71 @@ _TITLE_WORDS = {
     "iii": "3", "iv": "4", "v": "5", "l1": "1", "l2": "2", "l3": "3",
     "frontend": "front end", "backend": "back end", "fullstack": "full stack",
 }
-# Words in a title that say where the job is, not what it is: the location part of the key has it.
-_TITLE_NOISE = {"remote", "hybrid", "onsite", "m", "f", "d", "w", "x", "all", "genders", "anywhere", "worldwide"}
+# Words in a title that say where the job is, not what it is (the place part of the key has it), and
+# filler some sources write and others leave out ("Vice President of Marketing").
+_TITLE_NOISE = {"remote", "hybrid", "onsite", "m", "f", "d", "w", "x", "all", "genders", "anywhere", "worldwide",
+                "of", "and"}
+# An aside in brackets: "(Remote - US)" says where the job is, "(SRE)" or "(React)" what it is.
+_ASIDE = re.compile(r"\(([^()]*)\)|\[([^\[\]]*)\]")
 # Levels: the same title at another level is another job, never a duplicate.
 _LEVELS = {"intern", "junior", "associate", "mid", "senior", "staff", "principal", "lead", "head", "chief",
            "director", "vice", "1", "2", "3", "4", "5", "entry", "graduate"}
-_COUNTRY_WORDS = {"usa", "us", "united states", "uk", "united kingdom", "germany", "deutschland", "france", "spain",
-                  "canada", "india", "netherlands", "ireland", "australia", "brazil", "portugal", "poland"}
-
 
 def company_key(company: str | None) -> str:
-    """The company as the key keeps it: `Acme, Inc.`, `ACME` and `The Acme Co` are all `acme`."""
+    """The company as the key keeps it: `Acme Labs, Inc.`, `ACME LABS`, `The Acme Labs Co` and Lever's
+    site slugs `acme-labs` and `acmelabs` are all `acmelabs`."""
     words = match_text(company).split()
     if words[:1] == ["the"] and len(words) > 1:
         words = words[1:]
     while len(words) > 1 and words[-1] in _LEGAL_SUFFIXES:
         words.pop()
-    return " ".join(words)
+    # without spaces: a Lever posting's company is its site slug, which often runs the words together
+    return "".join(words)
 
 
 def title_key(title: str | None) -> str:
-    """The title as the key keeps it: `Sr. Backend Engineer (Remote)` is `senior back end engineer`."""
+    """The title as the key keeps it: `Sr. Backend Engineer (Remote - US)` is `senior back end engineer`."""
     words: list[str] = []
-    for word in match_text(title).split():
+    for word in match_text(_ASIDE.sub(_what_not_where, title or "")).split():
         if word in _TITLE_NOISE:
             continue
         words.extend(_TITLE_WORDS.get(word, word).split())
     return " ".join(words)
 
 
-def location_key(location: str | None) -> str:
-    """The location as the key keeps it: a remote job by its regions (`Remote - US` and `Remote (US)`
-    are `remote us`), an office by its first named place (`Berlin, Germany` is `berlin`)."""
-    if not location or not location.strip():
-        return ""
-    workplace = infer_workplace(location=location)
+def _what_not_where(aside: re.Match) -> str:
+    text = aside.group(1) if aside.group(1) is not None else aside.group(2)
+    _, places = named_places(text)
+    return f" {text} " if places else " "  # an aside of only regions and workplace words goes
+
+
+def place_key(workplace: Workplace, location: str | None) -> str:
+    """Where the job is, as the key keeps it. A remote job is `remote` and its regions (`remote us`,
+    `remote canada us`, `remote worldwide`), or the place it names when it names no region (`remote
+    berlin`), else just `remote`. An office job is its city (`Berlin, Germany` and `USA, Berlin` are
+    `berlin`). "" when the location says nothing."""
+    regions, places = named_places(location)
     if workplace.kind == REMOTE:
-        return " ".join(["remote", *sorted(match_text(region) for region in workplace.regions)])
-    places = [match_text(part) for part in re.split(r"[,;/|()]|\s[-–—]\s", location)]
-    places = [place for place in places if place]
-    if not places:
-        return ""
-    # "USA, New York" names its city second: skip a leading country when a place follows
-    if len(places) > 1 and places[0] in _COUNTRY_WORDS:
-        return places[1]
-    return places[0]
+        if workplace.regions:
+            return _remote(workplace.regions)
+        return f"remote {places[0]}" if places else "remote"
+    if places:
+        return places[0]  # the first named place is the city: the ones after it are its state or country
+    if regions and workplace.kind is None:
+        # only countries or continents and nothing on how the work is done: how feeds list remote
+        # jobs (RemoteOK's "United States"); an office is named by its city
+        return _remote(regions)
+    return " ".join(sorted(match_text(region) for region in regions))
+
+
+def _remote(regions: tuple[str, ...]) -> str:
+    return " ".join(["remote", *sorted(match_text(region) for region in regions)])
+
+
+def dedupe_key(company: str, title: str, place: str) -> str | None:
+    """The key from a posting's `company_key`, `title_key` and `place_key`; None without a company or
+    a title (nothing to merge on). No part holds a "|": each is made of match_text."""
+    return f"{company}|{title}|{place}" if company and title else None
 
 
 SAME, POSSIBLE, DIFFERENT = "same", "possible", "different"
@@ -94,24 +119,27 @@ class Comparison:
 
 
 def compare(a: Mapping, b: Mapping) -> Comparison:
-    """How likely postings `a` and `b` (mappings with company, title, location) are one job.
+    """How likely postings `a` and `b` are one job: mappings with company, title and location, and
+    the stored `dedupe_key` when there is one. The key's parts then decide, as they were derived from
+    all the posting stated (Himalayas' restrictions included); without a key they are derived from
+    the company, title, location and `workplace_type`.
 
     `same` when their keys are equal (they are one canonical job already); `possible` for the same
-    title and company in another place, or nearly-equal titles at one company and place; otherwise
-    `different`. A title at another level (Senior vs Staff) is always a different job."""
-    company_a, company_b = company_key(a.get("company")), company_key(b.get("company"))
+    title and company in another place, or nearly-equal titles at one company; otherwise `different`.
+    A title at another level (Senior vs Staff) is always a different job."""
+    company_a, title_a, place_a = _parts(a)
+    company_b, title_b, place_b = _parts(b)
     if not company_a or company_a != company_b:
         return Comparison(DIFFERENT, 0.0, "different companies")
-    title_a, title_b = title_key(a.get("title")), title_key(b.get("title"))
     if not title_a or not title_b:
         return Comparison(DIFFERENT, 0.0, "no title")
-    place_a, place_b = location_key(a.get("location")), location_key(b.get("location"))
     same_place = place_a == place_b
     if title_a == title_b:
         if same_place:
             return Comparison(SAME, 1.0, "same company, title and location")
-        # one side not saying where is weaker evidence of a move than two places that differ
-        score = 0.75 if not place_a or not place_b else 0.6
+        # one side not saying where (no location, or remote with no region) is weaker evidence of two
+        # jobs than two places that differ
+        score = 0.75 if place_a in _UNSAID or place_b in _UNSAID else 0.6
         first, second = sorted((place_a or "-", place_b or "-"))
         return Comparison(POSSIBLE, score, f"same title and company, different location ({first} vs {second})")
     levels_a, levels_b = _levels(title_a), _levels(title_b)
@@ -123,6 +151,19 @@ def compare(a: Mapping, b: Mapping) -> Comparison:
         where = "same location" if same_place else "different location"
         return Comparison(POSSIBLE, score, f"nearly-equal titles ({ratio:.2f}), same company, {where}")
     return Comparison(DIFFERENT, round(ratio * 0.5, 3), f"different titles ({ratio:.2f})")
+
+
+_UNSAID = ("", "remote")
+
+
+def _parts(posting: Mapping) -> tuple[str, str, str]:
+    key = posting.get("dedupe_key")
+    if key:
+        company, title, place = key.split("|", 2)
+        return company, title, place
+    title, location = posting.get("title"), posting.get("location")
+    workplace = infer_workplace(workplace_type=posting.get("workplace_type"), location=location, title=title)
+    return company_key(posting.get("company")), title_key(title), place_key(workplace, location)
 
 
 def _levels(title: str) -> frozenset[str]:

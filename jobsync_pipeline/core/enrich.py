@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from jobsync_pipeline.core.categories import categorize
-from jobsync_pipeline.core.dedupe import company_key, location_key, title_key
+from jobsync_pipeline.core.dedupe import company_key, dedupe_key, place_key, title_key
 from jobsync_pipeline.core.salary import UNKNOWN, parse_salary_text, salary_from_range
 from jobsync_pipeline.core.sanitize import describe, text_as_html
 from jobsync_pipeline.core.workplace import infer_workplace
@@ -33,7 +33,7 @@ def derive(rows: pd.DataFrame) -> pd.DataFrame:
     salary_of = _memo(_salary)
     workplace_of = _memo(_workplace)
     category_of = _memo(lambda title, tags, department: categorize(title, _json_list(tags), department))
-    company_of, title_of, location_of = _memo(company_key), _memo(title_key), _memo(location_key)
+    company_of, title_of, place_of = _memo(company_key), _memo(title_key), _memo(place_key)
     for i in range(len(rows)):
         title, company, location = get["title"][i], get["company"][i], get["location"][i]
         derived["description_html"].append(_safe_html(get["description"][i], get["description_raw"][i],
@@ -49,9 +49,11 @@ def derive(rows: pd.DataFrame) -> pd.DataFrame:
                                             if workplace.regions else None)
         derived["workplace_evidence"].append(workplace.evidence)
         derived["category"].append(category_of(title, get["tags"][i], get["department"][i]))
-        keys = company_of(company), title_of(title), location_of(location)
+        # the place is the derived workplace, not the location text: "Remote - US", "Remote (US)" and
+        # Himalayas' restriction to "United States" are one place
+        keys = company_of(company), title_of(title), place_of(workplace, location)
         derived["company_key"].append(keys[0][:255] or None)
-        derived["dedupe_key"].append("|".join(keys) if keys[0] and keys[1] else None)
+        derived["dedupe_key"].append(dedupe_key(*keys))
     return pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in derived.items()},
                         index=rows.index)
 

@@ -22,6 +22,20 @@ POSTING_COLUMNS = ("external_id", *CONTENT_FIELDS, *DETAIL_FIELDS, "content_hash
 DESCRIPTION_FORMATS = ("text", "html", "escaped_html")
 
 
+
+@dataclass(frozen=True)
+class RawPayload:
+    """A board's payload exactly as fetched, with the validators that say whether it changed."""
+
+    board: str
+    location: str
+    body: bytes
+    fetched_at: datetime
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False  # the server confirmed the previous payload (304): nothing to archive
+
+
 @dataclass(slots=True)
 class PostingDetails:
     """What a source states beyond the core fields, as it stated it; derived values (annual salary,

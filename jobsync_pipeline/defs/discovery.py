@@ -15,15 +15,16 @@ import dagster as dg
 from pydantic import Field
 
 from jobsync_pipeline.core.candidates import token_candidates
+from jobsync_pipeline.core.status import BoardStatus
 from jobsync_pipeline.defs.resources import HttpResource, StoreResource
-from jobsync_pipeline.settings import PROJECT_ROOT
+from jobsync_pipeline.settings import DISCOVERY_CANDIDATES
 from jobsync_pipeline.sources.base import BoardError
 from jobsync_pipeline.sources.greenhouse import GreenhouseConnector
 from jobsync_pipeline.sources.http import FetchError
 from jobsync_pipeline.sources.lever import LeverConnector
 from jobsync_pipeline.store.boards import BoardRegistry
 
-CANDIDATES_FILE = PROJECT_ROOT / "data" / "discovery_candidates.txt"
+CANDIDATES_FILE = DISCOVERY_CANDIDATES
 # Sources whose postings name companies that may also run an ATS board of their own.
 POSTING_SOURCES = ("company_files", "remoteok", "himalayas")
 _MAX_RESULT_CHARS = 2000
@@ -153,8 +154,8 @@ def discovered_boards(context: dg.AssetExecutionContext, config: DiscoveryConfig
     added = registry.add_candidates(from_file, origin="file")
     added += registry.add_candidates(registry.companies_in_postings(POSTING_SOURCES), origin="postings")
     with http.client() as client:
-        connectors = {"greenhouse": GreenhouseConnector(client, http.greenhouse_base_url),
-                      "lever": LeverConnector(client, http.lever_base_url)}
+        connectors = {"greenhouse": GreenhouseConnector(client, http.base_url("greenhouse")),
+                      "lever": LeverConnector(client, http.base_url("lever"))}
         stats = probe_candidates(registry, connectors, config.batch_size,
                                  timedelta(days=config.reprobe_after_days),
                                  timedelta(days=config.retired_reprobe_after_days))
@@ -162,6 +163,10 @@ def discovered_boards(context: dg.AssetExecutionContext, config: DiscoveryConfig
         context.log.warning(problem)
     if stats.boards_added:
         context.log.info(f"boards registered: {', '.join(stats.boards_added)}")
+    if stats.probed and stats.errors == stats.probed:  # no answer at all is an outage, not a quiet hour
+        raise dg.Failure(description=f"every one of the {stats.probed} probe(s) failed:\n"
+                                     + "\n".join(f"- {p}" for p in stats.problems[:20]),
+                         metadata={"probed": stats.probed, "errors": stats.errors})
     return dg.MaterializeResult(metadata={
         "candidates_added": added, "probed": stats.probed, "found": stats.found, "not_found": stats.not_found,
         "errors": stats.errors, "revived": stats.revived, "boards_added": len(stats.boards_added),
@@ -172,30 +177,40 @@ def discovered_boards(context: dg.AssetExecutionContext, config: DiscoveryConfig
 
 discovery_probe = dg.ScheduleDefinition(
     name="discovery_probe", target=discovered_boards, cron_schedule="25 * * * *",
-    execution_timezone="Europe/London", default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Probes a batch of candidate companies for public boards every hour.",
+    execution_timezone="Europe/London",
+    description="Probes a batch of candidate companies for public boards every hour (calls the Greenhouse and "
+                "Lever APIs: stopped until the deployment starts it).",
 )
 
 
 def build_board_sensor(source: str, partitions: dg.DynamicPartitionsDefinition,
                        job: Any) -> dg.SensorDefinition:
-    """`{source}_board_sensor`: each syncable board of the registry not yet a partition becomes one, with a run.
+    """`{source}_board_sensor`: keeps the partitions in step with the registry, both ways. Each syncable
+    board not yet a partition becomes one, with a run; a retired board's partition goes.
 
     `job` is the lane's job (`dg.define_asset_job(...)` or a JobDefinition) or its name.
     """
     target = {"job_name": job} if isinstance(job, str) else {"job": job}
 
+    # stopped by default: its runs call the source's public API (the deployment turns it on)
     @dg.sensor(name=f"{source}_board_sensor", minimum_interval_seconds=120,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description=f"Adds each {source} board the registry syncs (CLI, seed list, discovery) as a "
-                           "partition and requests one run for it (run key: source:board:added).", **target)
+               description=f"Keeps the {source} partitions in step with the board registry: each board the "
+                           "registry syncs (CLI, seed list, discovery) becomes a partition with one run (run key: "
+                           "source:board:added); a retired board's partition is deleted.", **target)
     def board_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> dg.SensorResult:
-        syncable = BoardRegistry(store.store().engine).syncable(source)
-        known = set(context.instance.get_dynamic_partitions(partitions.name))
-        new = [board for board in syncable if board not in known]
+        registry = BoardRegistry(store.store().engine)
+        syncable = registry.syncable(source)
+        known = context.instance.get_dynamic_partitions(partitions.name)
+        wanted = set(syncable)
+        new = [board for board in syncable if board not in set(known)]
+        retired = [board for board in known if board not in wanted and registry.status(source, board) == BoardStatus.RETIRED]
+        requests = [partitions.build_add_request(new)] if new else []
+        if retired:
+            requests.append(partitions.build_delete_request(retired))
+            context.log.info(f"retired boards, partitions deleted: {', '.join(retired)}")
         return dg.SensorResult(
             run_requests=[dg.RunRequest(partition_key=board, run_key=f"{source}:{board}:added") for board in new],
-            dynamic_partitions_requests=[partitions.build_add_request(new)] if new else [],
+            dynamic_partitions_requests=requests,
             cursor=json.dumps({"boards": len(syncable)}),
         )
 

@@ -1,13 +1,14 @@
 """The lane factory: `{source}/raw_snapshot → postings → job_diff`, partitioned by the source's boards.
 
 Each asset loops over the run's partition keys (a backfill of many boards is one run). A board that
-fails is recorded in `syncs` and left out of the later steps, so one bad board never stops the others;
-the run still fails at the end, naming every board that did not sync.
+fails is recorded in `syncs` and left out of the later steps, so one bad board never stops the others.
+Every step records each board's outcome on that board's partition of its `board_outcome` check, and
+`job_diff` materializes only the boards it applied; the run still fails at the end, naming every
+board that did not sync.
 """
 
 import json
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 
 import dagster as dg
@@ -15,31 +16,45 @@ from pydantic import Field
 
 from jobsync_pipeline.core.expiry_guard import GuardPolicy, GuardVerdict, evaluate
 from jobsync_pipeline.core.models import ParsedSnapshot
-from jobsync_pipeline.defs.partitions import contiguous_ranges, range_tags
+from jobsync_pipeline.core.status import DIFF_COUNTS, BoardStatus, SyncStatus
+from jobsync_pipeline.defs.board_checks import (BOARD_OUTCOME, MASS_EXPIRY_GUARD, CheckOutcome, board_outcome_spec,
+                                                check_outputs, record)
 from jobsync_pipeline.defs.resources import StoreResource, SyncPolicyResource
-from jobsync_pipeline.defs.sources import SourceSpec
+from jobsync_pipeline.defs.run_tags import contiguous_ranges, range_tags
+from jobsync_pipeline.defs.source_specs import SourceSpec
 from jobsync_pipeline.sources.base import BoardError
 from jobsync_pipeline.sources.http import FetchError
-from jobsync_pipeline.store.repo import COMPLETE, Expiry, ExpiryRefused, RawSnapshot, Store
+from jobsync_pipeline.store.apply import COMPLETE, Expiry, ExpiryRefused
+from jobsync_pipeline.store.repo import RawSnapshot, Store, SyncResult
+from jobsync_pipeline.store.time import utcnow
+
+# A board whose sync ended so fails its run (after every board's outcome is recorded); a stale board
+# (a late file) does not: skipping it is the right outcome.
+RUN_FAILING = (SyncStatus.FAILED, SyncStatus.GUARDED, SyncStatus.RETIRED)
+WARN = dg.AssetCheckSeverity.WARN
 
 
 class JobDiffConfig(dg.Config):
     accept_shrink: bool = Field(default=False, description=(
-        "Apply a diff even when the mass-expiry guard refuses it: set it when a board really shrank."))
+        "Apply a diff even when the expiry guard holds it back (a large board shrank, or a board answered "
+        "empty): set it when the board really shrank or closed."))
     max_shrink: float = Field(default=0.5, gt=0, le=1, description=(
         "Refuse a snapshot listing more than this fraction fewer postings than the board's recent median."))
     min_board_size: int = Field(default=10, ge=0, description=(
-        "The guard does not apply to boards whose recent median is below this size."))
+        "A partial shrink is not refused on boards whose recent median is below this size."))
+    empty_confirm_hours: float = Field(default=6, ge=0, description=(
+        "A board that answers with no postings after having some expires its jobs only when a sync at "
+        "least this many hours after the first empty answer is empty too (or accept_shrink is set)."))
 
-    def guard(self, found: int, recent_found: list[int]):
+    def guard(self, store: Store, source: str, board: str, found: int):
         """The check `apply_snapshot` runs on the computed diff before writing it."""
-        policy = GuardPolicy(max_shrink=self.max_shrink, min_board_size=self.min_board_size)
+        policy = GuardPolicy(max_shrink=self.max_shrink, min_board_size=self.min_board_size,
+                             empty_confirm=timedelta(hours=self.empty_confirm_hours))
+        recent, empty_since = store.recent_found(source, board), store.empty_since(source, board)
 
-        def verdict(diff) -> GuardVerdict | None:
-            if self.accept_shrink:
-                return None
-            result = evaluate(found, len(diff.expired), recent_found, policy)
-            return None if result.ok else result
+        def verdict(diff) -> GuardVerdict:
+            return evaluate(found, len(diff.expired), recent, policy, empty_since=empty_since,
+                                        now=utcnow(), accepted=self.accept_shrink)
 
         return verdict
 
@@ -49,49 +64,62 @@ class StaleSnapshot(Exception):
 
 
 class LaneStep:
-    """One step of a lane over the run's boards: the store, the connector and the board bookkeeping."""
+    """One step of a lane over the run's boards: the store, the connector, and each board's outcome."""
 
-    def __init__(self, spec: SourceSpec, context: dg.AssetExecutionContext):
+    def __init__(self, spec: SourceSpec, context: dg.AssetExecutionContext, stage: str):
         self.spec = spec
         self.context = context
+        self.asset_key = dg.AssetKey([spec.name, stage])
         self.store: Store = context.resources.store.store()
-        self.connector = spec.connector(context.resources)
+        self._connector = None
         self.started = time.monotonic()
         self.failures: dict[str, str] = {}
+        self.outcomes: dict[str, CheckOutcome] = {}
+
+    @property
+    def connector(self):
+        if self._connector is None:
+            self._connector = self.spec.connector(self.context.resources)
+        return self._connector
+
+    def close(self) -> None:
+        """Close the connector's HTTP connections, if this step opened any."""
+        if self._connector is not None:
+            self._connector.close()
 
     def boards(self) -> list[str]:
-        """The run's boards that no earlier step has already ended (refused, failed or stale)."""
-        ended = {s.board for s in self.store.syncs_for_run(self.context.run.run_id, self.spec.name)}
+        """The run's boards that no earlier step has already ended (refused, failed or stale); the ended
+        ones get their outcome from their syncs row."""
+        ended = {s.board: s for s in self.store.syncs_for_run(self.context.run.run_id, self.spec.name)}
+        for board, sync in ended.items():
+            if board in self.context.partition_keys:
+                self.outcomes[board] = ended_outcome(sync)
         return [b for b in self.context.partition_keys if b not in ended]
-
-    @contextmanager
-    def connector_session(self):
-        """The connector for this step; its HTTP connections are closed when the step ends."""
-        try:
-            yield self.connector
-        finally:
-            self.connector.close()
 
     def not_found(self, board: str, exc: FetchError) -> None:
         """A board that answers 404 fails, and is retired (its jobs expired) after N in a row."""
         policy = self.context.resources.sync_policy
         status, expired = self.store.boards.not_found(self.spec.name, board, str(exc), run_id=self.context.run.run_id,
                                                       retire_after=policy.retire_after_not_found)
-        if status == "retired":
+        if status == BoardStatus.RETIRED:
             if any(s.board == board for s in self.store.syncs_for_run(self.context.run.run_id, self.spec.name)):
-                self.failures[board] = f"{exc}: board retired, {expired} job(s) expired"  # its syncs row is written
+                error = f"{exc}: board retired, {expired} job(s) expired"  # its syncs row is written
             else:  # retired before this run (a hand-run partition): end it here, or the later steps would
                 # re-apply its last archived payload and bring its expired jobs back
-                self.failures[board] = f"{exc}: board already retired, nothing applied"
-                self.store.record_sync(self.spec.name, board, "retired", run_id=self.context.run.run_id,
-                                       error=self.failures[board])
-            self.context.log.warning(f"{self.spec.name}/{board}: {self.failures[board]}")
+                error = f"{exc}: board already retired, nothing applied"
+                self.store.record_sync(self.spec.name, board, SyncStatus.RETIRED, run_id=self.context.run.run_id,
+                                       error=error)
+            self.failures[board] = error
+            self.outcomes[board] = CheckOutcome(False, error)
+            self.context.log.warning(f"{self.spec.name}/{board}: {error}")
         else:
             self.fail(board, f"{exc} (retired after {policy.retire_after_not_found} in a row)")
 
     def fail(self, board: str, error: str, **fields) -> None:
         self.failures[board] = error
-        self.store.record_sync(self.spec.name, board, "failed", run_id=self.context.run.run_id, error=error, **fields)
+        self.outcomes[board] = CheckOutcome(False, error)
+        self.store.record_sync(self.spec.name, board, SyncStatus.FAILED, run_id=self.context.run.run_id, error=error,
+                               **fields)
         self.context.log.error(f"{self.spec.name}/{board}: {error}")
 
     def prepare(self, board: str) -> tuple[RawSnapshot, ParsedSnapshot]:
@@ -111,7 +139,9 @@ class LaneStep:
         try:
             return self.prepare(board)
         except StaleSnapshot as exc:
-            self.store.record_sync(self.spec.name, board, "stale", run_id=self.context.run.run_id, error=str(exc))
+            self.store.record_sync(self.spec.name, board, SyncStatus.STALE, run_id=self.context.run.run_id,
+                                   error=str(exc))
+            self.outcomes[board] = CheckOutcome(True, f"skipped: {exc}", WARN)
             self.context.log.warning(str(exc))
             self.report(board, started, stale=1, failed=0)
         except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
@@ -120,17 +150,38 @@ class LaneStep:
         return None
 
     def report(self, board: str, started: float, **numbers: float) -> None:
-        """Per-board numbers on that partition's materialization, so the UI plots each board's history."""
+        """Per-board numbers on that partition's materialization, so the UI plots each board's history.
+        (`job_diff` materializes applied boards only, each with its own numbers.)"""
+        if self.asset_key.path[-1] == "job_diff":
+            return
         self.context.add_asset_metadata(
             {**numbers, "duration_seconds": round(time.monotonic() - started, 3)}, partition_key=board)
 
-    def result(self, attempted: int) -> dg.MaterializeResult:
-        """The step's run-wide numbers; a step whose every board failed fails here, naming each board."""
+    def record_outcomes(self) -> None:
+        for board in self.context.partition_keys:
+            outcome = self.outcomes.get(board) or CheckOutcome(False, "the step ended before this board")
+            record(self.context, self.asset_key, BOARD_OUTCOME, board, outcome)
+
+    def results(self, attempted: int):
+        """The step's run-wide numbers, then every board's outcome; a step whose every board failed
+        records the outcomes and fails, naming each board (the later steps are skipped)."""
         if self.failures and len(self.failures) == attempted:
+            self.record_outcomes()
             raise dg.Failure(description=_failure_text(self.failures), metadata={"failed": len(self.failures)})
-        return dg.MaterializeResult(metadata={
+        yield dg.MaterializeResult(metadata={
             "boards_in_run": len(self.context.partition_keys), "failed_in_run": len(self.failures),
             "run_seconds": round(time.monotonic() - self.started, 3)})
+        self.record_outcomes()  # after the materializations they check
+        yield from check_outputs(self.context)
+
+
+def ended_outcome(sync: SyncResult) -> CheckOutcome:
+    """A board's outcome as its syncs row in this run says it."""
+    if sync.status == SyncStatus.STALE:
+        return CheckOutcome(True, f"skipped: {sync.error}", WARN)
+    if sync.status == SyncStatus.SUCCESS:
+        return CheckOutcome(True, "synced")
+    return CheckOutcome(False, f"{sync.status}: {sync.error or 'no reason recorded'}")
 
 
 def describe(exc: Exception) -> str:
@@ -142,28 +193,36 @@ def _failure_text(failures: dict[str, str]) -> str:
     return f"{len(failures)} board(s) did not sync:\n" + "\n".join(f"- {b}: {e}" for b, e in failures.items())
 
 
+def _synced_text(counts: dict[str, int]) -> str:
+    return "synced: " + ", ".join(f"{counts.get(c, 0)} {c}" for c in DIFF_COUNTS)
+
+
 def build_source_lane(spec: SourceSpec) -> dg.Definitions:
     partitions = spec.partitions_def()
+    # output_required=False: the check outputs are logged per partition (board_checks), not yielded
     common = dict(
         key_prefix=[spec.name], group_name=spec.name, owners=list(spec.owners), partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(), required_resource_keys={"store", *spec.resource_keys},
-        **({"pool": spec.pool} if spec.pool else {}))
+        output_required=False)
+    key = {stage: dg.AssetKey([spec.name, stage]) for stage in ("raw_snapshot", "postings", "job_diff")}
 
-    @dg.asset(name="raw_snapshot", kinds=set(spec.kinds),
+    # only the step that talks to the source's host holds its pool: parsing and applying never wait for it
+    @dg.asset(name="raw_snapshot", kinds=set(spec.kinds), **({"pool": spec.pool} if spec.pool else {}),
+              check_specs=[board_outcome_spec(key["raw_snapshot"], partitions, "fetch")],
               description=f"{spec.title}: each board's payload exactly as fetched, archived in the store "
                           "(an identical payload is stored once).", **common)
-    def raw_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        step = LaneStep(spec, context)
+    def raw_snapshot(context: dg.AssetExecutionContext):
+        step = LaneStep(spec, context, "raw_snapshot")
         boards = list(context.partition_keys)
         registry = step.store.boards
         step.store.ensure_boards(spec.name, boards)  # a partition added by hand is a board too
         registry.attempted(spec.name, boards)
-        with step.connector_session() as connector:
+        try:
             for board in boards:
                 started = time.monotonic()
                 previous = step.store.latest_raw(spec.name, board)
                 try:
-                    payload = connector.fetch(board, previous.payload() if previous else None)
+                    payload = step.connector.fetch(board, previous.payload() if previous else None)
                 except FetchError as exc:
                     if exc.status == 404 and spec.board_registry:
                         step.not_found(board, exc)
@@ -179,13 +238,18 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 identical = payload.not_modified or step.store.archive_raw(spec.name, payload)[1]
                 step.report(board, started, bytes=len(payload.body), identical_payload=int(identical),
                             not_modified=int(payload.not_modified), failed=0)
-        return step.result(len(boards))
+                step.outcomes[board] = CheckOutcome(
+                    True, "unchanged since the last fetch" if identical else f"fetched {len(payload.body):,} bytes")
+        finally:
+            step.close()
+        yield from step.results(len(boards))
 
     @dg.asset(name="postings", kinds={"python", "pydantic"}, deps=[raw_snapshot],
+              check_specs=[board_outcome_spec(key["postings"], partitions, "parse")],
               description=f"{spec.title}: each board's postings validated and normalized; bad records "
                           "counted and kept aside in `bad_records`, late snapshots recorded as stale.", **common)
-    def postings(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        step = LaneStep(spec, context)
+    def postings(context: dg.AssetExecutionContext):
+        step = LaneStep(spec, context, "postings")
         boards = step.boards()
         for board in boards:
             started = time.monotonic()
@@ -202,24 +266,27 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 context.add_asset_metadata({"bad_records": dg.MetadataValue.json(
                     [{"position": r.position, "id": r.external_id, "reason": r.reason}
                      for r in parsed.bad_records[:50]])}, partition_key=board)
-        return step.result(len(boards))
-
-    job_diff_key = dg.AssetKey([spec.name, "job_diff"])
+            # bad records are a warning on the board's partition: its good postings still sync
+            step.outcomes[board] = CheckOutcome(
+                not parsed.bad_records, f"{parsed.found} posting(s), {len(parsed.bad_records)} bad record(s) kept "
+                "aside in bad_records", WARN, {"found": parsed.found, "bad": len(parsed.bad_records)})
+        yield from step.results(len(boards))
 
     @dg.asset(name="job_diff", kinds={"python", "sql"}, deps=[postings],
+              check_specs=[board_outcome_spec(key["job_diff"], partitions, "sync"), dg.AssetCheckSpec(
+                  MASS_EXPIRY_GUARD, asset=key["job_diff"], partitions_def=partitions, blocking=True,
+                  description="Holds back a diff that would expire most of a board after a suspicious shrink, "
+                              "or all of it after one empty answer: the board's diff is not applied and its "
+                              "syncs row says why. Passes for boards it did not need to stop.")],
               description=f"{spec.title}: each board's snapshot diffed against the store (new, changed, "
-                          "unchanged, expired, reactivated) and applied in one transaction.",
-              check_specs=[dg.AssetCheckSpec(
-                  "mass_expiry_guard", asset=job_diff_key, blocking=True,
-                  description="Refuses to expire most of a board after an empty, broken or partial fetch: "
-                              "the board's diff is not applied and its syncs row says why.")], **common)
+                          "unchanged, expired, reactivated) and applied in one transaction; only applied "
+                          "boards are materialized.", **common)
     def job_diff(context: dg.AssetExecutionContext, config: JobDiffConfig):
-        step = LaneStep(spec, context)
+        step = LaneStep(spec, context, "job_diff")
         expiry = COMPLETE if spec.complete_snapshots else Expiry(
             complete=False, max_age=timedelta(days=context.resources.sync_policy.feed_max_age_days))
-        boards = step.boards()
-        guarded: dict[str, GuardVerdict] = {}
-        for board in boards:
+        guard_outcomes: dict[str, CheckOutcome] = {}
+        for board in step.boards():
             started = time.monotonic()
             prepared = step.prepared(board, started)
             if prepared is None:
@@ -227,45 +294,48 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
             raw, parsed = prepared
             sync_id = step.store.start_sync(spec.name, board, run_id=context.run.run_id, raw_snapshot_id=raw.id)
             counts = {"found": parsed.found, "bad": len(parsed.bad_records), "duplicates": len(parsed.duplicates)}
-            # a feed expires jobs by age, never by what one fetch lists: nothing for the guard to refuse
-            guard = config.guard(parsed.found, step.store.recent_found(spec.name, board)) \
-                if spec.complete_snapshots else None
+            # a feed expires jobs by age, never by what one fetch lists: nothing for the guard to hold back
+            guard = config.guard(step.store, spec.name, board, parsed.found) if spec.complete_snapshots else None
             try:
                 diff = step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id,
                                                  snapshot_at=parsed.snapshot_at, counts=counts, guard=guard,
                                                  expiry=expiry, jobs_board=spec.jobs_board)
             except ExpiryRefused as refused:
-                guarded[board] = refused.verdict
-                step.store.finish_sync(sync_id, "guarded", counts=counts, error=refused.verdict.reason)
-                context.log.error(f"{spec.name}/{board}: mass-expiry guard: {refused.verdict.reason}")
-                step.report(board, started, **counts, guarded=1, would_expire=refused.verdict.would_expire,
-                            failed=0)
+                verdict = refused.verdict
+                step.store.finish_sync(sync_id, SyncStatus.GUARDED, counts=counts, error=verdict.reason,
+                                       expiry_guard=verdict.decision)
+                context.log.error(f"{spec.name}/{board}: expiry guard: {verdict.reason}")
+                step.outcomes[board] = CheckOutcome(False, f"held back by the expiry guard: {verdict.reason}")
+                guard_outcomes[board] = CheckOutcome(False, verdict.reason, metadata={
+                    "would_expire": verdict.would_expire, "found": verdict.found, "decision": str(verdict.decision)})
                 continue
             except Exception as exc:  # the transaction rolled back; the sync row must still say why
                 step.failures[board] = f"applying the diff failed: {exc}"
-                step.store.finish_sync(sync_id, "failed", counts=counts, error=step.failures[board])
+                step.outcomes[board] = CheckOutcome(False, step.failures[board])
+                step.store.finish_sync(sync_id, SyncStatus.FAILED, counts=counts, error=step.failures[board])
                 context.log.exception(f"{spec.name}/{board}: applying the diff failed")
-                step.report(board, started, failed=1)
                 continue
             context.log.info(f"{spec.name}/{board}: {json.dumps(diff.counts())}")
-            # the duplicates are counted by the apply after the diff; its syncs row has them
-            applied = step.store.sync_result(sync_id).counts
-            step.report(board, started, **counts, **diff.counts(), guarded=0, failed=0,
-                        cross_source_duplicates=applied["cross_source_duplicates"],
-                        possible_duplicates=applied["possible_duplicates"])
-        failed = {s.board: s.error or s.status for s in step.store.syncs_for_run(context.run.run_id, spec.name)
-                  if s.status == "failed"}
-        if failed:  # the good boards are applied; the run still fails, naming every board that did not sync
+            applied = step.store.sync_result(sync_id)  # the apply counts the duplicates after the diff
+            numbers = {**counts, **diff.counts(), "cross_source_duplicates": applied.counts["cross_source_duplicates"],
+                       "possible_duplicates": applied.counts["possible_duplicates"],
+                       "duration_seconds": round(time.monotonic() - started, 3)}
+            context.log_event(dg.AssetMaterialization(asset_key=key["job_diff"], partition=board, metadata=numbers))
+            step.outcomes[board] = CheckOutcome(True, _synced_text(numbers))
+            guard_outcomes[board] = CheckOutcome(True, (
+                f"{applied.expiry_guard}: applied" if applied.expiry_guard else "nothing to hold back"),
+                metadata={"would_expire": numbers["expired"], "found": parsed.found})
+        step.record_outcomes()
+        for board in context.partition_keys:
+            # a board that never reached the guard passes it: the guard did not stop it, its outcome says why
+            record(context, key["job_diff"], MASS_EXPIRY_GUARD, board, guard_outcomes.get(board) or CheckOutcome(
+                True, "not evaluated: " + step.outcomes[board].description, WARN, {"would_expire": 0}),
+                blocking=True)
+        failed = {s.board: f"{s.status}: {s.error or 'no reason recorded'}"
+                  for s in step.store.syncs_for_run(context.run.run_id, spec.name) if s.status in RUN_FAILING}
+        if failed:  # every board's outcome is recorded; the run still fails, naming every board that did not sync
             raise dg.Failure(description=_failure_text(failed), metadata={"failed": len(failed)})
-        result = step.result(len(boards))
-        yield dg.MaterializeResult(metadata=result.metadata)
-        yield dg.AssetCheckResult(
-            check_name="mass_expiry_guard", asset_key=job_diff_key, passed=not guarded,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=None if not guarded else _failure_text({b: v.reason for b, v in guarded.items()}),
-            metadata={"guarded_boards": len(guarded),
-                      "would_expire": sum(v.would_expire for v in guarded.values()),
-                      "accept_shrink": config.accept_shrink})
+        yield from check_outputs(context)
 
     job = dg.define_asset_job(name=f"{spec.name}_sync", selection=dg.AssetSelection.groups(spec.name),
                               description=f"Sync {spec.title.lower()}: fetch, normalize and diff each board.")
@@ -276,8 +346,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
 
 def build_stalest_first_schedule(spec: SourceSpec, job, partitions: dg.PartitionsDefinition):
     @dg.schedule(name=f"{spec.name}_sync_schedule", cron_schedule=spec.cron, job=job,
-                 execution_timezone="Europe/London", default_status=dg.DefaultScheduleStatus.RUNNING,
-                 description=f"Syncs the stalest {spec.title.lower()} first, a batch per tick, in one run.")
+                 execution_timezone="Europe/London", description=f"Syncs the stalest {spec.title.lower()} first, a batch per tick, in one run.")
     def stalest_first(context: dg.ScheduleEvaluationContext, store: StoreResource,
                       sync_policy: SyncPolicyResource):
         registry = store.store().boards

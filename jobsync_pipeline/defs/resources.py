@@ -3,37 +3,39 @@
 import dagster as dg
 from pydantic import Field
 
-from jobsync_pipeline.settings import (BUCKET_URL_VAR, DATABASE_URL_VAR, GREENHOUSE_URL_VAR, HIMALAYAS_URL_VAR,
-                                      LEVER_URL_VAR, REMOTEOK_URL_VAR)
+from jobsync_pipeline import settings
 from jobsync_pipeline.sources.bucket import DEFAULT_MAX_FILE_BYTES, Bucket
-from jobsync_pipeline.sources.greenhouse import DEFAULT_BASE_URL as GREENHOUSE_URL
 from jobsync_pipeline.sources.http import DEFAULT_MAX_BODY_BYTES, DEFAULT_USER_AGENT, HttpPolicy, PoliteClient
-from jobsync_pipeline.sources.himalayas import DEFAULT_BASE_URL as HIMALAYAS_URL
-from jobsync_pipeline.sources.lever import DEFAULT_BASE_URL as LEVER_URL
-from jobsync_pipeline.sources.remoteok import DEFAULT_BASE_URL as REMOTEOK_URL
+from jobsync_pipeline.sources.pacing import Pacer
 from jobsync_pipeline.store import Store
+from jobsync_pipeline.store.pacing import shared_pacer
 
 
 class StoreResource(dg.ConfigurableResource):
     """The jobsync store: SQLite file by default, PostgreSQL in production (same code)."""
 
-    url: str = Field(description="SQLAlchemy URL of the store, e.g. sqlite:///data/local/jobsync.db or "
-                                 "postgresql://user@host/db. Set JOBSYNC_DATABASE_URL; it may hold a password.")
+    url: str | None = Field(default=None, description=(
+        "SQLAlchemy URL of the store, e.g. postgresql://user@host/db. Leave unset and set JOBSYNC_DATABASE_URL "
+        "(it may hold a password); with neither, the local SQLite file data/local/jobsync.db."))
+
+    def resolved_url(self) -> str:
+        return self.url or settings.database_url()
 
     def store(self) -> Store:
-        return Store(self.url)
+        return Store(self.resolved_url())
 
 
 class BucketResource(dg.ConfigurableResource):
     """The bucket the outside scraper drops `{company}.json` files into."""
 
-    url: str = Field(description="A local folder or any fsspec URL (s3://bucket/prefix with the s3 extra). "
-                                 "Set JOBSYNC_BUCKET_URL; the default is the shipped sample folder.")
+    url: str | None = Field(default=None, description=(
+        "A local folder or any fsspec URL (s3://bucket/prefix with the s3 extra). Unset: JOBSYNC_BUCKET_URL, "
+        "else the shipped sample bucket."))
     max_file_bytes: int = Field(default=DEFAULT_MAX_FILE_BYTES, gt=0,
                                 description="Refuse a company file larger than this many bytes.")
 
     def bucket(self) -> Bucket:
-        return Bucket(self.url, max_file_bytes=self.max_file_bytes)
+        return Bucket(self.url or settings.bucket_url(), max_file_bytes=self.max_file_bytes)
 
 
 class HttpResource(dg.ConfigurableResource):
@@ -50,17 +52,35 @@ class HttpResource(dg.ConfigurableResource):
                                    description="A Retry-After longer than this fails the board instead of waiting.")
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0, description="Refuse larger responses.")
     user_agent: str = Field(default=DEFAULT_USER_AGENT, description="Sent with every request.")
-    greenhouse_base_url: str = Field(default=GREENHOUSE_URL, description="Greenhouse job board API base URL.")
-    lever_base_url: str = Field(default=LEVER_URL, description="Lever postings API base URL.")
-    remoteok_base_url: str = Field(default=REMOTEOK_URL, description="RemoteOK API base URL.")
-    himalayas_base_url: str = Field(default=HIMALAYAS_URL, description="Himalayas API base URL.")
+    greenhouse_base_url: str | None = Field(default=None, description=(
+        "Greenhouse job board API base URL. Unset: JOBSYNC_GREENHOUSE_BASE_URL, else the real host."))
+    lever_base_url: str | None = Field(default=None, description=(
+        "Lever postings API base URL. Unset: JOBSYNC_LEVER_BASE_URL, else the real host."))
+    remoteok_base_url: str | None = Field(default=None, description=(
+        "RemoteOK API base URL. Unset: JOBSYNC_REMOTEOK_BASE_URL, else the real host."))
+    himalayas_base_url: str | None = Field(default=None, description=(
+        "Himalayas API base URL. Unset: JOBSYNC_HIMALAYAS_BASE_URL, else the real host."))
+    pacing_store_url: str | None = Field(default=None, description=(
+        "The store whose host_pacing slots every process shares, so each host's rate holds across lanes, "
+        "discovery and the CLI together. Unset: the store the store resource uses by default "
+        "(JOBSYNC_DATABASE_URL, else the local SQLite file)."))
+
+    def base_url(self, source: str) -> str:
+        return getattr(self, f"{source}_base_url") or settings.base_url(source)
+
+    def pacer(self) -> Pacer | None:
+        """The per-host slots shared by every process using the store (None for an in-memory store: each
+        client then paces its own requests)."""
+        return shared_pacer(self.pacing_store_url or settings.database_url())
 
     def client(self, requests_per_second: float | None = None) -> PoliteClient:
-        """A client pacing each host at `requests_per_second` (default: the ATS rate)."""
+        """A client pacing each host at `requests_per_second` (default: the ATS rate), in slots shared
+        with every other client and process of the instance (see `pacer`)."""
         return PoliteClient(HttpPolicy(
             requests_per_second=requests_per_second or self.requests_per_second, max_attempts=self.max_attempts,
             connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
-            retry_after_cap=self.retry_after_cap, max_body_bytes=self.max_body_bytes, user_agent=self.user_agent))
+            retry_after_cap=self.retry_after_cap, max_body_bytes=self.max_body_bytes, user_agent=self.user_agent),
+            pacer=self.pacer())
 
 
 class SyncPolicyResource(dg.ConfigurableResource):
@@ -78,12 +98,6 @@ class SyncPolicyResource(dg.ConfigurableResource):
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
-    return {
-        "store": StoreResource(url=dg.EnvVar(DATABASE_URL_VAR)),
-        "bucket": BucketResource(url=dg.EnvVar(BUCKET_URL_VAR)),
-        "http": HttpResource(greenhouse_base_url=dg.EnvVar(GREENHOUSE_URL_VAR),
-                             lever_base_url=dg.EnvVar(LEVER_URL_VAR),
-                             remoteok_base_url=dg.EnvVar(REMOTEOK_URL_VAR),
-                             himalayas_base_url=dg.EnvVar(HIMALAYAS_URL_VAR)),
-        "sync_policy": SyncPolicyResource(),
-    }
+    """The resources with their embedded defaults: each reads its environment variable when it is used."""
+    return {"store": StoreResource(), "bucket": BucketResource(), "http": HttpResource(),
+            "sync_policy": SyncPolicyResource()}

@@ -1,12 +1,10 @@
-"""What every source connector shares: the raw payload it fetches and the errors that fail one board."""
+"""What every source connector shares: the errors that fail one board, JSON decoding, a paused collector."""
 from __future__ import annotations
 
 import gc
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -18,19 +16,6 @@ class BoardError(Exception):
     The message names the board's file or URL and the problem, because it is what an operator
     reads in the run log, the `syncs` row and the CLI summary.
     """
-
-
-@dataclass(frozen=True)
-class RawPayload:
-    """A board's payload exactly as fetched, with the validators that say whether it changed."""
-
-    board: str
-    location: str
-    body: bytes
-    fetched_at: datetime
-    etag: str | None = None
-    last_modified: str | None = None
-    not_modified: bool = False  # the server confirmed the previous payload (304): nothing to archive
 
 
 @contextmanager

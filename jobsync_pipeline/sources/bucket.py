@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 
 from upath import UPath
 
-from jobsync_pipeline.sources.base import BoardError, RawPayload
+from jobsync_pipeline.sources.base import BoardError
+from jobsync_pipeline.core.models import RawPayload
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 # Board names become Dagster partition keys, store keys and file names again: keep them boring.
@@ -51,7 +52,8 @@ class Bucket:
 
     def listing(self) -> BucketListing:
         if not self.root.is_dir():
-            raise BoardError(f"bucket {self.url} is not a readable folder")
+            raise BoardError(f"the bucket {self.url} is not a readable folder; point JOBSYNC_BUCKET_URL at the "
+                             "folder (or s3://bucket/prefix) the scraper writes to")
         files, refused = [], {}
         for path in sorted(self.root.iterdir(), key=lambda p: p.name):
             if not path.name.endswith(self.suffix) or path.is_dir():

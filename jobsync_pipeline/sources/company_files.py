@@ -11,7 +11,8 @@ from typing_extensions import NotRequired, TypedDict
 
 from jobsync_pipeline.core.models import ParsedSnapshot, PostingColumns
 from jobsync_pipeline.core.normalize import clean_text, clean_texts, fallback_external_id
-from jobsync_pipeline.sources.base import BoardError, RawPayload, decode_json
+from jobsync_pipeline.sources.base import BoardError, decode_json
+from jobsync_pipeline.core.models import RawPayload
 from jobsync_pipeline.sources.bucket import Bucket
 from jobsync_pipeline.sources.collect import MAX_ID_LENGTH, PostingCollector, validation_reason
 

@@ -1,7 +1,8 @@
 """The one HTTP client of every HTTP source: per-host pacing, bounded polite retries, conditional GETs.
 
 No limiter or retry library: Retry-After (seconds or HTTP-date, capped, shared by every request to the
-host) and per-host pacing need custom logic anyway, and what remains is a short loop.
+host) and per-host pacing need custom logic anyway, and what remains is a short loop. The slots
+themselves come from a `sources.pacing.Pacer`: this process's own, or one shared through the store.
 """
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from jobsync_pipeline.sources.base import BoardError, RawPayload
+from jobsync_pipeline.sources.base import BoardError
+from jobsync_pipeline.sources.pacing import InProcessPacer, Pacer
+from jobsync_pipeline.core.models import RawPayload
 
 DEFAULT_USER_AGENT = "jobsync/0.1 (+https://github.com/jobsync/jobsync)"
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -97,53 +100,14 @@ class HttpStats:
                 setattr(self, name, getattr(self, name) + amount)
 
 
-class _Host:
-    def __init__(self) -> None:
-        self.turn = threading.Lock()  # held while waiting: requests to one host go out one by one
-        self.last_start = -math.inf
-        self.blocked_until = -math.inf  # from Retry-After: holds back every request to the host
-
-
-class _Pacer:
-    """The next request to a host starts no sooner than its interval after the previous one started."""
-
-    def __init__(self, clock: Callable[[], float], sleep: Callable[[float], None]):
-        self._clock, self._sleep = clock, sleep
-        self._lock = threading.Lock()
-        self._hosts: dict[str, _Host] = {}
-
-    def _host(self, host: str) -> _Host:
-        with self._lock:
-            return self._hosts.setdefault(host, _Host())
-
-    def block(self, host: str, until: float) -> None:
-        slot = self._host(host)
-        with self._lock:
-            slot.blocked_until = max(slot.blocked_until, until)
-
-    def wait(self, host: str, interval: float, not_before: float = -math.inf) -> float:
-        """Sleeps until the host's slot (and `not_before`), claims it and returns the seconds waited."""
-        slot = self._host(host)
-        waited = 0.0
-        with slot.turn:
-            while True:  # re-check after sleeping: a Retry-After may have pushed the slot meanwhile
-                now = self._clock()
-                with self._lock:
-                    due = max(slot.last_start + interval, slot.blocked_until, not_before)
-                if due <= now:
-                    break
-                self._sleep(due - now)
-                waited += due - now
-            slot.last_start = now
-        return waited
-
-
 class PoliteClient:
     """GETs with per-host pacing, bounded retries and validators; thread-safe; close it (or use `with`).
 
-    `clock` (monotonic seconds), `sleep`, `random` ([0, 1)) and `wall_clock` (epoch seconds, for a
-    Retry-After date without a Date header) are injectable for tests; a fake `sleep` must advance
-    the fake `clock`.
+    `pacer` hands out each host's slots: give every client the same shared one (`HttpResource.client()`
+    gives `store.pacing.StorePacer`) and the pace holds across clients and processes; without one, the
+    client paces its own requests only. `clock` (monotonic seconds), `sleep`, `random` ([0, 1)) and
+    `wall_clock` (epoch seconds, for a Retry-After date without a Date header) are injectable for tests;
+    a fake `sleep` must advance the fake `clock`.
     """
 
     def __init__(
@@ -155,11 +119,12 @@ class PoliteClient:
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
         wall_clock: Callable[[], float] = time.time,
+        pacer: Pacer | None = None,
     ):
         self.policy = policy or HttpPolicy()
         self.stats = HttpStats()
-        self._clock, self._random, self._wall_clock = clock, random, wall_clock
-        self._pacer = _Pacer(clock, sleep)
+        self._clock, self._sleep, self._random, self._wall_clock = clock, sleep, random, wall_clock
+        self.pacer: Pacer = pacer if pacer is not None else InProcessPacer(clock)
         self._client = httpx.Client(
             transport=transport,
             timeout=httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout),
@@ -202,9 +167,9 @@ class PoliteClient:
         where = str(request.url)
         host = _host_key(request.url)
         interval = self.policy.min_interval(request.url.host, request.url.port)
-        not_before = -math.inf
+        delay = 0.0
         for attempt in range(1, self.policy.max_attempts + 1):
-            self.stats.add(waited=self._pacer.wait(host, interval, not_before), requests=1)
+            self.stats.add(waited=self._wait_for_slot(host, interval, delay), requests=1)
             status: int | None = None
             try:
                 fetched = self._attempt(request, where, attempt, etag, last_modified)
@@ -234,12 +199,25 @@ class PoliteClient:
                             )
                         delay = asked
                         # The server spoke for the whole host: hold back every request to it.
-                        self._pacer.block(host, self._clock() + asked)
+                        self.pacer.hold_off(host, asked)
             if attempt == self.policy.max_attempts:
                 raise FetchError(f"GET {where} gave up after {attempt} attempts: {problem}", url=where, status=status)
             self.stats.add(retries=1)
-            not_before = self._clock() + delay
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _wait_for_slot(self, host: str, interval: float, delay: float) -> float:
+        """Reserves the host's next slot (no sooner than `delay` from now), sleeps until it holding nothing,
+        and returns the seconds waited. A backoff reserves its slot too: the host rests for everyone."""
+        waited = 0.0
+        while True:
+            slot = self.pacer.reserve(host, interval, delay)
+            if slot.wait <= 0:
+                return waited
+            self._sleep(slot.wait)
+            waited += slot.wait
+            if not self.pacer.voided(host, slot):
+                return waited
+            delay = 0.0  # a Retry-After came while we slept: that slot is void, take the next free one
 
     def _attempt(
         self, request: httpx.Request, where: str, attempt: int, etag: str | None, last_modified: str | None

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from jobsync_pipeline.core.models import ParsedSnapshot, Posting, PostingDetails
 from jobsync_pipeline.core.normalize import clean_text
 from jobsync_pipeline.core.text import html_lines, html_to_text
-from jobsync_pipeline.sources.base import BoardError, RawPayload, decode_json
+from jobsync_pipeline.sources.base import BoardError, decode_json
+from jobsync_pipeline.core.models import RawPayload
 from jobsync_pipeline.sources.collect import MAX_ID_LENGTH, PostingCollector
 from jobsync_pipeline.sources.http import PoliteClient
 

@@ -15,7 +15,8 @@ from jobsync_pipeline.core.models import ParsedSnapshot, Posting, PostingDetails
 from jobsync_pipeline.core.normalize import clean_text, epoch_datetime
 from jobsync_pipeline.core.salary import stated_bounds
 from jobsync_pipeline.core.text import html_to_text
-from jobsync_pipeline.sources.base import BoardError, RawPayload, decode_json
+from jobsync_pipeline.sources.base import BoardError, decode_json
+from jobsync_pipeline.core.models import RawPayload
 from jobsync_pipeline.sources.collect import MAX_ID_LENGTH, PostingCollector
 from jobsync_pipeline.sources.http import PoliteClient, fetched_payload
 

@@ -13,11 +13,13 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from jobsync_pipeline.core.normalize import match_text
+from jobsync_pipeline.core.status import DIFF_COUNTS, SYNCABLE, BoardStatus, SyncStatus
 from jobsync_pipeline.store.tables import boards, job_events, jobs, potential_companies, syncs
 from jobsync_pipeline.store.time import as_utc, utcnow
 
-SYNCABLE = ("active", "failing")
-COUNTS = ("found", "new", "changed", "unchanged", "expired", "reactivated", "bad", "duplicates")
+COUNTS = (*DIFF_COUNTS, "duplicates")
+# jobs.expired_reason of a board's jobs when the board goes: 404s in a row, or an operator
+BOARD_RETIRED, BOARD_REMOVED = "board_retired", "board_removed"
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,13 @@ class BoardRegistry:
             existing = dict(conn.execute(sa.select(boards.c.board, boards.c.status).where(
                 boards.c.source == source, boards.c.board.in_(names))).all())
             fresh = [n for n in names if n not in existing]
-            revived = [n for n in names if existing.get(n) == "retired"]
+            revived = [n for n in names if existing.get(n) == BoardStatus.RETIRED]
             if fresh:
                 conn.execute(boards.insert(), [{"source": source, "board": n, "added_at": now, "origin": origin,
-                                                "status": "active", "status_changed_at": now} for n in fresh])
+                                                "status": BoardStatus.ACTIVE, "status_changed_at": now} for n in fresh])
             if revived:
                 conn.execute(boards.update().where(boards.c.source == source, boards.c.board.in_(revived)).values(
-                    status="active", consecutive_not_found=0, status_changed_at=now,
+                    status=BoardStatus.ACTIVE, consecutive_not_found=0, status_changed_at=now,
                     status_reason=f"added again ({origin})"))
         return fresh + revived
 
@@ -87,8 +89,8 @@ class BoardRegistry:
         """The board answered: whatever it was, it is active again."""
         with self.engine.begin() as conn:
             conn.execute(boards.update().where(boards.c.source == source, boards.c.board == board,
-                                               boards.c.status != "active").values(
-                status="active", consecutive_not_found=0, status_changed_at=utcnow(), status_reason=None))
+                                               boards.c.status != BoardStatus.ACTIVE).values(
+                status=BoardStatus.ACTIVE, consecutive_not_found=0, status_changed_at=utcnow(), status_reason=None))
 
     def not_found(self, source: str, board: str, error: str, *, retire_after: int,
                   run_id: str | None = None) -> tuple[str, int]:
@@ -97,33 +99,38 @@ class BoardRegistry:
             row = conn.execute(sa.select(boards.c.status, boards.c.consecutive_not_found).where(
                 boards.c.source == source, boards.c.board == board)).first()
             misses = (row.consecutive_not_found if row else 0) + 1
-            if row is not None and row.status == "retired":
+            if row is not None and row.status == BoardStatus.RETIRED:
                 # already retired (its jobs expired once): a 404 from a hand-run partition changes nothing
                 conn.execute(boards.update().where(boards.c.source == source, boards.c.board == board).values(
                     consecutive_not_found=misses))
-                return "retired", 0
+                return BoardStatus.RETIRED, 0
             if misses < retire_after:
                 conn.execute(boards.update().where(boards.c.source == source, boards.c.board == board).values(
-                    status="failing", consecutive_not_found=misses, status_changed_at=utcnow(),
+                    status=BoardStatus.FAILING, consecutive_not_found=misses, status_changed_at=utcnow(),
                     status_reason=f"{misses} consecutive not-found answers: {error}"))
-                return "failing", 0
+                return BoardStatus.FAILING, 0
             reason = f"retired after {misses} consecutive not-found answers: {error}"
             expired = self._retire(conn, source, board, reason, run_id=run_id, misses=misses)
-            return "retired", expired
+            return BoardStatus.RETIRED, expired
 
-    def retire(self, source: str, board: str, reason: str, *, run_id: str | None = None) -> int:
-        """Retire a board on purpose (an operator); its jobs expire once. Returns how many."""
+    def status(self, source: str, board: str) -> str | None:
+        """The board's lifecycle status, or None for a board the registry does not know."""
+        with self.engine.connect() as conn:
+            return conn.scalar(sa.select(boards.c.status).where(boards.c.source == source, boards.c.board == board))
+
+    def remove(self, source: str, board: str, reason: str, *, run_id: str | None = None) -> int:
+        """Retire a board on purpose (an operator); its jobs expire once, as `board_removed`. Returns how many."""
         with self.engine.begin() as conn:
-            return self._retire(conn, source, board, reason, run_id=run_id)
+            return self._retire(conn, source, board, reason, run_id=run_id, expired_reason=BOARD_REMOVED)
 
     @staticmethod
     def _retire(conn: sa.Connection, source: str, board: str, reason: str, *, run_id: str | None,
-                misses: int | None = None) -> int:
+                misses: int | None = None, expired_reason: str = BOARD_RETIRED) -> int:
         now = utcnow()
         where_active = (jobs.c.source == source, jobs.c.board == board, jobs.c.expired_at.is_(None))
         expiring = conn.scalar(sa.select(sa.func.count()).select_from(jobs).where(*where_active))
         sync_id = conn.execute(syncs.insert().values(
-            source=source, board=board, run_id=run_id, status="retired", started_at=now, finished_at=now,
+            source=source, board=board, run_id=run_id, status=SyncStatus.RETIRED, started_at=now, finished_at=now,
             duration_seconds=0.0, error=reason, **{**{c: 0 for c in COUNTS}, "expired": expiring})
         ).inserted_primary_key[0]
         conn.execute(job_events.insert().from_select(
@@ -131,8 +138,8 @@ class BoardRegistry:
             sa.select(jobs.c.id, sa.literal(sync_id, sa.BigInteger), sa.literal("expired"),
                       sa.literal(now, jobs.c.updated_at.type)).where(*where_active)))
         conn.execute(jobs.update().where(*where_active).values(
-            expired_at=now, expired_reason="board_retired", updated_at=now))
-        values = dict(status="retired", status_changed_at=now, status_reason=reason)
+            expired_at=now, expired_reason=expired_reason, updated_at=now))
+        values = dict(status=BoardStatus.RETIRED, status_changed_at=now, status_reason=reason)
         if misses is not None:
             values["consecutive_not_found"] = misses
         conn.execute(boards.update().where(boards.c.source == source, boards.c.board == board).values(**values))
@@ -147,13 +154,13 @@ class BoardRegistry:
         cutoff = utcnow() - older_than
         with self.engine.connect() as conn:
             return list(conn.scalars(sa.select(boards.c.board).where(
-                boards.c.source == source, boards.c.status == "retired", boards.c.status_changed_at < cutoff,
+                boards.c.source == source, boards.c.status == BoardStatus.RETIRED, boards.c.status_changed_at < cutoff,
                 sa.or_(boards.c.last_synced_at.is_(None), boards.c.last_synced_at < cutoff)).order_by(
                 boards.c.last_synced_at.is_not(None), boards.c.last_synced_at, boards.c.status_changed_at,
                 boards.c.board).limit(limit)))
 
-    def describe(self, source: str | None = None) -> list[BoardInfo]:
-        """Every board with its last sync (the `boards list` view)."""
+    def describe(self, source: str | None = None, *, retired: bool = True) -> list[BoardInfo]:
+        """Every board with its last sync (the `boards list` view); `retired=False` leaves retired ones out."""
         last = (sa.select(syncs.c.source, syncs.c.board, sa.func.max(syncs.c.id).label("id"))
                 .group_by(syncs.c.source, syncs.c.board).subquery())
         query = (sa.select(boards, syncs.c.status.label("sync_status"), syncs.c.error.label("sync_error"),
@@ -164,6 +171,8 @@ class BoardRegistry:
                  .order_by(boards.c.source, boards.c.board))
         if source:
             query = query.where(boards.c.source == source)
+        if not retired:
+            query = query.where(boards.c.status != BoardStatus.RETIRED)
         with self.engine.connect() as conn:
             return [BoardInfo(
                 source=r.source, board=r.board, status=r.status, origin=r.origin, added_at=as_utc(r.added_at),

@@ -43,7 +43,7 @@ jobs = sa.Table(
     sa.Column("updated_at", UTC_TIME, nullable=False),
     sa.Column("expired_at", UTC_TIME, comment="null while the posting is listed"),
     sa.Column("expired_reason", sa.String(32),
-              comment="absent | board_retired | too_old | past_expiry (null while listed)"),
+              comment="absent | board_retired | board_removed | too_old | past_expiry (null while listed)"),
     # what the source stated beyond the core fields (PostingDetails), as stated
     sa.Column("salary_min", sa.Float),
     sa.Column("salary_max", sa.Float),
@@ -79,7 +79,7 @@ syncs = sa.Table(
     sa.Column("run_id", sa.String(64)),
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("board", sa.String(128), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False, comment="running | success | failed | stale"),
+    sa.Column("status", sa.String(16), nullable=False, comment="running | success | failed | stale | guarded | retired"),
     sa.Column("found", sa.Integer, nullable=False, default=0),
     sa.Column("new", sa.Integer, nullable=False, default=0),
     sa.Column("changed", sa.Integer, nullable=False, default=0),
@@ -98,6 +98,8 @@ syncs = sa.Table(
     sa.Column("finished_at", UTC_TIME),
     sa.Column("duration_seconds", sa.Float),
     sa.Column("error", sa.Text),
+    sa.Column("expiry_guard", sa.String(16),
+              comment="refused | empty_held | empty_confirmed | accepted: the guard's decision (null: none needed)"),
     sa.Index("ix_syncs_source_board_started", "source", "board", "started_at"),
     sa.Index("ix_syncs_run_id", "run_id"),
 )
@@ -172,3 +174,18 @@ possible_duplicates = sa.Table(
 # Sources in the order their data is preferred for the canonical job: an ATS states the company's own
 # posting; an aggregator re-lists it.
 SOURCE_PREFERENCE = ("greenhouse", "lever", "company_files", "himalayas", "remoteok")
+
+# Each API host's next free request slot, shared by every process of the instance (store/pacing.py).
+# Epoch seconds from time.time() as double precision: every process reads the same wall clock, the
+# arithmetic is the in-process pacer's (sources/pacing.py), and a float needs no time-zone handling.
+# On PostgreSQL it lives in the store (migration 0006; a row lock, never in an apply's way); a SQLite
+# store keeps it in a side file instead (`<store>.pacing.db`), because a reservation there would wait
+# for an apply's write lock.
+host_pacing = sa.Table(
+    "host_pacing", metadata,
+    sa.Column("host", sa.String(255), primary_key=True, comment='"host", or "host:port" for a non-default port'),
+    sa.Column("last_slot_at", sa.Double, nullable=False, comment="the newest slot handed out"),
+    sa.Column("next_slot_at", sa.Double, nullable=False,
+              comment="the newest slot plus the interval of whoever reserved it"),
+    sa.Column("held_until", sa.Double, nullable=False, comment="a Retry-After: no slot before this"),
+)
