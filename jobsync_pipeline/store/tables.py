@@ -67,7 +67,7 @@ jobs = sa.Table(
     sa.Column("workplace_evidence", sa.String(16), comment="field | location | title: what decided"),
     sa.Column("category", sa.String(32)),
     sa.Column("company_key", sa.String(255), comment="normalized company (core.dedupe)"),
-    sa.Column("dedupe_key", sa.Text, comment="company|title|location, normalized: one job across sources"),
+    sa.Column("dedupe_key", sa.Text, comment="company|title|place (core.dedupe: workplace and regions, or the city)"),
     sa.UniqueConstraint("source", "board", "external_id", name="uq_jobs_source_board_external_id"),
     sa.Index("ix_jobs_dedupe_key", "dedupe_key"),
     sa.Index("ix_jobs_company_key", "company_key"),

@@ -1,0 +1,1 @@
+"""jobsync: a fresh, diffed catalog of job postings, run as Dagster assets."""

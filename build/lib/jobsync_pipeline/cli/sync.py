@@ -1,0 +1,143 @@
+"""`jobsync sync SOURCE [--board NAME ...] [--json]`: run a source's lane through Dagster on the
+configured instance and report each board's outcome."""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from jobsync_pipeline.cli.runtime import CommandError, ready_store_url, resources
+from jobsync_pipeline.core.status import SYNC_COUNTS, SyncStatus
+from jobsync_pipeline.defs.run_tags import contiguous_ranges, range_tags
+
+COUNTS = ("found", "new", "changed", "unchanged", "expired", "bad")  # the --json contract's counts
+# beside them: reactivated jobs, jobs another source lists too (one canonical job), and pairs too weakly
+# alike to merge, recorded for review
+MORE_COUNTS = ("reactivated", "cross_source_duplicates", "possible_duplicates")
+TABLE_COUNTS = (*COUNTS[:5], "reactivated", "bad")
+# The CLI prints its own table; Dagster's console logger would repeat each board's story with tracebacks.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+assert set(COUNTS + MORE_COUNTS) <= set(SYNC_COUNTS)
+
+
+def board_summary(result) -> dict:
+    skipped = result.error if result.status == SyncStatus.STALE else None
+    failed = result.status not in (SyncStatus.SUCCESS, SyncStatus.STALE)
+    return {**{c: result.counts.get(c, 0) for c in (*COUNTS, *MORE_COUNTS)},
+            "status": "failed" if failed else "success",
+            "error": (f"{result.status}: {result.error}" if result.status == SyncStatus.GUARDED else result.error)
+            if failed else None,
+            **({"skipped": skipped} if skipped else {})}
+
+
+def failed_board(error: str) -> dict:
+    return {**dict.fromkeys((*COUNTS, *MORE_COUNTS), 0), "status": "failed", "error": error}
+
+
+def board_problem(spec, res, store, board: str, bucket_boards: set[str] | None) -> str | None:
+    """Why `board` is not one of the source's boards (nothing is registered for it), or None."""
+    from jobsync_pipeline.core.status import BoardStatus
+    from jobsync_pipeline.sources.bucket import board_name_problem
+    from jobsync_pipeline.sources.http import FetchError
+
+    problem = board_name_problem(board)
+    if problem:
+        return f"board name {board!r} {problem}"
+    if spec.static_partitions is not None:
+        if board not in spec.static_partitions:
+            return f"{board!r} is not one of {spec.name}'s partitions ({', '.join(spec.static_partitions)})"
+        return None
+    status = store.boards.status(spec.name, board)
+    if status == BoardStatus.RETIRED:
+        return f"{spec.name}/{board} is retired; `jobsync boards add {spec.name} {board}` brings it back"
+    if bucket_boards is not None:
+        if board not in bucket_boards:
+            return f"no file {board}.json in the bucket {res.bucket.bucket().url}; nothing registered"
+        return None
+    if spec.board_registry:
+        if status is None:
+            connector = spec.connector(res)
+            try:
+                connector.fetch(board)
+            except FetchError as exc:
+                if exc.status == 404:
+                    return f"no {spec.name} board {board!r} ({exc}); nothing registered"
+                return f"{spec.name}/{board} did not answer ({exc}); nothing registered"
+            finally:
+                connector.close()
+            store.boards.add(spec.name, [board], "cli")
+    return None
+
+
+def sync(source: str, boards: Sequence[str] | None = None, *, refuse_unknown: bool = False) -> dict:
+    """Sync `boards` of `source` (all it knows when None) and return the `--json` summary.
+
+    `refuse_unknown`: raise CommandError, before anything runs, when none of the named boards is one of
+    the source's (instead of reporting them as failed boards)."""
+    from jobsync_pipeline.cli.runtime import instance as dagster_instance
+    from jobsync_pipeline.definitions import defs
+    from jobsync_pipeline.defs.source_specs import SOURCES_BY_NAME
+
+    spec = SOURCES_BY_NAME[source]
+    started = time.monotonic()
+    summary: dict[str, dict] = {}
+    refused: dict[str, str] = {}
+    ready_store_url()
+    with resources() as res:
+        store = res.store.store()
+        bucket_boards = None
+        if "bucket" in spec.resource_keys:
+            listing = res.bucket.bucket().listing()
+            bucket_boards = {f.board for f in listing.files}
+            refused = {} if boards else listing.refused
+        selected = list(dict.fromkeys(boards)) if boards else spec.known_boards(res, store)
+        for board in list(selected):
+            problem = board_problem(spec, res, store, board, bucket_boards)
+            if problem:
+                summary[board] = failed_board(problem)
+                selected.remove(board)
+    if boards and not selected and refuse_unknown:
+        raise CommandError("; ".join(row["error"] for row in summary.values()))
+    instance = dagster_instance()
+    job = defs.resolve_job_def(f"{spec.name}_sync")
+    if spec.static_partitions is not None:
+        ordered = list(spec.static_partitions)
+    else:
+        register_partitions(instance, spec.partitions_name, selected)
+        ordered = instance.get_dynamic_partitions(spec.partitions_name)
+    for start, end in contiguous_ranges(ordered, selected):
+        run = job.execute_in_process(instance=instance, tags=range_tags(start, end), run_config=QUIET_LOGS,
+                                     raise_on_error=False)
+        for result in store.syncs_for_run(run.run_id, spec.name):
+            summary[result.board] = board_summary(result)
+        for board in ordered[ordered.index(start): ordered.index(end) + 1]:
+            summary.setdefault(board, failed_board(f"run {run.run_id} ended before this board synced; see its logs"))
+    totals = {k: sum(b[k] for b in summary.values()) for k in (*COUNTS, *MORE_COUNTS)}
+    return {"boards": summary, "totals": totals, "refused": refused,
+            "duration_seconds": round(time.monotonic() - started, 3)}
+
+
+def register_partitions(instance, partitions_name: str, boards: Sequence[str]) -> None:
+    known = set(instance.get_dynamic_partitions(partitions_name))
+    missing = [b for b in boards if b not in known]
+    if missing:
+        instance.add_dynamic_partitions(partitions_name, missing)
+
+
+def print_table(result: dict) -> None:
+    width = max([len("board"), len("total"), *map(len, result["boards"])])
+    header = f"{'board':<{width}}  " + "  ".join(f"{c:>11}" for c in TABLE_COUNTS) + f"  {'dupes':>7}  status"
+    print(header)
+    print("-" * len(header))
+    for board, row in result["boards"].items():
+        status = "stale, skipped" if row.get("skipped") else row["status"]
+        print(f"{board:<{width}}  " + "  ".join(f"{row[c]:>11}" for c in TABLE_COUNTS)
+              + f"  {row['cross_source_duplicates']:>7}  {status}")
+    print("-" * len(header))
+    print(f"{'total':<{width}}  " + "  ".join(f"{result['totals'][c]:>11}" for c in TABLE_COUNTS)
+          + f"  {result['totals']['cross_source_duplicates']:>7}")
+    print(f"\n{len(result['boards'])} board(s) in {result['duration_seconds']:.2f}s")
+    for board, row in result["boards"].items():
+        if row["error"] or row.get("skipped"):
+            print(f"  {board}: {row['error'] or row['skipped']}")
+    for reason in result["refused"].values():
+        print(f"  refused {reason}")

@@ -1,0 +1,371 @@
+"""The lane factory: `{source}/raw_snapshot → postings → job_diff`, partitioned by the source's boards.
+
+Each asset loops over the run's partition keys (a backfill of many boards is one run). A board that
+fails is recorded in `syncs` and left out of the later steps, so one bad board never stops the others.
+Every step records each board's outcome on that board's partition of its `board_outcome` check, and
+`job_diff` materializes only the boards it applied; the run still fails at the end, naming every
+board that did not sync.
+"""
+
+import json
+import time
+from datetime import timedelta
+
+import dagster as dg
+from pydantic import Field
+
+from jobsync_pipeline.core.expiry_guard import GuardPolicy, GuardVerdict, evaluate
+from jobsync_pipeline.core.models import ParsedSnapshot
+from jobsync_pipeline.core.status import DIFF_COUNTS, BoardStatus, SyncStatus
+from jobsync_pipeline.defs.board_checks import (BOARD_OUTCOME, MASS_EXPIRY_GUARD, CheckOutcome, board_outcome_spec,
+                                                check_outputs, record)
+from jobsync_pipeline.defs.resources import StoreResource, SyncPolicyResource
+from jobsync_pipeline.defs.run_tags import contiguous_ranges, range_tags
+from jobsync_pipeline.defs.source_specs import SourceSpec
+from jobsync_pipeline.sources.base import BoardError
+from jobsync_pipeline.sources.http import FetchError
+from jobsync_pipeline.store.apply import COMPLETE, Expiry, ExpiryRefused
+from jobsync_pipeline.store.repo import RawSnapshot, Store, SyncResult
+from jobsync_pipeline.store.time import utcnow
+
+# A board whose sync ended so fails its run (after every board's outcome is recorded); a stale board
+# (a late file) does not: skipping it is the right outcome.
+RUN_FAILING = (SyncStatus.FAILED, SyncStatus.GUARDED, SyncStatus.RETIRED)
+WARN = dg.AssetCheckSeverity.WARN
+
+
+class JobDiffConfig(dg.Config):
+    accept_shrink: bool = Field(default=False, description=(
+        "Apply a diff even when the expiry guard holds it back (a large board shrank, or a board answered "
+        "empty): set it when the board really shrank or closed."))
+    max_shrink: float = Field(default=0.5, gt=0, le=1, description=(
+        "Refuse a snapshot listing more than this fraction fewer postings than the board's recent median."))
+    min_board_size: int = Field(default=10, ge=0, description=(
+        "A partial shrink is not refused on boards whose recent median is below this size."))
+    empty_confirm_hours: float = Field(default=6, ge=0, description=(
+        "A board that answers with no postings after having some expires its jobs only when a sync at "
+        "least this many hours after the first empty answer is empty too (or accept_shrink is set)."))
+
+    def guard(self, store: Store, source: str, board: str, found: int):
+        """The check `apply_snapshot` runs on the computed diff before writing it."""
+        policy = GuardPolicy(max_shrink=self.max_shrink, min_board_size=self.min_board_size,
+                             empty_confirm=timedelta(hours=self.empty_confirm_hours))
+        recent, empty_since = store.recent_found(source, board), store.empty_since(source, board)
+
+        def verdict(diff) -> GuardVerdict:
+            return evaluate(found, len(diff.expired), recent, policy, empty_since=empty_since,
+                                        now=utcnow(), accepted=self.accept_shrink)
+
+        return verdict
+
+
+class StaleSnapshot(Exception):
+    """The payload is older than the snapshot already applied: skipping it keeps the catalog current."""
+
+
+class LaneStep:
+    """One step of a lane over the run's boards: the store, the connector, and each board's outcome."""
+
+    def __init__(self, spec: SourceSpec, context: dg.AssetExecutionContext, stage: str):
+        self.spec = spec
+        self.context = context
+        self.asset_key = dg.AssetKey([spec.name, stage])
+        self.store: Store = context.resources.store.store()
+        self._connector = None
+        self.started = time.monotonic()
+        self.failures: dict[str, str] = {}
+        self.outcomes: dict[str, CheckOutcome] = {}
+
+    @property
+    def connector(self):
+        if self._connector is None:
+            self._connector = self.spec.connector(self.context.resources)
+        return self._connector
+
+    def close(self) -> None:
+        """Close the connector's HTTP connections, if this step opened any."""
+        if self._connector is not None:
+            self._connector.close()
+
+    def boards(self) -> list[str]:
+        """The run's boards that no earlier step has already ended (refused, failed or stale); the ended
+        ones get their outcome from their syncs row."""
+        ended = {s.board: s for s in self.store.syncs_for_run(self.context.run.run_id, self.spec.name)}
+        for board, sync in ended.items():
+            if board in self.context.partition_keys:
+                self.outcomes[board] = ended_outcome(sync)
+        return [b for b in self.context.partition_keys if b not in ended]
+
+    def not_found(self, board: str, exc: FetchError) -> None:
+        """A board that answers 404 fails, and is retired (its jobs expired) after N in a row."""
+        policy = self.context.resources.sync_policy
+        status, expired = self.store.boards.not_found(self.spec.name, board, str(exc), run_id=self.context.run.run_id,
+                                                      retire_after=policy.retire_after_not_found)
+        if status == BoardStatus.RETIRED:
+            if any(s.board == board for s in self.store.syncs_for_run(self.context.run.run_id, self.spec.name)):
+                error = f"{exc}: board retired, {expired} job(s) expired"  # its syncs row is written
+            else:  # retired before this run (a hand-run partition): end it here, or the later steps would
+                # re-apply its last archived payload and bring its expired jobs back
+                error = f"{exc}: board already retired, nothing applied"
+                self.store.record_sync(self.spec.name, board, SyncStatus.RETIRED, run_id=self.context.run.run_id,
+                                       error=error)
+            self.failures[board] = error
+            self.outcomes[board] = CheckOutcome(False, error)
+            self.context.log.warning(f"{self.spec.name}/{board}: {error}")
+        else:
+            self.fail(board, f"{exc} (retired after {policy.retire_after_not_found} in a row)")
+
+    def fail(self, board: str, error: str, **fields) -> None:
+        self.failures[board] = error
+        self.outcomes[board] = CheckOutcome(False, error)
+        self.store.record_sync(self.spec.name, board, SyncStatus.FAILED, run_id=self.context.run.run_id, error=error,
+                               **fields)
+        self.context.log.error(f"{self.spec.name}/{board}: {error}")
+
+    def prepare(self, board: str) -> tuple[RawSnapshot, ParsedSnapshot]:
+        """The board's newest archived payload, parsed; raises for a missing, broken or stale one."""
+        raw = self.store.latest_raw(self.spec.name, board)
+        if raw is None:
+            raise BoardError(f"{self.spec.name}/{board}: nothing archived yet; materialize raw_snapshot first")
+        parsed = self.connector.parse(raw.payload())
+        applied = self.store.last_snapshot_at(self.spec.name, board)
+        if parsed.snapshot_at and applied and parsed.snapshot_at < applied:
+            raise StaleSnapshot(f"{raw.location}: snapshot of {parsed.snapshot_at.isoformat()} is older than "
+                                f"the applied one of {applied.isoformat()}; skipped, the catalog is unchanged")
+        return raw, parsed
+
+    def prepared(self, board: str, started: float) -> tuple[RawSnapshot, ParsedSnapshot] | None:
+        """`prepare`, or None once a stale or broken snapshot has been recorded as the board's sync."""
+        try:
+            return self.prepare(board)
+        except StaleSnapshot as exc:
+            self.store.record_sync(self.spec.name, board, SyncStatus.STALE, run_id=self.context.run.run_id,
+                                   error=str(exc))
+            self.outcomes[board] = CheckOutcome(True, f"skipped: {exc}", WARN)
+            self.context.log.warning(str(exc))
+            self.report(board, started, stale=1, failed=0)
+        except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
+            self.fail(board, describe(exc))
+            self.report(board, started, failed=1)
+        return None
+
+    def report(self, board: str, started: float, **numbers: float) -> None:
+        """Per-board numbers on that partition's materialization, so the UI plots each board's history.
+        (`job_diff` materializes applied boards only, each with its own numbers.)"""
+        if self.asset_key.path[-1] == "job_diff":
+            return
+        self.context.add_asset_metadata(
+            {**numbers, "duration_seconds": round(time.monotonic() - started, 3)}, partition_key=board)
+
+    def record_outcomes(self) -> None:
+        for board in self.context.partition_keys:
+            outcome = self.outcomes.get(board) or CheckOutcome(False, "the step ended before this board")
+            record(self.context, self.asset_key, BOARD_OUTCOME, board, outcome)
+
+    def results(self, attempted: int):
+        """The step's run-wide numbers, then every board's outcome; a step whose every board failed
+        records the outcomes and fails, naming each board (the later steps are skipped)."""
+        if self.failures and len(self.failures) == attempted:
+            self.record_outcomes()
+            raise dg.Failure(description=_failure_text(self.failures), metadata={"failed": len(self.failures)})
+        yield dg.MaterializeResult(metadata={
+            "boards_in_run": len(self.context.partition_keys), "failed_in_run": len(self.failures),
+            "run_seconds": round(time.monotonic() - self.started, 3)})
+        self.record_outcomes()  # after the materializations they check
+        yield from check_outputs(self.context)
+
+
+def ended_outcome(sync: SyncResult) -> CheckOutcome:
+    """A board's outcome as its syncs row in this run says it."""
+    if sync.status == SyncStatus.STALE:
+        return CheckOutcome(True, f"skipped: {sync.error}", WARN)
+    if sync.status == SyncStatus.SUCCESS:
+        return CheckOutcome(True, "synced")
+    return CheckOutcome(False, f"{sync.status}: {sync.error or 'no reason recorded'}")
+
+
+def describe(exc: Exception) -> str:
+    """A board error's message as operators read it; unexpected errors keep their type."""
+    return str(exc) if isinstance(exc, BoardError) else f"{type(exc).__name__}: {exc}"
+
+
+def _failure_text(failures: dict[str, str]) -> str:
+    return f"{len(failures)} board(s) did not sync:\n" + "\n".join(f"- {b}: {e}" for b, e in failures.items())
+
+
+def _synced_text(counts: dict[str, int]) -> str:
+    return "synced: " + ", ".join(f"{counts.get(c, 0)} {c}" for c in DIFF_COUNTS)
+
+
+def build_source_lane(spec: SourceSpec) -> dg.Definitions:
+    partitions = spec.partitions_def()
+    # output_required=False: the check outputs are logged per partition (board_checks), not yielded
+    common = dict(
+        key_prefix=[spec.name], group_name=spec.name, owners=list(spec.owners), partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(), required_resource_keys={"store", *spec.resource_keys},
+        output_required=False)
+    key = {stage: dg.AssetKey([spec.name, stage]) for stage in ("raw_snapshot", "postings", "job_diff")}
+
+    # only the step that talks to the source's host holds its pool: parsing and applying never wait for it
+    @dg.asset(name="raw_snapshot", kinds=set(spec.kinds), **({"pool": spec.pool} if spec.pool else {}),
+              check_specs=[board_outcome_spec(key["raw_snapshot"], partitions, "fetch")],
+              description=f"{spec.title}: each board's payload exactly as fetched, archived in the store "
+                          "(an identical payload is stored once).", **common)
+    def raw_snapshot(context: dg.AssetExecutionContext):
+        step = LaneStep(spec, context, "raw_snapshot")
+        boards = list(context.partition_keys)
+        registry = step.store.boards
+        step.store.ensure_boards(spec.name, boards)  # a partition added by hand is a board too
+        registry.attempted(spec.name, boards)
+        try:
+            for board in boards:
+                started = time.monotonic()
+                previous = step.store.latest_raw(spec.name, board)
+                try:
+                    payload = step.connector.fetch(board, previous.payload() if previous else None)
+                except FetchError as exc:
+                    if exc.status == 404 and spec.board_registry:
+                        step.not_found(board, exc)
+                    else:
+                        step.fail(board, describe(exc))
+                    step.report(board, started, failed=1)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
+                    step.fail(board, describe(exc))
+                    step.report(board, started, failed=1)
+                    continue
+                registry.answered(spec.name, board)
+                identical = payload.not_modified or step.store.archive_raw(spec.name, payload)[1]
+                step.report(board, started, bytes=len(payload.body), identical_payload=int(identical),
+                            not_modified=int(payload.not_modified), failed=0)
+                step.outcomes[board] = CheckOutcome(
+                    True, "unchanged since the last fetch" if identical else f"fetched {len(payload.body):,} bytes")
+        finally:
+            step.close()
+        yield from step.results(len(boards))
+
+    @dg.asset(name="postings", kinds={"python", "pydantic"}, deps=[raw_snapshot],
+              check_specs=[board_outcome_spec(key["postings"], partitions, "parse")],
+              description=f"{spec.title}: each board's postings validated and normalized; bad records "
+                          "counted and kept aside in `bad_records`, late snapshots recorded as stale.", **common)
+    def postings(context: dg.AssetExecutionContext):
+        step = LaneStep(spec, context, "postings")
+        boards = step.boards()
+        for board in boards:
+            started = time.monotonic()
+            prepared = step.prepared(board, started)
+            if prepared is None:
+                continue
+            raw, parsed = prepared
+            step.store.keep_bad_records(raw.id, spec.name, board, parsed.bad_records)
+            if parsed.duplicates:
+                context.log.warning(f"{spec.name}/{board}: duplicate ids kept once: {parsed.duplicates[:20]}")
+            step.report(board, started, found=parsed.found, bad=len(parsed.bad_records),
+                        duplicates=len(parsed.duplicates), inactive=parsed.inactive, stale=0, failed=0)
+            if parsed.bad_records:
+                context.add_asset_metadata({"bad_records": dg.MetadataValue.json(
+                    [{"position": r.position, "id": r.external_id, "reason": r.reason}
+                     for r in parsed.bad_records[:50]])}, partition_key=board)
+            # bad records are a warning on the board's partition: its good postings still sync
+            step.outcomes[board] = CheckOutcome(
+                not parsed.bad_records, f"{parsed.found} posting(s), {len(parsed.bad_records)} bad record(s) kept "
+                "aside in bad_records", WARN, {"found": parsed.found, "bad": len(parsed.bad_records)})
+        yield from step.results(len(boards))
+
+    @dg.asset(name="job_diff", kinds={"python", "sql"}, deps=[postings],
+              check_specs=[board_outcome_spec(key["job_diff"], partitions, "sync"), dg.AssetCheckSpec(
+                  MASS_EXPIRY_GUARD, asset=key["job_diff"], partitions_def=partitions, blocking=True,
+                  description="Holds back a diff that would expire most of a board after a suspicious shrink, "
+                              "or all of it after one empty answer: the board's diff is not applied and its "
+                              "syncs row says why. Passes for boards it did not need to stop.")],
+              description=f"{spec.title}: each board's snapshot diffed against the store (new, changed, "
+                          "unchanged, expired, reactivated) and applied in one transaction; only applied "
+                          "boards are materialized.", **common)
+    def job_diff(context: dg.AssetExecutionContext, config: JobDiffConfig):
+        step = LaneStep(spec, context, "job_diff")
+        expiry = COMPLETE if spec.complete_snapshots else Expiry(
+            complete=False, max_age=timedelta(days=context.resources.sync_policy.feed_max_age_days))
+        guard_outcomes: dict[str, CheckOutcome] = {}
+        for board in step.boards():
+            started = time.monotonic()
+            prepared = step.prepared(board, started)
+            if prepared is None:
+                continue
+            raw, parsed = prepared
+            sync_id = step.store.start_sync(spec.name, board, run_id=context.run.run_id, raw_snapshot_id=raw.id)
+            counts = {"found": parsed.found, "bad": len(parsed.bad_records), "duplicates": len(parsed.duplicates)}
+            # a feed expires jobs by age, never by what one fetch lists: nothing for the guard to hold back
+            guard = config.guard(step.store, spec.name, board, parsed.found) if spec.complete_snapshots else None
+            try:
+                diff = step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id,
+                                                 snapshot_at=parsed.snapshot_at, counts=counts, guard=guard,
+                                                 expiry=expiry, jobs_board=spec.jobs_board)
+            except ExpiryRefused as refused:
+                verdict = refused.verdict
+                step.store.finish_sync(sync_id, SyncStatus.GUARDED, counts=counts, error=verdict.reason,
+                                       expiry_guard=verdict.decision)
+                context.log.error(f"{spec.name}/{board}: expiry guard: {verdict.reason}")
+                step.outcomes[board] = CheckOutcome(False, f"held back by the expiry guard: {verdict.reason}")
+                guard_outcomes[board] = CheckOutcome(False, verdict.reason, metadata={
+                    "would_expire": verdict.would_expire, "found": verdict.found, "decision": str(verdict.decision)})
+                continue
+            except Exception as exc:  # the transaction rolled back; the sync row must still say why
+                step.failures[board] = f"applying the diff failed: {exc}"
+                step.outcomes[board] = CheckOutcome(False, step.failures[board])
+                step.store.finish_sync(sync_id, SyncStatus.FAILED, counts=counts, error=step.failures[board])
+                context.log.exception(f"{spec.name}/{board}: applying the diff failed")
+                continue
+            context.log.info(f"{spec.name}/{board}: {json.dumps(diff.counts())}")
+            applied = step.store.sync_result(sync_id)  # the apply counts the duplicates after the diff
+            numbers = {**counts, **diff.counts(), "cross_source_duplicates": applied.counts["cross_source_duplicates"],
+                       "possible_duplicates": applied.counts["possible_duplicates"],
+                       "duration_seconds": round(time.monotonic() - started, 3)}
+            context.log_event(dg.AssetMaterialization(asset_key=key["job_diff"], partition=board, metadata=numbers))
+            step.outcomes[board] = CheckOutcome(True, _synced_text(numbers))
+            guard_outcomes[board] = CheckOutcome(True, (
+                f"{applied.expiry_guard}: applied" if applied.expiry_guard else "nothing to hold back"),
+                metadata={"would_expire": numbers["expired"], "found": parsed.found})
+        step.record_outcomes()
+        for board in context.partition_keys:
+            # a board that never reached the guard passes it: the guard did not stop it, its outcome says why
+            record(context, key["job_diff"], MASS_EXPIRY_GUARD, board, guard_outcomes.get(board) or CheckOutcome(
+                True, "not evaluated: " + step.outcomes[board].description, WARN, {"would_expire": 0}),
+                blocking=True)
+        failed = {s.board: f"{s.status}: {s.error or 'no reason recorded'}"
+                  for s in step.store.syncs_for_run(context.run.run_id, spec.name) if s.status in RUN_FAILING}
+        if failed:  # every board's outcome is recorded; the run still fails, naming every board that did not sync
+            raise dg.Failure(description=_failure_text(failed), metadata={"failed": len(failed)})
+        yield from check_outputs(context)
+
+    job = dg.define_asset_job(name=f"{spec.name}_sync", selection=dg.AssetSelection.groups(spec.name),
+                              description=f"Sync {spec.title.lower()}: fetch, normalize and diff each board.")
+    schedules = [build_stalest_first_schedule(spec, job, partitions)] if spec.cron else []
+    return dg.Definitions(assets=[raw_snapshot, postings, job_diff], jobs=[job], schedules=schedules,
+                          sensors=spec.automation(spec, job, partitions))
+
+
+def build_stalest_first_schedule(spec: SourceSpec, job, partitions: dg.PartitionsDefinition):
+    @dg.schedule(name=f"{spec.name}_sync_schedule", cron_schedule=spec.cron, job=job,
+                 execution_timezone="Europe/London", description=f"Syncs the stalest {spec.title.lower()} first, a batch per tick, in one run.")
+    def stalest_first(context: dg.ScheduleEvaluationContext, store: StoreResource,
+                      sync_policy: SyncPolicyResource):
+        registry = store.store().boards
+        if spec.static_partitions is not None:
+            known = list(spec.static_partitions)
+            store.store().ensure_boards(spec.name, known)  # the stalest-first order reads the boards table
+        else:
+            known = context.instance.get_dynamic_partitions(partitions.name)
+        # a board not yet a partition waits for the board sensor, which adds it with a run of its own; never
+        # synced, it sorts first, so the batch reads past those boards instead of giving them its places
+        partitioned = set(known)
+        waiting = sum(b not in partitioned for b in registry.syncable(spec.name))
+        size = spec.batch_size or sync_policy.batch_size
+        batch = [b for b in registry.stalest(spec.name, size + waiting) if b in partitioned]
+        if not batch:
+            return dg.SkipReason(f"no {spec.name} boards to sync")
+        tick = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
+        # stalest-first rotates through the partition order, so the batch is one range (two at the wrap)
+        return [dg.RunRequest(run_key=f"{spec.name}:{tick}:{start}", tags=range_tags(start, end))
+                for start, end in contiguous_ranges(known, batch)]
+
+    return stalest_first

@@ -1,0 +1,103 @@
+"""Resources: thin, configurable adapters around the pure store and bucket classes."""
+
+import dagster as dg
+from pydantic import Field
+
+from jobsync_pipeline import settings
+from jobsync_pipeline.sources.bucket import DEFAULT_MAX_FILE_BYTES, Bucket
+from jobsync_pipeline.sources.http import DEFAULT_MAX_BODY_BYTES, DEFAULT_USER_AGENT, HttpPolicy, PoliteClient
+from jobsync_pipeline.sources.pacing import Pacer
+from jobsync_pipeline.store import Store
+from jobsync_pipeline.store.pacing import shared_pacer
+
+
+class StoreResource(dg.ConfigurableResource):
+    """The jobsync store: SQLite file by default, PostgreSQL in production (same code)."""
+
+    url: str | None = Field(default=None, description=(
+        "SQLAlchemy URL of the store, e.g. postgresql://user@host/db. Leave unset and set JOBSYNC_DATABASE_URL "
+        "(it may hold a password); with neither, the local SQLite file data/local/jobsync.db."))
+
+    def resolved_url(self) -> str:
+        return self.url or settings.database_url()
+
+    def store(self) -> Store:
+        return Store(self.resolved_url())
+
+
+class BucketResource(dg.ConfigurableResource):
+    """The bucket the outside scraper drops `{company}.json` files into."""
+
+    url: str | None = Field(default=None, description=(
+        "A local folder or any fsspec URL (s3://bucket/prefix with the s3 extra). Unset: JOBSYNC_BUCKET_URL, "
+        "else the shipped sample bucket."))
+    max_file_bytes: int = Field(default=DEFAULT_MAX_FILE_BYTES, gt=0,
+                                description="Refuse a company file larger than this many bytes.")
+
+    def bucket(self) -> Bucket:
+        return Bucket(self.url or settings.bucket_url(), max_file_bytes=self.max_file_bytes)
+
+
+class HttpResource(dg.ConfigurableResource):
+    """The polite HTTP client every HTTP source shares: per-host pacing, retries, conditional GETs."""
+
+    requests_per_second: float = Field(default=1.0, gt=0, description="Requests per second per ATS API host.")
+    feed_requests_per_second: float = Field(
+        default=0.5, gt=0, le=0.5, description="Requests per second per aggregator feed host (RemoteOK, "
+                                                "Himalayas): at most 0.5, at least 2 seconds between requests.")
+    max_attempts: int = Field(default=5, ge=1, description="Attempts per request before the board fails.")
+    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a connection.")
+    read_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for a response.")
+    retry_after_cap: float = Field(default=120.0, gt=0,
+                                   description="A Retry-After longer than this fails the board instead of waiting.")
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0, description="Refuse larger responses.")
+    user_agent: str = Field(default=DEFAULT_USER_AGENT, description="Sent with every request.")
+    greenhouse_base_url: str | None = Field(default=None, description=(
+        "Greenhouse job board API base URL. Unset: JOBSYNC_GREENHOUSE_BASE_URL, else the real host."))
+    lever_base_url: str | None = Field(default=None, description=(
+        "Lever postings API base URL. Unset: JOBSYNC_LEVER_BASE_URL, else the real host."))
+    remoteok_base_url: str | None = Field(default=None, description=(
+        "RemoteOK API base URL. Unset: JOBSYNC_REMOTEOK_BASE_URL, else the real host."))
+    himalayas_base_url: str | None = Field(default=None, description=(
+        "Himalayas API base URL. Unset: JOBSYNC_HIMALAYAS_BASE_URL, else the real host."))
+    pacing_store_url: str | None = Field(default=None, description=(
+        "The store whose host_pacing slots every process shares, so each host's rate holds across lanes, "
+        "discovery and the CLI together. Unset: the store the store resource uses by default "
+        "(JOBSYNC_DATABASE_URL, else the local SQLite file)."))
+
+    def base_url(self, source: str) -> str:
+        return getattr(self, f"{source}_base_url") or settings.base_url(source)
+
+    def pacer(self) -> Pacer | None:
+        """The per-host slots shared by every process using the store (None for an in-memory store: each
+        client then paces its own requests)."""
+        return shared_pacer(self.pacing_store_url or settings.database_url())
+
+    def client(self, requests_per_second: float | None = None) -> PoliteClient:
+        """A client pacing each host at `requests_per_second` (default: the ATS rate), in slots shared
+        with every other client and process of the instance (see `pacer`)."""
+        return PoliteClient(HttpPolicy(
+            requests_per_second=requests_per_second or self.requests_per_second, max_attempts=self.max_attempts,
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+            retry_after_cap=self.retry_after_cap, max_body_bytes=self.max_body_bytes, user_agent=self.user_agent),
+            pacer=self.pacer())
+
+
+class SyncPolicyResource(dg.ConfigurableResource):
+    """How the schedules and the board lifecycle behave."""
+
+    batch_size: int = Field(default=50, ge=1, description="Boards per scheduled sync tick, stalest first.")
+    retire_after_not_found: int = Field(
+        default=3, ge=1, description="Retire a board (and expire its jobs) after this many consecutive 404s.")
+    feed_max_age_days: float = Field(
+        default=30, gt=0, description="A feed's job (RemoteOK, Himalayas) not seen for this many days expires "
+                                      "(feeds list recent jobs: absence alone is not expiry).")
+    feed_max_pages: int = Field(
+        default=50, ge=1, description="Stop paging a feed (Himalayas) after this many pages: its newest jobs "
+                                      "come first, and each page costs a paced request.")
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    """The resources with their embedded defaults: each reads its environment variable when it is used."""
+    return {"store": StoreResource(), "bucket": BucketResource(), "http": HttpResource(),
+            "sync_policy": SyncPolicyResource()}

@@ -1,0 +1,58 @@
+"""Where jobsync finds its store, bucket, API hosts and Dagster instance: the environment, else the
+embedded defaults. Read when a resource or command needs them, never at import, and never written back."""
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+from pathlib import Path
+
+from jobsync_pipeline.sources import greenhouse, himalayas, lever, remoteok
+
+DATABASE_URL_VAR = "JOBSYNC_DATABASE_URL"
+BUCKET_URL_VAR = "JOBSYNC_BUCKET_URL"
+DAGSTER_HOME_VAR = "DAGSTER_HOME"
+REMOTEOK_TAGS_VAR = "JOBSYNC_REMOTEOK_TAGS"
+BASE_URL_VARS = {
+    "greenhouse": "JOBSYNC_GREENHOUSE_BASE_URL",
+    "lever": "JOBSYNC_LEVER_BASE_URL",
+    "remoteok": "JOBSYNC_REMOTEOK_BASE_URL",
+    "himalayas": "JOBSYNC_HIMALAYAS_BASE_URL",
+}
+DEFAULT_BASE_URLS = {
+    "greenhouse": greenhouse.DEFAULT_BASE_URL,
+    "lever": lever.DEFAULT_BASE_URL,
+    "remoteok": remoteok.DEFAULT_BASE_URL,
+    "himalayas": himalayas.DEFAULT_BASE_URL,
+}
+
+# Shipped with the package (package data), so an installed jobsync finds them wherever it runs.
+PACKAGE_DATA = Path(str(files("jobsync_pipeline") / "data"))
+SAMPLE_BUCKET = PACKAGE_DATA / "sample_bucket"
+SEED_BOARDS = PACKAGE_DATA / "seed_boards.json"
+DISCOVERY_CANDIDATES = PACKAGE_DATA / "discovery_candidates.txt"
+
+# Laptop defaults, relative to the folder jobsync runs in (the project root for the README's commands).
+LOCAL_STORE = Path("data") / "local" / "jobsync.db"
+LOCAL_DAGSTER_HOME = Path(".dagster_home")
+
+
+def database_url() -> str:
+    """JOBSYNC_DATABASE_URL, else the local SQLite file data/local/jobsync.db."""
+    return os.environ.get(DATABASE_URL_VAR) or f"sqlite:///{LOCAL_STORE.resolve()}"
+
+
+def bucket_url() -> str:
+    """JOBSYNC_BUCKET_URL, else the shipped sample bucket's first snapshot."""
+    return os.environ.get(BUCKET_URL_VAR) or str(SAMPLE_BUCKET / "snapshot_1")
+
+
+def base_url(source: str) -> str:
+    """JOBSYNC_{SOURCE}_BASE_URL, else the source's real API host."""
+    return os.environ.get(BASE_URL_VARS[source]) or DEFAULT_BASE_URLS[source]
+
+
+def remoteok_tags() -> tuple[str, ...]:
+    """The RemoteOK tags to cycle through (its static partitions): JOBSYNC_REMOTEOK_TAGS, comma-separated,
+    else the default 13. Read when the code location loads; changing them changes the partitions."""
+    configured = [tag.strip() for tag in os.environ.get(REMOTEOK_TAGS_VAR, "").split(",") if tag.strip()]
+    return tuple(dict.fromkeys(configured)) or remoteok.DEFAULT_TAGS

@@ -1,0 +1,292 @@
+"""The snapshot apply: a board's new snapshot diffed against its stored jobs and written, with its
+events and its `syncs` row, in one transaction."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from jobsync_pipeline.core.dedupe import compare
+from jobsync_pipeline.core.diff import SnapshotDiff, classify, expired_unseen, state_frame
+from jobsync_pipeline.core.enrich import DERIVED_COLUMNS, derive
+from jobsync_pipeline.core.models import POSTING_COLUMNS
+from jobsync_pipeline.core.status import SyncStatus
+from jobsync_pipeline.sources.base import collection_paused
+from jobsync_pipeline.store.bulk import bulk_insert, copied_columns, fetched_columns
+from jobsync_pipeline.store.tables import boards, job_events, jobs, possible_duplicates
+from jobsync_pipeline.store.time import to_utc, utcnow
+
+if TYPE_CHECKING:
+    from jobsync_pipeline.store.repo import Store
+
+_NO_IDS = np.array([], dtype=object)
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """A source's snapshot semantics: what makes one of its jobs expire."""
+
+    complete: bool = True  # a snapshot lists every open posting: absent means gone
+    max_age: timedelta = timedelta(days=30)  # a feed's job not seen for this long is gone
+
+
+COMPLETE = Expiry()
+# last_seen_at is refreshed at most this often: an unchanged snapshot must write no job rows.
+DEFAULT_SEEN_REFRESH = timedelta(days=1)
+
+class ExpiryRefused(Exception):
+    """The guard refused a diff; `verdict` says why. Nothing of the diff was written."""
+
+    def __init__(self, verdict: Any):
+        super().__init__(getattr(verdict, "reason", None) or str(verdict))
+        self.verdict = verdict
+
+
+_tmp = sa.MetaData()
+# What a written job row holds beyond the store's bookkeeping: the posting and what is derived from it.
+WRITTEN_COLUMNS = (*POSTING_COLUMNS[:-1], *DERIVED_COLUMNS, "content_hash")
+_stage = sa.Table(
+    "jobsync_stage", _tmp,
+    sa.Column("external_id", sa.String(255), primary_key=True),
+    *(sa.Column(name, jobs.c[name].type) for name in WRITTEN_COLUMNS if name != "external_id"),
+    prefixes=["TEMPORARY"],
+)
+_diff_keys = sa.Table(
+    "jobsync_diff_keys", _tmp,
+    sa.Column("external_id", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(16), comment="an event kind, or 'seen' for a last_seen_at refresh"),
+    sa.Column("reason", sa.String(32), comment="why an expired job expired"),
+    prefixes=["TEMPORARY"],
+)
+EVENT_KINDS = ("new", "changed", "reactivated", "expired")
+
+
+def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.DataFrame], *, sync_id: int,
+                   snapshot_at: datetime | None = None, counts: dict[str, int] | None = None,
+                   now: datetime | None = None, seen_refresh: timedelta = DEFAULT_SEEN_REFRESH,
+                   guard: Callable[[SnapshotDiff], Any] | None = None, expiry: Expiry = COMPLETE,
+                   jobs_board: str | None = None) -> SnapshotDiff:
+    """Diff a snapshot against the board's jobs and apply it, with its events and its `syncs` row,
+    in one transaction.
+
+    `expiry` is the source's snapshot semantics: a complete snapshot expires the jobs it does not
+    list; a feed's expires none by absence, only those past their own expiry date or not seen for
+    `expiry.max_age`. `jobs_board` is the board the jobs are kept under when it is not the synced
+    one (a feed's tags all list into one catalog).
+
+    `guard` sees the whole diff before any of it is committed and returns a `GuardVerdict` (or None):
+    one that is not ok rolls everything back and raises `ExpiryRefused` carrying it; an ok one's
+    decision (an accepted shrink, a confirmed empty board) is recorded on the `syncs` row.
+
+    `chunks` are frames of `POSTING_COLUMNS`, unique by external id across all chunks; they are
+    consumed once, so a snapshot larger than memory can stream through. Only rows whose content
+    hash differs are written, with their derived columns (`core.enrich`): an unchanged snapshot
+    writes no job rows.
+    """
+    now = to_utc(now) or utcnow()
+    snapshot_at = to_utc(snapshot_at)
+    where_board = (jobs.c.source == source, jobs.c.board == (jobs_board or board))
+    # the state, the chunks and the diff are freed by reference counting: no cyclic collection
+    # while they are built (it traversed the growing state and chunks again and again)
+    with store.engine.begin() as conn, collection_paused():
+        previous, stale = _previous_state(conn, where_board, now - seen_refresh, now, expiry)
+        seen = np.zeros(len(previous), dtype=bool)
+        result, staged = SnapshotDiff(), False
+        refresh: list[np.ndarray] = []
+        for chunk in chunks:
+            if not expiry.complete:
+                chunk = _listed(chunk, now)
+            part = classify(previous, chunk, seen=seen)
+            ids = chunk["external_id"]
+            if len(part.new):
+                bulk_insert(conn, jobs, _written(chunk.loc[ids.isin(part.new)]),
+                             source=source, board=jobs_board or board, first_seen_at=now, last_seen_at=now,
+                             updated_at=now)
+            if len(part.changed) or len(part.reactivated):
+                staged = staged or _create(conn, _stage)
+                touched = ids.isin(np.concatenate([part.changed, part.reactivated]))
+                bulk_insert(conn, _stage, _written(chunk.loc[touched]))
+            if not expiry.complete and len(part.unchanged):
+                refresh.append(part.unchanged[previous["stale"].to_numpy()[
+                    previous.index.get_indexer(part.unchanged)]])
+            result = result + part
+            del chunk, part, ids  # not alive while the source produces the next chunk
+        reasons = _expiries(previous, seen, expiry)
+        result = result + SnapshotDiff(expired=np.concatenate(list(reasons.values())))
+        verdict = guard(result) if guard else None
+        if verdict is not None and not verdict.ok:
+            raise ExpiryRefused(verdict)  # rolls the whole apply back: nothing of it is written
+        del previous, seen
+        if staged:
+            _analyze(conn, _stage)
+            # the IN lets SQLite walk the staged ids through the jobs index instead of all the board's jobs
+            conn.execute(jobs.update().where(*where_board, jobs.c.external_id == _stage.c.external_id,
+                                             jobs.c.external_id.in_(sa.select(_stage.c.external_id)))
+                         .values(**{name: _stage.c[name] for name in WRITTEN_COLUMNS if name != "external_id"},
+                                 updated_at=now, last_seen_at=now, expired_at=None, expired_reason=None))
+        refreshed = np.concatenate(refresh) if refresh else _NO_IDS
+        _record_diff(conn, result, reasons, refreshed, where_board, sync_id, now)
+        if expiry.complete and (stale or seen_refresh <= timedelta(0)):
+            # a full pass over the board's jobs, skipped when the state read found none to refresh
+            conn.execute(jobs.update().where(*where_board, jobs.c.expired_at.is_(None),
+                                             jobs.c.last_seen_at < now - seen_refresh).values(last_seen_at=now))
+        duplicates = _cross_source_duplicates(conn, source, jobs_board or board, sync_id, now)
+        for table in (_stage, _diff_keys):
+            table.drop(conn, checkfirst=True)
+        store.finish_sync(sync_id, SyncStatus.SUCCESS, counts={**(counts or {}), **result.counts(), **duplicates},
+                          snapshot_at=snapshot_at, expiry_guard=getattr(verdict, "decision", None), conn=conn)
+        conn.execute(boards.update().where(boards.c.source == source, boards.c.board == board).values(
+            last_synced_at=now,
+            last_snapshot_at=sa.case((boards.c.last_snapshot_at.is_(None), snapshot_at),
+                                     (boards.c.last_snapshot_at < snapshot_at, snapshot_at),
+                                     else_=boards.c.last_snapshot_at) if snapshot_at else boards.c.last_snapshot_at))
+    return result
+
+def _record_diff(conn: sa.Connection, result: SnapshotDiff, reasons: dict[str, np.ndarray],
+                 refreshed: np.ndarray, where_board, sync_id: int, now: datetime) -> None:
+    """Expire the jobs that went, refresh the feed jobs seen again, and write one event per touched
+    job, set-based from one key table."""
+    kinds = ("new", "changed", "reactivated")
+    if not any(len(getattr(result, kind)) for kind in kinds) and not len(result.expired) and not len(refreshed):
+        return
+    _create(conn, _diff_keys)
+    parts = [(getattr(result, kind), kind, None) for kind in kinds]
+    parts += [(ids, "expired", reason) for reason, ids in reasons.items()]
+    parts.append((refreshed, "seen", None))
+    keys = pd.DataFrame({
+        "external_id": np.concatenate([ids for ids, _, _ in parts]),
+        "kind": np.repeat(np.array([kind for _, kind, _ in parts], dtype=object), [len(ids) for ids, _, _ in parts]),
+        "reason": np.repeat(np.array([reason for _, _, reason in parts], dtype=object),
+                            [len(ids) for ids, _, _ in parts])})
+    bulk_insert(conn, _diff_keys, keys)
+    _analyze(conn, _diff_keys)
+    for reason, ids in reasons.items():
+        if len(ids):
+            conn.execute(jobs.update().where(*where_board, jobs.c.external_id.in_(
+                sa.select(_diff_keys.c.external_id).where(_diff_keys.c.kind == "expired",
+                                                          _diff_keys.c.reason == reason))).values(
+                    expired_at=now, expired_reason=reason, updated_at=now))
+    if len(refreshed):
+        conn.execute(jobs.update().where(*where_board, jobs.c.external_id.in_(
+            sa.select(_diff_keys.c.external_id).where(_diff_keys.c.kind == "seen"))).values(last_seen_at=now))
+    conn.execute(job_events.insert().from_select(
+        ["job_id", "sync_id", "kind", "at"],
+        sa.select(jobs.c.id, sa.literal(sync_id, sa.BigInteger), _diff_keys.c.kind,
+                  sa.literal(now, jobs.c.updated_at.type))
+        .join(_diff_keys, jobs.c.external_id == _diff_keys.c.external_id)
+        .where(*where_board, _diff_keys.c.kind.in_(EVENT_KINDS),
+               jobs.c.external_id.in_(sa.select(_diff_keys.c.external_id)))))
+
+
+
+def _cross_source_duplicates(conn: sa.Connection, source: str, board: str, sync_id: int,
+                             now: datetime) -> dict[str, int]:
+    """How many jobs this sync wrote that another source lists too (same dedupe key: one canonical
+    job), and the weaker pairs recorded in `possible_duplicates` for tuning the rule from data.
+
+    Only the rows the sync wrote are compared, each with the active jobs of other sources at the
+    same company, so an unchanged board costs one empty query.
+    """
+    if conn.scalar(sa.select(boards.c.board).where(boards.c.source != source).limit(1)) is None:
+        return {"cross_source_duplicates": 0, "possible_duplicates": 0}  # no other source has boards
+    written = (sa.select(job_events.c.job_id)
+               .where(job_events.c.sync_id == sync_id, job_events.c.kind.in_(("new", "changed", "reactivated"))))
+    other = jobs.alias("other")
+    same_key = conn.scalar(
+        sa.select(sa.func.count(sa.distinct(jobs.c.id)))
+        .select_from(jobs.join(other, sa.and_(other.c.dedupe_key == jobs.c.dedupe_key, other.c.source != source,
+                                              other.c.expired_at.is_(None))))
+        .where(jobs.c.id.in_(written)))
+    columns = (jobs.c.id, jobs.c.source, jobs.c.company, jobs.c.title, jobs.c.location, jobs.c.dedupe_key,
+               jobs.c.company_key)
+    others = conn.execute(sa.select(*columns).where(
+        jobs.c.source != source, jobs.c.expired_at.is_(None), jobs.c.company_key.in_(
+            sa.select(jobs.c.company_key).where(jobs.c.id.in_(written))))).all()
+    if not others:
+        return {"cross_source_duplicates": same_key or 0, "possible_duplicates": 0}
+    by_company: dict[str, list] = {}
+    for row in others:
+        by_company.setdefault(row.company_key, []).append(row)
+    mine = conn.execute(sa.select(*columns).where(jobs.c.id.in_(written),
+                                                  jobs.c.company_key.in_(list(by_company)))).all()
+    pairs = {}
+    for row in mine:
+        for candidate in by_company[row.company_key]:
+            if row.dedupe_key == candidate.dedupe_key:
+                continue  # one canonical job already: not a possible duplicate
+            verdict = compare(row._mapping, candidate._mapping)
+            if verdict.verdict == "possible":
+                pair = (min(row.id, candidate.id), max(row.id, candidate.id))
+                pairs[pair] = {"job_id_a": pair[0], "job_id_b": pair[1], "score": verdict.score,
+                               "reason": verdict.reason, "sync_id": sync_id, "found_at": now}
+    if pairs:
+        known = set(conn.execute(sa.select(possible_duplicates.c.job_id_a, possible_duplicates.c.job_id_b).where(
+            possible_duplicates.c.job_id_a.in_(sorted({a for a, _ in pairs})))).all())
+        fresh = [values for pair, values in pairs.items() if pair not in known]
+        if fresh:
+            conn.execute(possible_duplicates.insert(), fresh)
+        pairs = fresh
+    return {"cross_source_duplicates": same_key or 0, "possible_duplicates": len(pairs)}
+
+
+def _listed(chunk: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """A feed chunk without the postings whose own expiry date has passed: they are gone, not new."""
+    through = pd.to_datetime(chunk["valid_through"], utc=True, errors="coerce", format="ISO8601")
+    return chunk[~(through < now).to_numpy()]
+
+
+def _expiries(previous: pd.DataFrame, seen: np.ndarray, expiry: Expiry) -> dict[str, np.ndarray]:
+    """The active jobs a snapshot expires, by reason."""
+    if expiry.complete:
+        return {"absent": expired_unseen(previous, seen)}
+    unseen = previous["active"].to_numpy() & ~seen
+    past = unseen & previous["past_expiry"].to_numpy()
+    old = unseen & ~past & previous["too_old"].to_numpy()
+    return {"past_expiry": previous.index[past].to_numpy(dtype=object),
+            "too_old": previous.index[old].to_numpy(dtype=object)}
+
+
+def _written(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows as the store writes them: the posting's columns, its derived ones, store types."""
+    rows = pd.concat([rows.reset_index(drop=True), derive(rows).reset_index(drop=True)], axis=1)
+    rows["valid_through"] = [None if v is None else to_utc(datetime.fromisoformat(v))
+                             for v in rows["valid_through"]]
+    return rows[list(WRITTEN_COLUMNS)]
+
+
+def _create(conn: sa.Connection, table: sa.Table) -> bool:
+    table.create(conn, checkfirst=True)
+    return True
+
+
+def _analyze(conn: sa.Connection, table: sa.Table) -> None:
+    """Statistics for a filled key table on PostgreSQL, which has none for temporary tables: without
+    them it plans for a handful of rows and joins thousands by nested index lookups."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.format_table(table)}")
+
+
+def _previous_state(conn: sa.Connection, where_board, stale_before: datetime, now: datetime,
+                    expiry: Expiry) -> tuple[pd.DataFrame, bool]:
+    """The board's stored state for the diff engine, read into columns (no row objects kept),
+    and whether any active job was last seen before `stale_before`. A feed's state also has, per job,
+    `stale`, `past_expiry` and `too_old` (the source's expiry date passed; not seen for max_age)."""
+    active = jobs.c.expired_at.is_(None)
+    flags = [sa.and_(active, jobs.c.last_seen_at < stale_before)]
+    if not expiry.complete:
+        flags += [sa.and_(active, jobs.c.valid_through.is_not(None), jobs.c.valid_through < now),
+                  sa.and_(active, jobs.c.last_seen_at < now - expiry.max_age)]
+    query = sa.select(jobs.c.external_id, jobs.c.content_hash, active, *flags).where(*where_board)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
+        ids, hashes, active_flags, stale, *feed = copied_columns(conn, query, len(flags))
+    else:
+        ids, hashes, active_flags, stale, *feed = fetched_columns(conn, query, len(flags))
+    state = state_frame(ids, hashes, active_flags)
+    if not expiry.complete:
+        state["stale"], state["past_expiry"], state["too_old"] = stale, feed[0], feed[1]
+    return state, bool(stale.any())

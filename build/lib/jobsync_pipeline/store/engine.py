@@ -1,0 +1,118 @@
+"""Engines and the schema: one engine per URL per process, migrations run by an explicit step, and a
+check that tells an out-of-date store apart from a broken one."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Our own version table: the store may share a database with Dagster's instance, which has alembic_version.
+VERSION_TABLE = "jobsync_alembic_version"
+UPGRADE_COMMAND = "jobsync db upgrade"
+
+_engines: dict[str, sa.Engine] = {}
+_current: set[str] = set()  # URLs whose schema was found (or made) current in this process
+_lock = threading.Lock()
+
+
+class SchemaOutOfDate(Exception):
+    """The store's schema is not the one this jobsync needs; the message names the command that fixes it."""
+
+
+def masked(url: str | sa.URL) -> str:
+    """A database URL fit to print: the password, if any, replaced by ***."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown without whatever follows a scheme's "//"
+        text = str(url)
+        return text.split("//", 1)[0] + "//…" if "//" in text else text
+
+
+def engine_for(url: str) -> sa.Engine:
+    """One engine per URL per process (engines own connection pools)."""
+    with _lock:
+        if url not in _engines:
+            _engines[url] = _create_engine(url)
+        return _engines[url]
+
+
+def dispose(url: str) -> None:
+    """Close the URL's engine and forget its schema check (a dropped scratch database, a test)."""
+    with _lock:
+        engine = _engines.pop(url, None)
+        _current.discard(url)
+    if engine is not None:
+        engine.dispose()
+
+
+def _create_engine(url: str) -> sa.Engine:
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+    @sa.event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record):
+        # pysqlite opens transactions lazily and outside our control; let SQLAlchemy's BEGIN rule.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection):
+        # IMMEDIATE takes the write lock up front, so a read-then-write apply cannot be overtaken.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The store's schema revision, or None for a database jobsync never upgraded."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(VERSION_TABLE):
+            return None
+        return conn.scalar(sa.text(f"SELECT version_num FROM {VERSION_TABLE}"))
+
+
+def upgrade(url: str, revision: str = "head") -> tuple[str | None, str]:
+    """Bring the store's schema to `revision` (idempotent); returns the revisions before and after."""
+    engine = engine_for(url)
+    before = current_revision(engine)
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    after = current_revision(engine)
+    if revision == "head":
+        with _lock:
+            _current.add(url)
+    return before, after
+
+
+def check_schema(url: str) -> None:
+    """Raise SchemaOutOfDate unless the store is at the newest migration (read once per process and URL)."""
+    if url in _current:
+        return
+    current, head = current_revision(engine_for(url)), head_revision()
+    if current != head:
+        state = "has no jobsync schema yet" if current is None else f"is at schema {current}, this jobsync needs {head}"
+        raise SchemaOutOfDate(f"the store {masked(url)} {state}: run `{UPGRADE_COMMAND}`")
+    with _lock:
+        _current.add(url)

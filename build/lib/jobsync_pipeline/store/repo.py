@@ -1,0 +1,230 @@
+"""The store's reads and writes: raw snapshots, syncs and bad records, each atomic write in one
+transaction. The snapshot apply is `store.apply`, engines and migrations `store.engine`."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+from jobsync_pipeline.core.diff import SnapshotDiff
+from jobsync_pipeline.core.expiry_guard import GuardDecision
+from jobsync_pipeline.core.models import BadRecord, RawPayload
+from jobsync_pipeline.core.status import SYNC_COUNTS, SyncStatus
+from jobsync_pipeline.store.apply import apply_snapshot
+from jobsync_pipeline.store.boards import BoardRegistry
+from jobsync_pipeline.store.engine import check_schema, engine_for, upgrade
+from jobsync_pipeline.store.tables import bad_records, boards, raw_snapshots, syncs
+from jobsync_pipeline.store.time import as_utc, to_utc, utcnow
+
+
+@dataclass
+class SyncResult:
+    """One board's sync as the `syncs` table records it."""
+
+    source: str
+    board: str
+    status: str
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    expiry_guard: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class RawSnapshot:
+    id: int
+    source: str
+    board: str
+    location: str
+    fetched_at: datetime
+    etag: str | None
+    last_modified: str | None
+    sha256: str
+    body: bytes
+
+    def payload(self) -> RawPayload:
+        return RawPayload(board=self.board, location=self.location, body=self.body,
+                          fetched_at=self.fetched_at, etag=self.etag, last_modified=self.last_modified)
+
+
+class Store:
+    """The jobsync store on one database URL (SQLite file by default, PostgreSQL in production)."""
+
+    def __init__(self, url: str, *, check: bool = True):
+        """`check`: raise SchemaOutOfDate (naming `jobsync db upgrade`) unless the schema is current."""
+        self.url = url
+        self.engine = engine_for(url)
+        if check:
+            check_schema(url)
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (idempotent): what `jobsync db upgrade` runs."""
+        upgrade(self.url)
+
+    @property
+    def boards(self) -> BoardRegistry:
+        return BoardRegistry(self.engine)
+
+    def recent_found(self, source: str, board: str, limit: int = 5) -> list[int]:
+        """Found counts of the board's latest successful syncs, newest first (the guard's history)."""
+        with self.engine.connect() as conn:
+            return list(conn.scalars(sa.select(syncs.c.found).where(
+                syncs.c.source == source, syncs.c.board == board, syncs.c.status == SyncStatus.SUCCESS)
+                .order_by(syncs.c.id.desc()).limit(limit)))
+
+    def empty_since(self, source: str, board: str) -> datetime | None:
+        """When the board's current run of held empty answers began (None: the last sync held none).
+
+        The run is the held-empty syncs since the board's last applied one; a stale or failed sync in
+        between neither starts nor ends it.
+        """
+        with self.engine.connect() as conn:
+            last_applied = conn.scalar(sa.select(sa.func.max(syncs.c.id)).where(
+                syncs.c.source == source, syncs.c.board == board, syncs.c.status == SyncStatus.SUCCESS))
+            return as_utc(conn.scalar(sa.select(sa.func.min(syncs.c.started_at)).where(
+                syncs.c.source == source, syncs.c.board == board, syncs.c.id > (last_applied or 0),
+                syncs.c.expiry_guard == GuardDecision.EMPTY_HELD)))
+
+    def ensure_boards(self, source: str, names: Iterable[str]) -> None:
+        names = list(dict.fromkeys(names))
+        if not names:
+            return
+        with self.engine.begin() as conn:
+            known = set(conn.scalars(sa.select(boards.c.board).where(boards.c.source == source)))
+            fresh = [{"source": source, "board": n, "added_at": utcnow()} for n in names if n not in known]
+            if fresh:
+                conn.execute(boards.insert(), fresh)
+
+    def board_names(self, source: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.scalars(sa.select(boards.c.board).where(boards.c.source == source)
+                                     .order_by(boards.c.board)))
+
+    def last_snapshot_at(self, source: str, board: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return as_utc(conn.scalar(sa.select(boards.c.last_snapshot_at).where(
+                boards.c.source == source, boards.c.board == board)))
+
+    def archive_raw(self, source: str, payload: RawPayload) -> tuple[int, bool]:
+        """Archive a fetched payload; an identical payload to the newest one is not stored twice.
+
+        Returns the snapshot's id and whether it was already archived.
+        """
+        digest = hashlib.sha256(payload.body).hexdigest()
+        with self.engine.begin() as conn:
+            latest = conn.execute(
+                sa.select(raw_snapshots.c.id, raw_snapshots.c.sha256, raw_snapshots.c.etag,
+                          raw_snapshots.c.last_modified)
+                .where(raw_snapshots.c.source == source, raw_snapshots.c.board == payload.board)
+                .order_by(raw_snapshots.c.id.desc()).limit(1)).first()
+            if latest is not None and latest.sha256 == digest:
+                if (latest.etag, latest.last_modified) != (payload.etag, payload.last_modified):
+                    # the same bytes under new validators: keep them, or every later GET is a full 200
+                    conn.execute(raw_snapshots.update().where(raw_snapshots.c.id == latest.id).values(
+                        etag=payload.etag, last_modified=payload.last_modified))
+                return latest.id, True
+            new_id = conn.execute(raw_snapshots.insert().values(
+                source=source, board=payload.board, location=payload.location,
+                fetched_at=to_utc(payload.fetched_at), etag=payload.etag, last_modified=payload.last_modified,
+                sha256=digest,
+                size_bytes=len(payload.body), payload=payload.body)).inserted_primary_key[0]
+            return new_id, False
+
+    def latest_raw(self, source: str, board: str) -> RawSnapshot | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(raw_snapshots).where(raw_snapshots.c.source == source,
+                                               raw_snapshots.c.board == board)
+                .order_by(raw_snapshots.c.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return RawSnapshot(id=row.id, source=row.source, board=row.board, location=row.location,
+                           fetched_at=as_utc(row.fetched_at), etag=row.etag, last_modified=row.last_modified,
+                           sha256=row.sha256,
+                           body=bytes(row.payload))
+
+    def keep_bad_records(self, raw_snapshot_id: int, source: str, board: str,
+                         records: list[BadRecord]) -> None:
+        """Set a snapshot's refused records aside (replacing any from an earlier parse of it)."""
+        with self.engine.begin() as conn:
+            conn.execute(bad_records.delete().where(bad_records.c.raw_snapshot_id == raw_snapshot_id))
+            if records:
+                conn.execute(bad_records.insert(), [
+                    {"raw_snapshot_id": raw_snapshot_id, "source": source, "board": board,
+                     "position": r.position, "external_id": r.external_id, "reason": r.reason,
+                     "record": r.record} for r in records])
+
+    def bad_records(self, source: str, board: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                sa.select(bad_records).where(bad_records.c.source == source, bad_records.c.board == board)
+                .order_by(bad_records.c.id))]
+
+    def start_sync(self, source: str, board: str, *, run_id: str | None, started_at: datetime | None = None,
+                   raw_snapshot_id: int | None = None) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(syncs.insert().values(
+                source=source, board=board, run_id=run_id, status=SyncStatus.RUNNING,
+                started_at=to_utc(started_at) or utcnow(), raw_snapshot_id=raw_snapshot_id,
+                **{c: 0 for c in SYNC_COUNTS})).inserted_primary_key[0]
+
+    def finish_sync(self, sync_id: int, status: str, *, counts: dict[str, int] | None = None,
+                    error: str | None = None, snapshot_at: datetime | None = None,
+                    expiry_guard: str | None = None, conn: sa.Connection | None = None) -> None:
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.finish_sync(sync_id, status, counts=counts, error=error, snapshot_at=snapshot_at,
+                                        expiry_guard=expiry_guard, conn=own)
+        started = as_utc(conn.scalar(sa.select(syncs.c.started_at).where(syncs.c.id == sync_id)))
+        finished = utcnow()
+        conn.execute(syncs.update().where(syncs.c.id == sync_id).values(
+            status=status, error=error, finished_at=finished, snapshot_at=to_utc(snapshot_at), expiry_guard=expiry_guard,
+            duration_seconds=(finished - started).total_seconds(),
+            **{c: v for c, v in (counts or {}).items() if c in SYNC_COUNTS}))
+
+    def record_sync(self, source: str, board: str, status: str, *, run_id: str | None,
+                    counts: dict[str, int] | None = None, error: str | None = None,
+                    started_at: datetime | None = None, raw_snapshot_id: int | None = None,
+                    snapshot_at: datetime | None = None) -> int:
+        """A sync that ended before its diff (refused file, stale snapshot): one row, in one go."""
+        sync_id = self.start_sync(source, board, run_id=run_id, started_at=started_at,
+                                  raw_snapshot_id=raw_snapshot_id)
+        self.finish_sync(sync_id, status, counts=counts, error=error, snapshot_at=snapshot_at)
+        return sync_id
+
+    def syncs_for_run(self, run_id: str, source: str | None = None) -> list[SyncResult]:
+        query = sa.select(syncs).where(syncs.c.run_id == run_id).order_by(syncs.c.id)
+        if source:
+            query = query.where(syncs.c.source == source)
+        with self.engine.connect() as conn:
+            return [_sync_result(row) for row in conn.execute(query)]
+
+    def sync_result(self, sync_id: int) -> SyncResult:
+        with self.engine.connect() as conn:
+            return _sync_result(conn.execute(sa.select(syncs).where(syncs.c.id == sync_id)).one())
+
+    def latest_syncs(self, source: str, board: str, limit: int = 10) -> list[SyncResult]:
+        with self.engine.connect() as conn:
+            return [_sync_result(row) for row in conn.execute(
+                sa.select(syncs).where(syncs.c.source == source, syncs.c.board == board)
+                .order_by(syncs.c.id.desc()).limit(limit))]
+
+    def apply_snapshot(self, source: str, board: str, chunks: Iterable[pd.DataFrame], *, sync_id: int,
+                       **options) -> SnapshotDiff:
+        """Diff a snapshot against the board's jobs and apply it in one transaction (`store.apply`)."""
+        return apply_snapshot(self, source, board, chunks, sync_id=sync_id, **options)
+
+
+def _sync_result(row) -> SyncResult:
+    return SyncResult(source=row.source, board=row.board, status=row.status,
+                      counts={c: getattr(row, c) for c in SYNC_COUNTS}, error=row.error, expiry_guard=row.expiry_guard,
+                      started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
+                      duration_seconds=row.duration_seconds, id=row.id)
+

@@ -1,0 +1,191 @@
+"""The store's tables (SQLAlchemy Core). A change here needs a migration in `migrations/versions`."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+UTC_TIME = sa.DateTime(timezone=True)
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
+
+boards = sa.Table(
+    "boards", metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("board", sa.String(128), primary_key=True),
+    sa.Column("display_name", sa.Text),
+    sa.Column("added_at", UTC_TIME, nullable=False),
+    sa.Column("last_snapshot_at", UTC_TIME, comment="source time of the newest applied snapshot"),
+    sa.Column("last_synced_at", UTC_TIME),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active",
+              comment="active | failing | retired"),
+    sa.Column("origin", sa.String(16), comment="seed | cli | discovery | bucket"),
+    sa.Column("consecutive_not_found", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("status_changed_at", UTC_TIME),
+    sa.Column("status_reason", sa.Text),
+)
+
+jobs = sa.Table(
+    "jobs", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("board", sa.String(128), nullable=False),
+    sa.Column("external_id", sa.String(255), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("company", sa.Text, nullable=False),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("requirements", sa.Text, nullable=False, comment="JSON list"),
+    sa.Column("posted_date", sa.String(32)),
+    sa.Column("content_hash", sa.BigInteger, nullable=False),
+    sa.Column("first_seen_at", UTC_TIME, nullable=False),
+    sa.Column("last_seen_at", UTC_TIME, nullable=False,
+              comment="refreshed at most once per seen_refresh, so unchanged snapshots write nothing"),
+    sa.Column("updated_at", UTC_TIME, nullable=False),
+    sa.Column("expired_at", UTC_TIME, comment="null while the posting is listed"),
+    sa.Column("expired_reason", sa.String(32),
+              comment="absent | board_retired | board_removed | too_old | past_expiry (null while listed)"),
+    # what the source stated beyond the core fields (PostingDetails), as stated
+    sa.Column("salary_min", sa.Float),
+    sa.Column("salary_max", sa.Float),
+    sa.Column("salary_currency", sa.String(16)),
+    sa.Column("salary_interval", sa.String(32), comment="the source's word: per-year-salary, year, …"),
+    sa.Column("salary_text", sa.Text),
+    sa.Column("workplace_type", sa.String(32), comment="a structured field, e.g. Lever workplaceType"),
+    sa.Column("region_restrictions", sa.Text, comment="JSON list from a structured field; [] = anywhere"),
+    sa.Column("department", sa.Text),
+    sa.Column("tags", sa.Text, comment="JSON list"),
+    sa.Column("valid_through", UTC_TIME, comment="the source's own expiry of the posting"),
+    sa.Column("description_raw", sa.Text, comment="the description exactly as fetched"),
+    sa.Column("description_format", sa.String(16), comment="text | html | escaped_html"),
+    # derived when the row is written (core.enrich), so an unchanged posting costs nothing
+    sa.Column("description_html", sa.Text, comment="sanitized HTML"),
+    sa.Column("salary_annual_min", sa.Float, comment="annualized with core.salary's one rule"),
+    sa.Column("salary_annual_max", sa.Float),
+    sa.Column("salary_period", sa.String(8), comment="hour | day | week | month | year, normalized"),
+    sa.Column("workplace", sa.String(16), comment="remote | hybrid | onsite (null: nothing says)"),
+    sa.Column("workplace_regions", sa.Text, comment="JSON list"),
+    sa.Column("workplace_evidence", sa.String(16), comment="field | location | title: what decided"),
+    sa.Column("category", sa.String(32)),
+    sa.Column("company_key", sa.String(255), comment="normalized company (core.dedupe)"),
+    sa.Column("dedupe_key", sa.Text, comment="company|title|place (core.dedupe: workplace and regions, or the city)"),
+    sa.UniqueConstraint("source", "board", "external_id", name="uq_jobs_source_board_external_id"),
+    sa.Index("ix_jobs_dedupe_key", "dedupe_key"),
+    sa.Index("ix_jobs_company_key", "company_key"),
+)
+
+syncs = sa.Table(
+    "syncs", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("board", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, comment="running | success | failed | stale | guarded | retired"),
+    sa.Column("found", sa.Integer, nullable=False, default=0),
+    sa.Column("new", sa.Integer, nullable=False, default=0),
+    sa.Column("changed", sa.Integer, nullable=False, default=0),
+    sa.Column("unchanged", sa.Integer, nullable=False, default=0),
+    sa.Column("expired", sa.Integer, nullable=False, default=0),
+    sa.Column("reactivated", sa.Integer, nullable=False, default=0),
+    sa.Column("bad", sa.Integer, nullable=False, default=0),
+    sa.Column("duplicates", sa.Integer, nullable=False, default=0),
+    sa.Column("cross_source_duplicates", sa.Integer, nullable=False, default=0, server_default="0",
+              comment="jobs written by this sync that another source lists too (same dedupe key)"),
+    sa.Column("possible_duplicates", sa.Integer, nullable=False, default=0, server_default="0",
+              comment="pairs recorded in possible_duplicates by this sync"),
+    sa.Column("raw_snapshot_id", sa.BigInteger),
+    sa.Column("snapshot_at", UTC_TIME),
+    sa.Column("started_at", UTC_TIME, nullable=False),
+    sa.Column("finished_at", UTC_TIME),
+    sa.Column("duration_seconds", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Column("expiry_guard", sa.String(16),
+              comment="refused | empty_held | empty_confirmed | accepted: the guard's decision (null: none needed)"),
+    sa.Index("ix_syncs_source_board_started", "source", "board", "started_at"),
+    sa.Index("ix_syncs_run_id", "run_id"),
+)
+
+# No foreign keys (migration 0004): the apply writes every event by joining `jobs`, for its own
+# `syncs` row, and nothing deletes either; checking each event's keys by trigger cost more than half
+# of a large apply's event insert on PostgreSQL.
+job_events = sa.Table(
+    "job_events", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.BigInteger, nullable=False, comment="jobs.id"),
+    sa.Column("sync_id", sa.BigInteger, nullable=False, comment="syncs.id"),
+    sa.Column("kind", sa.String(16), nullable=False, comment="new | changed | expired | reactivated"),
+    sa.Column("at", UTC_TIME, nullable=False),
+    sa.Index("ix_job_events_sync", "sync_id"),
+    sa.Index("ix_job_events_job", "job_id"),
+)
+
+raw_snapshots = sa.Table(
+    "raw_snapshots", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("board", sa.String(128), nullable=False),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("fetched_at", UTC_TIME, nullable=False),
+    sa.Column("etag", sa.Text),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Index("ix_raw_snapshots_source_board", "source", "board", "id"),
+)
+
+bad_records = sa.Table(
+    "bad_records", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("raw_snapshot_id", sa.BigInteger, sa.ForeignKey("raw_snapshots.id"), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("board", sa.String(128), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False, comment="index of the record in the payload"),
+    sa.Column("external_id", sa.String(255)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.UniqueConstraint("raw_snapshot_id", "position", name="uq_bad_records_snapshot_position"),
+)
+
+potential_companies = sa.Table(
+    "potential_companies", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("name_key", sa.String(255), nullable=False, unique=True, comment="normalized name"),
+    sa.Column("origin", sa.String(16), nullable=False, comment="file | cli | postings"),
+    sa.Column("added_at", UTC_TIME, nullable=False),
+    sa.Column("last_probed_at", UTC_TIME),
+    sa.Column("probe_status", sa.String(16), nullable=False, server_default="pending",
+              comment="pending | found | not_found | error"),
+    sa.Column("probe_result", sa.Text, comment="boards found, or the error"),
+)
+
+possible_duplicates = sa.Table(
+    "possible_duplicates", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("job_id_a", sa.BigInteger, sa.ForeignKey("jobs.id"), nullable=False, comment="the smaller id"),
+    sa.Column("job_id_b", sa.BigInteger, sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("sync_id", sa.BigInteger, sa.ForeignKey("syncs.id")),
+    sa.Column("found_at", UTC_TIME, nullable=False),
+    sa.UniqueConstraint("job_id_a", "job_id_b", name="uq_possible_duplicates_pair"),
+)
+
+# Sources in the order their data is preferred for the canonical job: an ATS states the company's own
+# posting; an aggregator re-lists it.
+SOURCE_PREFERENCE = ("greenhouse", "lever", "company_files", "himalayas", "remoteok")
+
+# Each API host's next free request slot, shared by every process of the instance (store/pacing.py).
+# Epoch seconds from time.time() as double precision: every process reads the same wall clock, the
+# arithmetic is the in-process pacer's (sources/pacing.py), and a float needs no time-zone handling.
+# On PostgreSQL it lives in the store (migration 0006; a row lock, never in an apply's way); a SQLite
+# store keeps it in a side file instead (`<store>.pacing.db`), because a reservation there would wait
+# for an apply's write lock.
+host_pacing = sa.Table(
+    "host_pacing", metadata,
+    sa.Column("host", sa.String(255), primary_key=True, comment='"host", or "host:port" for a non-default port'),
+    sa.Column("last_slot_at", sa.Double, nullable=False, comment="the newest slot handed out"),
+    sa.Column("next_slot_at", sa.Double, nullable=False,
+              comment="the newest slot plus the interval of whoever reserved it"),
+    sa.Column("held_until", sa.Double, nullable=False, comment="a Retry-After: no slot before this"),
+)

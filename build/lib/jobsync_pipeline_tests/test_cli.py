@@ -1,0 +1,206 @@
+"""`jobsync sync`: the command operators and scripts rely on, run as they run it."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jobsync_pipeline.defs.run_tags import contiguous_ranges
+from jobsync_pipeline_tests.conftest import FIXTURES, SAMPLE_BUCKET
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    (tmp_path / "dagster_home").mkdir()
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+            "JOBSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+            "JOBSYNC_BUCKET_URL": str(tmp_path / "bucket"), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+
+
+def jobsync(env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(["jobsync", *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_contiguous_ranges_cover_exactly_the_selection():
+    keys = ["a", "b", "c", "d", "e"]
+    assert contiguous_ranges(keys, keys) == [("a", "e")]
+    assert contiguous_ranges(keys, ["a", "c", "d"]) == [("a", "a"), ("c", "d")]
+    assert contiguous_ranges(keys, ["e"]) == [("e", "e")]
+    assert contiguous_ranges(keys, []) == []
+
+
+def test_a_failed_board_is_reported_and_exits_1(env, tmp_path):
+    shutil.copytree(SAMPLE_BUCKET / "snapshot_1", tmp_path / "bucket")
+    shutil.copy(FIXTURES / "company_files" / "bad" / "truncated.json", tmp_path / "bucket" / "wickham-cycles.json")
+    done = jobsync(env, "sync", "company_files", "--json")
+    assert done.returncode == 1, done.stderr
+    out = json.loads(done.stdout)
+    assert out["boards"]["wickham-cycles"]["status"] == "failed"
+    assert "wickham-cycles.json" in out["boards"]["wickham-cycles"]["error"]
+    assert out["boards"]["marisol-hoteles"] == {"found": 3, "new": 3, "changed": 0, "unchanged": 0, "expired": 0,
+                                               "bad": 0, "reactivated": 0, "cross_source_duplicates": 0,
+                                               "possible_duplicates": 0, "status": "success", "error": None}
+    assert out["totals"]["new"] == 8
+
+
+def test_named_boards_only_and_a_readable_table(env, tmp_path):
+    shutil.copytree(SAMPLE_BUCKET / "snapshot_1", tmp_path / "bucket")
+    assert jobsync(env, "sync", "company_files", "--board", "marisol-hoteles").returncode == 0
+    done = jobsync(env, "sync", "company_files", "--board", "amberline-freight", "--board", "tessellate-studio")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["board", "found", "new", "changed", "unchanged", "expired", "reactivated", "bad",
+                                "dupes", "status"]
+    assert [line.split()[0] for line in lines[2:4]] == ["amberline-freight", "tessellate-studio"]
+    assert lines[5].split()[:3] == ["total", "5", "5"]
+
+
+def test_an_unsafe_board_name_is_refused(env, tmp_path):
+    (tmp_path / "bucket").mkdir()
+    done = jobsync(env, "sync", "company_files", "--board", "../etc", "--json")
+    assert done.returncode == 1
+    assert "path separator" in json.loads(done.stdout)["boards"]["../etc"]["error"]
+
+
+def test_boards_add_from_a_careers_url_then_sync_and_list(env):
+    """`boards add` checks the board answers, `sync greenhouse --board` runs it, `boards list` shows it."""
+    from jobsync_pipeline_tests.http_server import LocalServer, Reply
+
+    body = (FIXTURES / "greenhouse" / "larkfieldhealth.jobs.json").read_bytes()
+    missing = (FIXTURES / "greenhouse" / "unknown_board.jobs.404.json").read_bytes()
+    routes = {"/v1/boards/larkfieldhealth/jobs": Reply(body=body), "/v1/boards/nosuchboard/jobs": Reply(404, missing)}
+    with LocalServer(routes) as server:
+        env = {**env, "JOBSYNC_GREENHOUSE_BASE_URL": server.base_url}
+        added = jobsync(env, "boards", "add", "https://job-boards.greenhouse.io/larkfieldhealth/jobs/5120344",
+                        "https://boards.greenhouse.io/nosuchboard", "--json")
+        assert added.returncode == 1, added.stderr
+        outcome = {r["board"]: r for r in json.loads(added.stdout)}
+        assert outcome["larkfieldhealth"]["added"] and outcome["larkfieldhealth"]["jobs"] == 6
+        assert not outcome["nosuchboard"]["added"] and "404" in outcome["nosuchboard"]["error"]
+
+        synced = jobsync(env, "sync", "greenhouse", "--board", "larkfieldhealth", "--json")
+        assert synced.returncode == 0, synced.stderr
+        assert json.loads(synced.stdout)["boards"]["larkfieldhealth"]["new"] == 6
+
+    listed = jobsync(env, "boards", "list", "greenhouse", "--json")
+    (row,) = json.loads(listed.stdout)
+    assert (row["board"], row["status"], row["origin"], row["last_sync_status"]) == \
+        ("larkfieldhealth", "active", "cli", "success")
+    assert row["counts"]["found"] == 6
+
+    removed = jobsync(env, "boards", "remove", "greenhouse", "larkfieldhealth")
+    assert "6 job(s) expired" in removed.stdout
+    assert json.loads(jobsync(env, "boards", "list", "--json").stdout) == []  # retired boards only with --all
+    assert json.loads(jobsync(env, "boards", "list", "--all", "--json").stdout)[0]["status"] == "retired"
+
+
+def test_seed_list_registers_boards_without_asking(env, tmp_path):
+    seeds = tmp_path / "seeds.json"
+    seeds.write_text(json.dumps({"greenhouse": ["acme"], "lever": ["globex", "initech"]}))
+    done = jobsync(env, "boards", "seed", str(seeds))
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(jobsync(env, "boards", "list", "--json").stdout)
+    assert {(r["source"], r["board"], r["origin"]) for r in listed} == {
+        ("greenhouse", "acme", "seed"), ("lever", "globex", "seed"), ("lever", "initech", "seed")}
+
+
+def test_sync_remoteok_tag_and_himalayas_feed_as_json(env):
+    """`sync remoteok --board TAG --json` and `sync himalayas --json` work as for the other sources."""
+    from jobsync_pipeline_tests.http_server import LocalServer, Reply
+
+    remoteok = (FIXTURES / "remoteok" / "api.tag_python.json").read_bytes()
+    pages = [(FIXTURES / "himalayas" / f"jobs.offset{n}.limit3.json").read_bytes() for n in (0, 3)]
+    routes = {"/api?tag=dev": Reply(body=remoteok), "/jobs/api?limit=20&offset=0": Reply(body=pages[0]),
+              "/jobs/api?limit=20&offset=3": Reply(body=pages[1])}
+    with LocalServer(routes) as server:
+        env = {**env, "JOBSYNC_REMOTEOK_BASE_URL": server.base_url, "JOBSYNC_HIMALAYAS_BASE_URL": server.base_url}
+        tag = jobsync(env, "sync", "remoteok", "--board", "dev", "--json")
+        feed = jobsync(env, "sync", "himalayas", "--json")
+        unknown = jobsync(env, "sync", "remoteok", "--board", "no-such-tag", "--json")
+    assert tag.returncode == 0, tag.stderr
+    assert json.loads(tag.stdout)["boards"]["dev"]["new"] == 6
+    assert feed.returncode == 0, feed.stderr
+    summary = json.loads(feed.stdout)
+    assert summary["boards"]["all"]["new"] == 5 and summary["totals"]["new"] == 5
+    assert unknown.returncode == 1
+    assert "partitions" in json.loads(unknown.stdout)["boards"]["no-such-tag"]["error"]
+
+
+def test_an_unknown_board_fails_in_one_line_and_registers_nothing(env, tmp_path):
+    shutil.copytree(SAMPLE_BUCKET / "snapshot_1", tmp_path / "bucket")
+    done = jobsync(env, "sync", "company_files", "--board", "typo")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "no file typo.json in the bucket" in done.stderr
+    assert "Traceback" not in done.stderr
+    as_json = json.loads(jobsync(env, "sync", "company_files", "--board", "typo", "--json").stdout)
+    assert as_json["boards"]["typo"]["status"] == "failed"
+    assert json.loads(jobsync(env, "boards", "list", "--all", "--json").stdout) == []
+    from dagster import DagsterInstance
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        assert instance.get_dynamic_partitions("company_files_boards") == []
+
+
+def test_a_removed_company_is_retired_and_loses_its_partition(env, tmp_path):
+    shutil.copytree(SAMPLE_BUCKET / "snapshot_1", tmp_path / "bucket")
+    assert jobsync(env, "sync", "company_files").returncode == 0
+    removed = jobsync(env, "boards", "remove", "company_files", "marisol-hoteles", "--json")
+    assert removed.returncode == 0, removed.stderr
+    assert json.loads(removed.stdout) == [{"source": "company_files", "board": "marisol-hoteles", "expired": 3}]
+    import sqlalchemy as sa
+    engine = sa.create_engine(env["JOBSYNC_DATABASE_URL"])
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select distinct expired_reason from jobs where board = 'marisol-hoteles'")
+                            ).all() == [("board_removed",)]
+    engine.dispose()
+    from dagster import DagsterInstance
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        assert "marisol-hoteles" not in instance.get_dynamic_partitions("company_files_boards")
+    again = jobsync(env, "sync", "company_files", "--board", "marisol-hoteles")
+    assert again.returncode == 1 and "is retired" in again.stderr
+    unknown = jobsync(env, "boards", "remove", "company_files", "nobody")
+    assert unknown.returncode == 1 and "has no board 'nobody'" in unknown.stderr
+
+
+@pytest.mark.parametrize("url, says", [
+    ("postgresql://jobsync:s3cret@127.0.0.1:1/jobs", "cannot use the store postgresql://jobsync:***@127.0.0.1:1/jobs"),
+    ("nosuchdb://x", "is not a database URL jobsync can use"),
+])
+def test_a_bad_database_url_is_one_line_without_the_password(env, url, says):
+    env = {**env, "JOBSYNC_DATABASE_URL": url}
+    done = jobsync(env, "boards", "list")
+    assert done.returncode == 1
+    assert says in done.stderr and done.stderr.count("\n") == 1
+    assert "s3cret" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+    as_json = jobsync(env, "boards", "list", "--json")
+    assert as_json.returncode == 1 and says in json.loads(as_json.stdout)["error"]
+    debug = jobsync(env, "--debug", "boards", "list")
+    assert "Traceback" in debug.stderr
+
+
+def test_a_missing_bucket_and_an_old_schema_say_what_to_do(env, tmp_path):
+    done = jobsync(env, "sync", "company_files")
+    assert done.returncode == 1 and "point JOBSYNC_BUCKET_URL at the" in done.stderr
+    from alembic import command
+    from alembic.config import Config
+    from jobsync_pipeline.store import engine as store_engine
+    config = Config()
+    config.set_main_option("script_location", str(store_engine.MIGRATIONS))
+    engine = store_engine.engine_for(env["JOBSYNC_DATABASE_URL"])
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    store_engine.dispose(env["JOBSYNC_DATABASE_URL"])
+    old = jobsync(env, "boards", "list")
+    assert old.returncode == 1 and "run `jobsync db upgrade`" in old.stderr and "is at schema 0004" in old.stderr
+    upgraded = jobsync(env, "db", "upgrade")
+    assert upgraded.returncode == 0 and "0004 →" in upgraded.stdout
+    assert jobsync(env, "boards", "list").returncode == 0
+    assert jobsync(env, "sync", "nosuchsource").returncode == 2

@@ -1,0 +1,163 @@
+"""The company-files lane materialized in-process, on SQLite and PostgreSQL stores."""
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from jobsync_pipeline_tests.conftest import FIXTURES, SAMPLE_BUCKET
+from jobsync_pipeline_tests.lane_helpers import BOARDS, fill_bucket, partition_metadata, query, run_lane
+
+BAD = FIXTURES / "company_files" / "bad"
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def snapshot(n: int):
+    return sorted((SAMPLE_BUCKET / f"snapshot_{n}").glob("*.json"))
+
+
+def test_two_snapshots_land_in_the_store_with_events(instance, store_url, tmp_path):
+    bucket = tmp_path / "bucket"
+    fill_bucket(bucket, *snapshot(1))
+    first = run_lane(instance, store_url, bucket, BOARDS)
+    assert first.success
+    assert partition_metadata(first, "job_diff")["amberline-freight"]["new"] == 3
+
+    fill_bucket(bucket, *snapshot(2))
+    second = run_lane(instance, store_url, bucket, BOARDS)
+    assert second.success
+    per_board = partition_metadata(second, "job_diff")
+    assert {k: per_board["amberline-freight"][k] for k in ("found", "new", "changed", "unchanged", "expired")} == \
+        {"found": 3, "new": 1, "changed": 1, "unchanged": 1, "expired": 1}
+    assert per_board["tessellate-studio"]["expired"] == 1  # ts-0043 listed with isActive false
+    assert query(store_url, "select count(*) from jobs where expired_at is null") == [(7,)]
+    assert sorted(query(store_url, "select external_id, expired_reason from jobs where expired_at is not null")) == \
+        [("MH-124", "absent"), ("af-3103", "absent"), ("ts-0043", "absent")]
+    events = query(store_url, "select e.kind, j.external_id from job_events e join jobs j on j.id = e.job_id "
+                              "join syncs s on s.id = e.sync_id where s.run_id = :run", run=second.run_id)
+    assert sorted(events) == [("changed", "af-3102"), ("expired", "MH-124"), ("expired", "af-3103"),
+                              ("expired", "ts-0043"), ("new", "af-3107"), ("new", "ts-0049")]
+    assert sorted(query(store_url, "select board, status, found from syncs where run_id = :run",
+                        run=second.run_id)) == [("amberline-freight", "success", 3),
+                                                ("marisol-hoteles", "success", 2), ("tessellate-studio", "success", 2)]
+
+
+def test_unchanged_bucket_writes_no_job_rows(instance, sqlite_url, tmp_path):
+    bucket = tmp_path / "bucket"
+    fill_bucket(bucket, *snapshot(1))
+    run_lane(instance, sqlite_url, bucket, BOARDS)
+    before = query(sqlite_url, "select id, updated_at, last_seen_at from jobs order by id")
+    again = run_lane(instance, sqlite_url, bucket, BOARDS)
+    assert again.success
+    assert query(sqlite_url, "select id, updated_at, last_seen_at from jobs order by id") == before
+    assert {m["unchanged"] for m in partition_metadata(again, "job_diff").values()} == {3, 2}
+    assert partition_metadata(again, "raw_snapshot")["marisol-hoteles"]["identical_payload"] == 1
+    assert query(sqlite_url, "select count(*) from raw_snapshots") == [(3,)]
+
+
+def test_a_broken_file_fails_its_board_only_and_expires_nothing(instance, store_url, tmp_path):
+    bucket = tmp_path / "bucket"
+    fill_bucket(bucket, *snapshot(1))
+    assert run_lane(instance, store_url, bucket, BOARDS).success
+    (bucket / "amberline-freight.json").write_bytes((BAD / "truncated.json").read_bytes())
+    fill_bucket(bucket, *[f for f in snapshot(2) if f.name != "amberline-freight.json"])
+
+    result = run_lane(instance, store_url, bucket, BOARDS)
+
+    assert not result.success
+    failure = result.get_run_failure_event().message + str(
+        [e.step_failure_data.error.message for e in result.all_events if e.is_step_failure])
+    assert "amberline-freight.json" in failure and "not valid JSON" in failure
+    assert query(store_url, "select count(*) from jobs where board = 'amberline-freight' and expired_at is null") \
+        == [(3,)]
+    statuses = dict(query(store_url, "select board, status from syncs where run_id = :run", run=result.run_id))
+    assert statuses == {"amberline-freight": "failed", "marisol-hoteles": "success", "tessellate-studio": "success"}
+    error = query(store_url, "select error from syncs where run_id = :run and board = 'amberline-freight'",
+                  run=result.run_id)[0][0]
+    assert "amberline-freight.json" in error and "not valid JSON" in error
+    assert query(store_url, "select count(*) from jobs where board = 'marisol-hoteles' and expired_at is not null") \
+        == [(1,)]
+
+
+@pytest.mark.parametrize("fixture, problem", [("truncated.json", "not valid JSON"),
+                                              ("wrong-shape.json", "expected an object")])
+def test_a_single_bad_partition_fails_with_the_file_and_the_problem(instance, sqlite_url, tmp_path, fixture, problem):
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    (bucket / "wickham-cycles.json").write_bytes((BAD / fixture).read_bytes())
+    result = run_lane(instance, sqlite_url, bucket, ["wickham-cycles"])
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "company_files__postings"
+    assert "wickham-cycles.json" in failure.step_failure_data.error.message
+    assert problem in failure.step_failure_data.error.message
+    assert query(sqlite_url, "select status from syncs") == [("failed",)]
+
+
+def test_bad_records_are_counted_and_kept_aside(instance, store_url, tmp_path):
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    (bucket / "wickham-cycles.json").write_bytes((BAD / "missing-title.json").read_bytes())
+    result = run_lane(instance, store_url, bucket, ["wickham-cycles"])
+    assert result.success
+    assert partition_metadata(result, "postings")["wickham-cycles"]["bad"] == 1
+    assert partition_metadata(result, "job_diff")["wickham-cycles"]["new"] == 1
+    ((position, external_id, reason, record),) = query(
+        store_url, "select position, external_id, reason, record from bad_records")
+    assert (position, external_id) == (1, "wc-8") and "title" in reason and "Bath" in record
+    assert query(store_url, "select bad from syncs") == [(1,)]
+
+
+def test_a_late_snapshot_is_recorded_stale_and_never_rolls_back(instance, sqlite_url, tmp_path):
+    bucket = tmp_path / "bucket"
+    fill_bucket(bucket, *snapshot(2))
+    assert run_lane(instance, sqlite_url, bucket, BOARDS).success
+    before = query(sqlite_url, "select external_id, expired_at, content_hash from jobs order by id")
+    fill_bucket(bucket, *snapshot(1))  # the scraper re-uploads older files
+
+    result = run_lane(instance, sqlite_url, bucket, BOARDS)
+
+    assert result.success
+    assert query(sqlite_url, "select external_id, expired_at, content_hash from jobs order by id") == before
+    stale = query(sqlite_url, "select board, error from syncs where run_id = :run and status = 'stale'",
+                  run=result.run_id)
+    assert sorted(b for b, _ in stale) == BOARDS
+    assert all("older than the applied" in error for _, error in stale)
+
+
+def test_an_oversized_file_is_refused(instance, sqlite_url, tmp_path):
+    bucket = tmp_path / "bucket"
+    fill_bucket(bucket, *snapshot(1))
+    result = run_lane(instance, sqlite_url, bucket, ["marisol-hoteles"], max_file_bytes=200)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "company_files__raw_snapshot"
+    assert "over the 200-byte limit" in failure.step_failure_data.error.message
+    assert query(sqlite_url, "select count(*) from raw_snapshots") == [(0,)]
+
+
+def test_a_late_file_keeps_the_boards_latest_diff_numbers(instance, sqlite_url, tmp_path):
+    """The asset page plots each board's job_diff numbers: a skipped late file adds no empty point."""
+    bucket = tmp_path / "bucket"
+    fill_bucket(bucket, *snapshot(2))
+    applied = run_lane(instance, sqlite_url, bucket, BOARDS)
+    fill_bucket(bucket, *snapshot(1))  # older files again
+
+    late = run_lane(instance, sqlite_url, bucket, BOARDS)
+
+    assert late.success
+    key = dg.AssetKey(["company_files", "job_diff"])
+    for board in BOARDS:
+        (latest,) = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[board]), limit=1).records
+        assert latest.run_id == applied.run_id
+        assert {"found", "new", "changed", "unchanged", "expired", "reactivated", "bad"} <= \
+            set(latest.asset_materialization.metadata)
+    stale_checks = {e.partition: (e.passed, e.description) for e in late.get_asset_check_evaluations()
+                    if e.asset_key == key and e.check_name == "board_outcome"}
+    assert set(stale_checks) == set(BOARDS)
+    assert all(passed and "older than the applied" in text for passed, text in stale_checks.values())

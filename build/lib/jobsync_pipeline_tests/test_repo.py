@@ -1,0 +1,566 @@
+"""The store's repository (jobsync_pipeline/store/repo.py), on SQLite and on PostgreSQL."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.script import ScriptDirectory
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jobsync_pipeline.core.models import Posting, RawPayload, postings_frame
+from jobsync_pipeline.sources.bucket import Bucket
+from jobsync_pipeline.sources.company_files import SOURCE, CompanyFilesConnector, parse_company_file
+from jobsync_pipeline.store import engine
+from jobsync_pipeline.store.engine import SchemaOutOfDate, engine_for, masked
+from jobsync_pipeline.store.repo import Store, as_utc
+from jobsync_pipeline.store.tables import bad_records, boards, job_events, jobs, raw_snapshots, syncs
+from jobsync_pipeline_tests.conftest import FIXTURES, SAMPLE_BUCKET
+
+T1 = datetime(2026, 11, 18, 7, 0, tzinfo=timezone.utc)
+T2 = datetime(2026, 11, 21, 7, 0, tzinfo=timezone.utc)
+T3 = datetime(2026, 11, 22, 7, 0, tzinfo=timezone.utc)
+BOARDS = ["amberline-freight", "marisol-hoteles", "tessellate-studio"]
+VERSION_TABLE = "jobsync_alembic_version"
+CADIZ = "~recepcionista-de-noche|cádiz-españa|marisol-hoteles"
+SNAPSHOT_1_IDS = {"af-3101", "af-3102", "af-3103", "MH-118", "MH-124", CADIZ, "ts-0042", "ts-0043"}
+SNAPSHOT_2_IDS = {"af-3101", "af-3102", "af-3107", "MH-118", CADIZ, "ts-0042", "ts-0049"}
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def sync_folder(store: Store, folder, now: datetime, run_id: str | None = None) -> dict:
+    """What a run does for each board of a bucket folder: archive, parse, keep bad records, apply."""
+    connector = CompanyFilesConnector(Bucket(str(folder)))
+    names = connector.boards()
+    store.ensure_boards(SOURCE, names)
+    results = {}
+    for board in names:
+        payload = connector.fetch(board)
+        raw_id, _ = store.archive_raw(SOURCE, payload)
+        parsed = connector.parse(payload)
+        store.keep_bad_records(raw_id, SOURCE, board, parsed.bad_records)
+        sync_id = store.start_sync(SOURCE, board, run_id=run_id, raw_snapshot_id=raw_id)
+        diff = store.apply_snapshot(
+            SOURCE, board, [parsed.postings], sync_id=sync_id, snapshot_at=parsed.snapshot_at, now=now,
+            counts={"found": parsed.found, "bad": len(parsed.bad_records), "duplicates": len(parsed.duplicates)})
+        results[board] = (sync_id, diff)
+    return results
+
+
+def rows(store: Store, table: sa.Table, *where) -> list[dict]:
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(table).where(*where).order_by(table.c.id))]
+
+
+def job_rows(store: Store, board: str | None = None) -> dict[str, dict]:
+    where = [jobs.c.board == board] if board else []
+    return {r["external_id"]: {k: as_utc(v) if isinstance(v, datetime) else v for k, v in r.items()}
+            for r in rows(store, jobs, *where)}
+
+
+def active_ids(store: Store, board: str | None = None) -> set[str]:
+    return {i for i, r in job_rows(store, board).items() if r["expired_at"] is None}
+
+
+def events(store: Store, sync_id: int | None = None) -> list[tuple[str, str]]:
+    """(external_id, kind) of the events, of one sync or all."""
+    query = sa.select(jobs.c.external_id, job_events.c.kind).join(jobs, jobs.c.id == job_events.c.job_id)
+    if sync_id is not None:
+        query = query.where(job_events.c.sync_id == sync_id)
+    with store.engine.connect() as conn:
+        return sorted((r.external_id, r.kind) for r in conn.execute(query))
+
+
+def count(store: Store, table: sa.Table) -> int:
+    with store.engine.connect() as conn:
+        return conn.scalar(sa.select(sa.func.count()).select_from(table))
+
+
+def sync_row(store: Store, sync_id: int) -> dict:
+    return rows(store, syncs, syncs.c.id == sync_id)[0]
+
+
+def posting(external_id: str, board: str = "acme", **fields) -> Posting:
+    return Posting(source=SOURCE, board=board, external_id=external_id,
+                   **{"title": f"Job {external_id}", "company": "Acme", **fields})
+
+
+def apply(store: Store, board: str, postings: list[Posting], now: datetime, **kwargs):
+    store.ensure_boards(SOURCE, [board])
+    sync_id = store.start_sync(SOURCE, board, run_id=None)
+    return sync_id, store.apply_snapshot(SOURCE, board, [postings_frame(postings)], sync_id=sync_id,
+                                         now=now, **kwargs)
+
+
+def payload(board: str, body: bytes) -> RawPayload:
+    return RawPayload(board=board, location=f"bucket/{board}.json", body=body, fetched_at=T1, etag="e1")
+
+
+# --- migrations ---------------------------------------------------------------------------------
+
+def test_upgrade_is_idempotent(store_url):
+    store = Store(store_url)
+    Store(store_url)  # a second store on the same URL
+    store.upgrade()
+    store.upgrade()
+    tables = set(sa.inspect(store.engine).get_table_names())
+    assert {"boards", "jobs", "syncs", "job_events", "raw_snapshots", "bad_records", VERSION_TABLE} <= tables
+    assert "alembic_version" not in tables  # left to a Dagster instance sharing the database
+    head = ScriptDirectory(str(engine.MIGRATIONS)).get_current_head()
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all() == [head]
+
+
+def _alembic(store: Store, action, revision: str) -> None:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(engine.MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        action(config, revision)
+
+
+def test_migration_0004_drops_the_event_keys_and_keeps_the_events(blank_store_url):
+    store = Store(blank_store_url, check=False)
+    _alembic(store, command.upgrade, "0003")
+    assert len(sa.inspect(store.engine).get_foreign_keys("job_events")) == 2
+    with store.engine.begin() as conn:
+        job_id = conn.execute(jobs.insert().values(source=SOURCE, board="acme", external_id="a", title="A",
+                                                   company="Acme", location="", url="", description="",
+                                                   requirements="[]", content_hash=1, first_seen_at=T1,
+                                                   last_seen_at=T1, updated_at=T1)).inserted_primary_key[0]
+        sync_id = conn.execute(syncs.insert().values(source=SOURCE, board="acme", status="success",
+                                                     started_at=T1)).inserted_primary_key[0]
+        conn.execute(job_events.insert().values(job_id=job_id, sync_id=sync_id, kind="new", at=T1))
+    _alembic(store, command.upgrade, "0004")
+    inspector = sa.inspect(store.engine)
+    assert inspector.get_foreign_keys("job_events") == []
+    assert {tuple(i["column_names"]) for i in inspector.get_indexes("job_events")} == {("sync_id",), ("job_id",)}
+    assert rows(store, job_events)[0]["kind"] == "new"
+    _alembic(store, command.downgrade, "0003")
+    assert len(sa.inspect(store.engine).get_foreign_keys("job_events")) == 2
+    assert len(rows(store, job_events)) == 1
+
+
+def test_every_event_names_a_stored_job_and_its_sync(store_url):
+    # job_events has no foreign keys (migration 0004): the apply's one INSERT … SELECT guarantees them
+    store = Store(store_url)
+    sync_folder(store, SAMPLE_BUCKET / "snapshot_1", T1)
+    sync_folder(store, SAMPLE_BUCKET / "snapshot_2", T2)
+    with store.engine.connect() as conn:
+        total = conn.scalar(sa.select(sa.func.count()).select_from(job_events))
+        orphans = conn.scalar(sa.select(sa.func.count()).select_from(
+            job_events.outerjoin(jobs, jobs.c.id == job_events.c.job_id)
+            .outerjoin(syncs, sa.and_(syncs.c.id == job_events.c.sync_id,
+                                      syncs.c.source == jobs.c.source, syncs.c.board == jobs.c.board)))
+            .where(sa.or_(jobs.c.id.is_(None), syncs.c.id.is_(None))))
+    assert total > 0 and orphans == 0
+
+
+def test_a_store_never_changes_the_schema_by_itself(blank_store_url):
+    with pytest.raises(SchemaOutOfDate, match="has no jobsync schema yet: run `jobsync db upgrade`"):
+        Store(blank_store_url)
+    assert sa.inspect(engine_for(blank_store_url)).get_table_names() == []
+
+
+def test_an_out_of_date_schema_names_the_command_and_hides_the_password(blank_store_url):
+    store = Store(blank_store_url, check=False)
+    _alembic(store, command.upgrade, "0003")
+    with pytest.raises(SchemaOutOfDate, match=r"is at schema 0003, this jobsync needs \w+: run `jobsync db upgrade`"):
+        Store(blank_store_url)
+    assert masked("postgresql://jobsync:s3cret@db.example/jobs") == "postgresql://jobsync:***@db.example/jobs"
+
+
+# --- the two sample snapshots -------------------------------------------------------------------
+
+def test_sample_bucket_snapshot_1_then_2(store_url):
+    store = Store(store_url)
+    first = sync_folder(store, SAMPLE_BUCKET / "snapshot_1", T1, run_id="run-1")
+    after_first = job_rows(store)
+    assert set(after_first) == SNAPSHOT_1_IDS
+    assert all(r["expired_at"] is None and r["first_seen_at"] == r["last_seen_at"] == r["updated_at"] == T1
+               for r in after_first.values())
+    assert events(store) == sorted((i, "new") for i in SNAPSHOT_1_IDS)
+    assert {b: d.counts() for b, (_, d) in first.items()} == {
+        "amberline-freight": {"new": 3, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0},
+        "marisol-hoteles": {"new": 3, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0},
+        "tessellate-studio": {"new": 2, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0},
+    }
+
+    second = sync_folder(store, SAMPLE_BUCKET / "snapshot_2", T2, run_id="run-2")
+    after = job_rows(store)
+    assert active_ids(store) == SNAPSHOT_2_IDS and len(SNAPSHOT_2_IDS) == 7
+    assert set(after) == SNAPSHOT_1_IDS | SNAPSHOT_2_IDS
+    for gone in ("af-3103", "MH-124", "ts-0043"):  # absent, or listed with isActive false
+        assert after[gone]["expired_at"] == T2
+        assert after[gone]["expired_reason"] == "absent"
+        assert after[gone]["updated_at"] == T2
+        assert after[gone]["last_seen_at"] == T1
+    for listed in SNAPSHOT_2_IDS:
+        assert after[listed]["expired_at"] is None and after[listed]["expired_reason"] is None
+    # the changed job carries the new content; the unchanged ones were not rewritten
+    assert "Zeebrugge" in after["af-3102"]["description"]
+    assert json.loads(after["af-3102"]["requirements"])[-1] == "French or Dutch (B2)"
+    assert after["af-3102"]["updated_at"] == T2 and after["af-3102"]["first_seen_at"] == T1
+    assert after["af-3102"]["content_hash"] != after_first["af-3102"]["content_hash"]
+    for same in ("af-3101", "MH-118", CADIZ, "ts-0042"):
+        # only last_seen_at moved: three days passed, more than the one-day refresh interval
+        assert after[same] == {**after_first[same], "last_seen_at": T2}
+    assert after["af-3107"]["first_seen_at"] == after["af-3107"]["updated_at"] == T2
+    assert after["af-3107"]["company"] == "Amberline Freight" and after["af-3107"]["posted_date"] == "2026-11-19"
+
+    expected_events = {
+        "amberline-freight": [("af-3102", "changed"), ("af-3103", "expired"), ("af-3107", "new")],
+        "marisol-hoteles": [("MH-124", "expired")],
+        "tessellate-studio": [("ts-0043", "expired"), ("ts-0049", "new")],
+    }
+    assert {b: events(store, sync_id) for b, (sync_id, _) in second.items()} == expected_events
+    assert len(events(store)) == 8 + 6
+
+    expected_counts = {
+        "amberline-freight": dict(found=3, new=1, changed=1, unchanged=1, expired=1, reactivated=0),
+        "marisol-hoteles": dict(found=2, new=0, changed=0, unchanged=2, expired=1, reactivated=0),
+        "tessellate-studio": dict(found=2, new=1, changed=0, unchanged=1, expired=1, reactivated=0),
+    }
+    for board, (sync_id, diff) in second.items():
+        row = sync_row(store, sync_id)
+        assert row["status"] == "success" and row["error"] is None
+        assert row["run_id"] == "run-2" and row["source"] == SOURCE and row["board"] == board
+        assert {k: row[k] for k in expected_counts[board]} == expected_counts[board]
+        assert row["bad"] == 0 and row["duplicates"] == 0
+        assert row["raw_snapshot_id"] is not None
+        assert row["finished_at"] is not None and row["duration_seconds"] >= 0
+        assert {k: v for k, v in diff.counts().items()} == {
+            k: expected_counts[board][k] for k in ("new", "changed", "unchanged", "expired", "reactivated")}
+    assert [s.board for s in store.syncs_for_run("run-2")] == BOARDS
+    assert all(s.status == "success" for s in store.syncs_for_run("run-2", SOURCE))
+    assert store.latest_syncs(SOURCE, "marisol-hoteles")[0].counts["expired"] == 1
+
+    board_rows = {r["board"]: r for r in rows_by_board(store)}
+    assert set(board_rows) == set(BOARDS) and store.board_names(SOURCE) == BOARDS
+    assert store.last_snapshot_at(SOURCE, "marisol-hoteles") == datetime(2026, 11, 20, 22, 41, 17, tzinfo=timezone.utc)
+    assert as_utc(board_rows["marisol-hoteles"]["last_synced_at"]) == T2
+
+
+def rows_by_board(store: Store) -> list[dict]:
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(boards))]
+
+
+def test_same_snapshot_twice_writes_nothing(store_url):
+    store = Store(store_url)
+    sync_folder(store, SAMPLE_BUCKET / "snapshot_1", T1)
+    sync_folder(store, SAMPLE_BUCKET / "snapshot_2", T2)
+    before, events_before = job_rows(store), events(store)
+    again = sync_folder(store, SAMPLE_BUCKET / "snapshot_2", T2 + timedelta(hours=3))
+    for board, (sync_id, diff) in again.items():
+        assert diff.writes == 0, board
+        assert sorted(diff.unchanged) == sorted(active_ids(store, board))
+        row = sync_row(store, sync_id)
+        assert row["status"] == "success"
+        assert (row["new"], row["changed"], row["expired"], row["reactivated"]) == (0, 0, 0, 0)
+        assert row["unchanged"] == row["found"]
+    assert job_rows(store) == before  # not one updated_at (or anything else) moved
+    assert events(store) == events_before
+    assert count(store, raw_snapshots) == 6  # the identical payloads were archived once
+
+
+def test_job_that_disappears_and_comes_back_is_reactivated(store_url):
+    store = Store(store_url)
+    sync_folder(store, SAMPLE_BUCKET / "snapshot_1", T1)
+    sync_folder(store, SAMPLE_BUCKET / "snapshot_2", T2)
+    before = job_rows(store)
+    back = sync_folder(store, SAMPLE_BUCKET / "snapshot_1", T3)
+    after = job_rows(store)
+    assert active_ids(store) == SNAPSHOT_1_IDS
+    for returned in ("af-3103", "MH-124", "ts-0043"):
+        assert after[returned]["expired_at"] is None and after[returned]["expired_reason"] is None
+        assert after[returned]["updated_at"] == after[returned]["last_seen_at"] == T3
+        assert after[returned]["first_seen_at"] == T1
+        assert after[returned]["id"] == before[returned]["id"]  # the same row, not a new one
+    for gone in ("af-3107", "ts-0049"):
+        assert after[gone]["expired_at"] == T3
+    assert events(store, back["amberline-freight"][0]) == [
+        ("af-3102", "changed"), ("af-3103", "reactivated"), ("af-3107", "expired")]
+    assert events(store, back["marisol-hoteles"][0]) == [("MH-124", "reactivated")]
+    assert events(store, back["tessellate-studio"][0]) == [("ts-0043", "reactivated"), ("ts-0049", "expired")]
+    row = sync_row(store, back["tessellate-studio"][0])
+    assert (row["reactivated"], row["expired"], row["unchanged"]) == (1, 1, 1)
+
+
+def test_reactivated_with_changed_content_takes_the_new_content(store_url):
+    store = Store(store_url)
+    apply(store, "acme", [posting("a"), posting("b", description="v1")], T1)
+    apply(store, "acme", [posting("a")], T2)
+    assert job_rows(store)["b"]["expired_at"] == T2
+    sync_id, diff = apply(store, "acme", [posting("a"), posting("b", description="v2", location="Leeds")], T3)
+    assert list(diff.reactivated) == ["b"] and diff.writes == 1
+    row = job_rows(store)["b"]
+    assert row["description"] == "v2" and row["location"] == "Leeds"
+    assert row["expired_at"] is None and row["expired_reason"] is None and row["updated_at"] == T3
+    assert row["content_hash"] == posting("b", description="v2", location="Leeds").content_hash
+    assert events(store, sync_id) == [("b", "reactivated")]
+    # and the next identical snapshot is unchanged
+    assert apply(store, "acme", [posting("a"), posting("b", description="v2", location="Leeds")],
+                 T3 + timedelta(minutes=5))[1].writes == 0
+
+
+def test_boards_are_independent(store_url):
+    store = Store(store_url)
+    apply(store, "one", [posting("a", board="one"), posting("b", board="one")], T1)
+    apply(store, "two", [posting("a", board="two")], T1)
+    _, diff = apply(store, "two", [], T2)  # board two emptied
+    assert list(diff.expired) == ["a"]
+    assert active_ids(store, "one") == {"a", "b"}
+    assert active_ids(store, "two") == set()
+
+
+def test_none_posted_date_round_trips_and_stays_unchanged(store_url):
+    store = Store(store_url)
+    apply(store, "acme", [posting("a", posted_date=None), posting("b", posted_date="2026-11-01")], T1)
+    assert job_rows(store)["a"]["posted_date"] is None
+    assert apply(store, "acme", [posting("a", posted_date=None), posting("b", posted_date="2026-11-01")],
+                 T2)[1].writes == 0
+
+
+def test_extreme_content_hashes_round_trip(store_url):
+    store = Store(store_url)
+    frame = postings_frame([posting("low"), posting("high")])
+    frame["content_hash"] = pd.Series([-(2**63), 2**63 - 1], dtype="int64")
+    store.ensure_boards(SOURCE, ["acme"])
+    for now in (T1, T2):
+        sync_id = store.start_sync(SOURCE, "acme", run_id=None)
+        diff = store.apply_snapshot(SOURCE, "acme", [frame], sync_id=sync_id, now=now)
+    assert diff.writes == 0
+    assert {r["content_hash"] for r in job_rows(store).values()} == {-(2**63), 2**63 - 1}
+
+
+def test_chunks_apply_like_one_frame(store_url):
+    store = Store(store_url)
+    apply(store, "acme", [posting(i) for i in "abcd"], T1)
+    store.ensure_boards(SOURCE, ["acme"])
+    frame = postings_frame([posting("a"), posting("b", title="B2"), posting("e")])
+    sync_id = store.start_sync(SOURCE, "acme", run_id=None)
+    diff = store.apply_snapshot(SOURCE, "acme", (frame.iloc[i:i + 1] for i in range(3)), sync_id=sync_id, now=T2)
+    assert diff.counts() == {"new": 1, "changed": 1, "unchanged": 1, "reactivated": 0, "expired": 2}
+    assert active_ids(store) == {"a", "b", "e"}
+    assert job_rows(store)["b"]["title"] == "B2"
+
+
+# --- failure rolls back -------------------------------------------------------------------------
+
+def failing_after(frames):
+    yield from frames
+    raise RuntimeError("the source broke midway")
+
+
+def test_failure_inside_apply_rolls_back_everything(store_url):
+    store = Store(store_url)
+    parsed = parse_company_file(Bucket(str(SAMPLE_BUCKET / "snapshot_1")).read("amberline-freight"))
+    store.ensure_boards(SOURCE, ["amberline-freight"])
+    sync_id = store.start_sync(SOURCE, "amberline-freight", run_id="run-x")
+    with pytest.raises(RuntimeError, match="midway"):
+        store.apply_snapshot(SOURCE, "amberline-freight", failing_after([parsed.postings.iloc[:2]]),
+                             sync_id=sync_id, snapshot_at=parsed.snapshot_at, now=T1)
+    assert count(store, jobs) == 0
+    assert count(store, job_events) == 0
+    row = sync_row(store, sync_id)
+    assert row["status"] != "success" and row["finished_at"] is None
+    assert store.last_snapshot_at(SOURCE, "amberline-freight") is None
+
+
+def test_failure_after_staging_changes_rolls_back_and_the_retry_succeeds(store_url):
+    store = Store(store_url)
+    sync_folder(store, SAMPLE_BUCKET / "snapshot_1", T1)
+    before, events_before = job_rows(store), events(store)
+    parsed = parse_company_file(Bucket(str(SAMPLE_BUCKET / "snapshot_2")).read("amberline-freight"))
+    sync_id = store.start_sync(SOURCE, "amberline-freight", run_id=None)
+    with pytest.raises(RuntimeError):  # the first chunk holds a changed (staged) and a new job
+        store.apply_snapshot(SOURCE, "amberline-freight", failing_after([parsed.postings]),
+                             sync_id=sync_id, snapshot_at=parsed.snapshot_at, now=T2)
+    assert job_rows(store) == before and events(store) == events_before
+    assert sync_row(store, sync_id)["status"] == "running"
+    store.finish_sync(sync_id, "failed", error="the source broke midway")
+    assert sync_row(store, sync_id)["status"] == "failed"
+    # the retry (same process, pooled connection) sees no leftovers of the failed attempt
+    retry = store.start_sync(SOURCE, "amberline-freight", run_id=None)
+    diff = store.apply_snapshot(SOURCE, "amberline-freight", [parsed.postings], sync_id=retry,
+                                snapshot_at=parsed.snapshot_at, now=T2)
+    assert diff.counts() == {"new": 1, "changed": 1, "unchanged": 1, "reactivated": 0, "expired": 1}
+    assert active_ids(store, "amberline-freight") == {"af-3101", "af-3102", "af-3107"}
+
+
+# --- raw snapshots and bad records --------------------------------------------------------------
+
+def test_archive_raw_dedups_an_identical_payload(store_url):
+    store = Store(store_url)
+    first_id, seen = store.archive_raw(SOURCE, payload("acme", b'{"v": 1}'))
+    assert not seen
+    assert store.archive_raw(SOURCE, payload("acme", b'{"v": 1}')) == (first_id, True)
+    other_board_id, seen = store.archive_raw(SOURCE, payload("other", b'{"v": 1}'))
+    assert not seen and other_board_id != first_id
+    second_id, seen = store.archive_raw(SOURCE, payload("acme", b'{"v": 2}'))
+    assert not seen and second_id != first_id
+    third_id, seen = store.archive_raw(SOURCE, payload("acme", b'{"v": 1}'))  # back to the first body
+    assert not seen and third_id not in (first_id, second_id)
+    assert count(store, raw_snapshots) == 4
+    latest = store.latest_raw(SOURCE, "acme")
+    assert latest.id == third_id and latest.body == b'{"v": 1}' and latest.etag == "e1"
+    assert latest.fetched_at == T1 and latest.payload().body == b'{"v": 1}'
+    row = rows(store, raw_snapshots, raw_snapshots.c.id == third_id)[0]
+    assert row["size_bytes"] == 8 and len(row["sha256"]) == 64
+    assert store.latest_raw(SOURCE, "nobody") is None
+
+
+def test_keep_bad_records_replaces_on_re_parse(store_url):
+    store = Store(store_url)
+    body = (FIXTURES / "company_files" / "bad" / "missing-title.json").read_bytes()
+    raw_id, _ = store.archive_raw(SOURCE, payload("wickham", body))
+    parsed = parse_company_file(store.latest_raw(SOURCE, "wickham").payload())
+    assert len(parsed.bad_records) == 1
+    store.keep_bad_records(raw_id, SOURCE, "wickham", parsed.bad_records)
+    store.keep_bad_records(raw_id, SOURCE, "wickham", parsed.bad_records)  # parsed again
+    kept = store.bad_records(SOURCE, "wickham")
+    assert len(kept) == 1
+    assert kept[0]["position"] == 1 and kept[0]["external_id"] == "wc-8" and "title" in kept[0]["reason"]
+    assert json.loads(kept[0]["record"])["id"] == "wc-8"
+    # a re-parse by a fixed parser finds none: the old ones go
+    store.keep_bad_records(raw_id, SOURCE, "wickham", [])
+    assert store.bad_records(SOURCE, "wickham") == []
+    # other snapshots' records are left alone
+    other_id, _ = store.archive_raw(SOURCE, payload("wickham", body + b" "))
+    store.keep_bad_records(other_id, SOURCE, "wickham", parsed.bad_records)
+    store.keep_bad_records(raw_id, SOURCE, "wickham", parsed.bad_records)
+    store.keep_bad_records(raw_id, SOURCE, "wickham", [])
+    assert [r["raw_snapshot_id"] for r in store.bad_records(SOURCE, "wickham")] == [other_id]
+
+
+def test_awkward_records_are_set_aside_and_stored(store_url):
+    # too long for the columns, or text that is not valid Unicode: refused by the parser, and the
+    # refusal itself must still be storable (or the whole run's step would fail on it)
+    store = Store(store_url)
+    document = ('{"company": "Acme", "scrapedAt": "2026-11-20T06:00:00Z", "jobs": ['
+                '{"id": "%s", "title": "Long id"},'
+                '{"id": "long-date", "title": "Long date", "postedDate": "%s"},'
+                '{"id": "cut-\\ud83d", "title": "Cut \\ud83d emoji"},'
+                '{"id": "ok", "title": "Fine \\ud83d\\ude00"}]}' % ("x" * 300, "posted " * 10))
+    raw_id, _ = store.archive_raw(SOURCE, payload("acme", document.encode()))
+    parsed = parse_company_file(store.latest_raw(SOURCE, "acme").payload())
+    assert [b.position for b in parsed.bad_records] == [0, 1, 2]
+    store.keep_bad_records(raw_id, SOURCE, "acme", parsed.bad_records)
+    assert len(store.bad_records(SOURCE, "acme")) == 3
+    store.ensure_boards(SOURCE, ["acme"])
+    sync_id = store.start_sync(SOURCE, "acme", run_id=None)
+    store.apply_snapshot(SOURCE, "acme", [parsed.postings], sync_id=sync_id, now=T1)
+    assert job_rows(store)["ok"]["title"] == "Fine 😀"
+
+
+# --- last_seen_at -------------------------------------------------------------------------------
+
+def test_last_seen_at_is_refreshed_only_after_the_refresh_interval(store_url):
+    store = Store(store_url)
+    sync_folder(store, SAMPLE_BUCKET / "snapshot_1", T1)
+    sync_folder(store, SAMPLE_BUCKET / "snapshot_2", T2)
+    expired_ids = {"af-3103", "MH-124", "ts-0043"}
+    assert {r["last_seen_at"] for i, r in job_rows(store).items() if i not in expired_ids} == {T2}
+    later = T2 + timedelta(hours=23)
+    results = sync_folder(store, SAMPLE_BUCKET / "snapshot_2", later)
+    assert all(diff.writes == 0 for _, diff in results.values())
+    assert {r["last_seen_at"] for i, r in job_rows(store).items() if i not in expired_ids} == {T2}
+    much_later = T2 + timedelta(days=1, minutes=1)
+    results = sync_folder(store, SAMPLE_BUCKET / "snapshot_2", much_later)
+    assert all(diff.writes == 0 for _, diff in results.values())  # a refresh is not a change
+    after = job_rows(store)
+    for i, r in after.items():
+        if i in expired_ids:
+            assert r["last_seen_at"] == T1 and r["updated_at"] == T2  # expired jobs are not "seen"
+        else:
+            assert r["last_seen_at"] == much_later
+            assert r["updated_at"] in (T1, T2)
+
+
+def test_seen_refresh_is_a_parameter(store_url):
+    store = Store(store_url)
+    apply(store, "acme", [posting("a")], T1)
+    apply(store, "acme", [posting("a")], T1 + timedelta(minutes=30), seen_refresh=timedelta(hours=1))
+    assert job_rows(store)["a"]["last_seen_at"] == T1
+    apply(store, "acme", [posting("a")], T1 + timedelta(minutes=61), seen_refresh=timedelta(hours=1))
+    assert job_rows(store)["a"]["last_seen_at"] == T1 + timedelta(minutes=61)
+    assert job_rows(store)["a"]["updated_at"] == T1
+
+
+# --- snapshot time and sync rows ----------------------------------------------------------------
+
+def test_last_snapshot_at_only_moves_forward(store_url):
+    store = Store(store_url)
+    apply(store, "acme", [posting("a")], T1, snapshot_at=T2)
+    apply(store, "acme", [posting("a")], T2, snapshot_at=T1)  # an older snapshot applied late
+    assert store.last_snapshot_at(SOURCE, "acme") == T2
+    apply(store, "acme", [posting("a")], T3, snapshot_at=T3)
+    assert store.last_snapshot_at(SOURCE, "acme") == T3
+    apply(store, "acme", [posting("a")], T3)  # no snapshot time: left as it was
+    assert store.last_snapshot_at(SOURCE, "acme") == T3
+
+
+def test_record_sync_writes_one_finished_row(store_url):
+    store = Store(store_url)
+    sync_id = store.record_sync(SOURCE, "acme", "failed", run_id="run-9", error="acme.json: not valid JSON",
+                                counts={"found": 0, "bad": 2, "bogus": 5})
+    row = sync_row(store, sync_id)
+    assert row["status"] == "failed" and row["error"] == "acme.json: not valid JSON"
+    assert row["bad"] == 2 and row["new"] == 0 and row["finished_at"] is not None
+    assert [s.id for s in store.syncs_for_run("run-9")] == [sync_id]
+    assert store.syncs_for_run("run-9")[0].counts["bad"] == 2
+
+
+def test_non_utc_now_is_stored_as_the_same_instant(store_url):
+    """SQLite's DateTime drops the offset: the store converts to UTC on the way in."""
+    store = Store(store_url)
+    berlin = timezone(timedelta(hours=1))
+    apply(store, "acme", [posting("a")], T1.astimezone(berlin))
+    assert job_rows(store)["a"]["first_seen_at"] == T1
+
+
+# --- property: apply twice is a no-op, and the active jobs are the snapshot -----------------------
+
+TITLES = st.sampled_from(["Baker", "Driver", "Chef", "Clerk"])
+SNAPSHOTS = st.dictionaries(st.sampled_from([f"id-{i}" for i in range(10)]), TITLES, max_size=10)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(SNAPSHOTS, min_size=1, max_size=4))
+def test_apply_twice_is_a_no_op_and_active_jobs_are_the_snapshot(sqlite_url, snapshots):
+    store = Store(sqlite_url)
+    board = f"b-{uuid.uuid4().hex[:10]}"  # one store for all examples: a fresh board for each
+    for step, snapshot in enumerate(snapshots):
+        postings = [posting(i, board=board, title=t) for i, t in snapshot.items()]
+        now = T1 + timedelta(hours=step)
+        apply(store, board, postings, now)
+        active = active_ids(store, board)
+        assert active == set(snapshot)
+        _, again = apply(store, board, postings, now + timedelta(minutes=1))
+        assert again.writes == 0
+        assert sorted(again.unchanged) == sorted(snapshot)
+        assert active_ids(store, board) == active
+        current = job_rows(store, board)
+        assert {i: current[i]["title"] for i in snapshot} == snapshot
+
+
+def test_the_stored_state_reads_back_every_id_exactly(store_url):
+    # PostgreSQL reads a board's state through COPY as CSV: ids that CSV quotes or a reader would
+    # take for numbers or missing values must come back as the same text
+    odd = ["007", "7", "NA", "null", "N/A", "1e5", "a,b", 'say "hi"', "line\nbreak", "tab\there", " padded ",
+           "back\\slash", "\\N", "東京-1", "emoji-\U0001f600", "-9223372036854775808"]
+    store = Store(store_url)
+    _, first = apply(store, "acme", [posting(i) for i in odd], T1)
+    assert sorted(first.new) == sorted(odd)
+    _, again = apply(store, "acme", [posting(i) for i in odd[1:]], T2)
+    assert again.counts() == {"new": 0, "changed": 0, "unchanged": len(odd) - 1, "reactivated": 0, "expired": 1}
+    assert list(again.expired) == ["007"]
