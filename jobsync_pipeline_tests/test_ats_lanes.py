@@ -414,5 +414,26 @@ def test_a_run_whose_every_board_failed_is_a_failed_run(instance, sqlite_url, se
     result = sync(instance, sqlite_url, server, ["gone-1", "gone-2"])
     assert not result.success
     assert "2 board(s) did not sync" in failure_text(result)
-    assert {e.partition: e.passed for e in run_check_evaluations(instance, result)} == \
-        {"gone-1": False, "gone-2": False}
+    outcomes = {(e.asset_key.path[-1], e.partition): e.passed for e in run_check_evaluations(instance, result)
+                if e.check_name == "board_outcome"}
+    assert outcomes == {(stage, board): False for stage in ("raw_snapshot", "postings", "job_diff")
+                        for board in ("gone-1", "gone-2")}
+
+
+def test_a_board_whose_fetch_failed_has_every_check_evaluated_not_left_planned(sqlite_url, server):
+    server.set_route(board_path("gone"), NOT_FOUND)
+    with dg.instance_for_test() as instance:
+        result = sync(instance, sqlite_url, server, ["gone"])
+        assert not result.success
+        statuses = {}
+        for stage, check in (("raw_snapshot", "board_outcome"), ("postings", "board_outcome"),
+                             ("job_diff", "board_outcome"), ("job_diff", "mass_expiry_guard")):
+            (info,) = instance.event_log_storage.get_asset_check_partition_info(
+                [dg.AssetCheckKey(dg.AssetKey(["greenhouse", stage]), check)])
+            statuses[stage, check] = (info.partition_key, info.latest_execution_status.value)
+        assert statuses == {("raw_snapshot", "board_outcome"): ("gone", "FAILED"),
+                            ("postings", "board_outcome"): ("gone", "FAILED"),
+                            ("job_diff", "board_outcome"): ("gone", "FAILED"),
+                            ("job_diff", "mass_expiry_guard"): ("gone", "SUCCEEDED")}
+        assert instance.get_status_by_partition(dg.AssetKey(["greenhouse", "job_diff"]), ["gone"],
+                                                GREENHOUSE.partitions_def()) == {"gone": dg.AssetPartitionStatus.FAILED}

@@ -12,6 +12,17 @@ from jobsync_pipeline import settings
 from jobsync_pipeline.store.engine import SchemaOutOfDate, current_revision, engine_for, masked, upgrade
 
 
+# The instance jobsync makes when run outside the project's folder (an installed package): one run at a
+# time per API pool, as the project's dagster.yaml says, and no telemetry.
+INSTALLED_INSTANCE = """# written by jobsync: the embedded local instance (SQLite storage in this folder)
+concurrency:
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
 class UsageError(Exception):
     """The command was asked something it cannot do (exit status 2, like argparse's own)."""
 
@@ -49,9 +60,13 @@ def instance():
     if not os.environ.get(settings.DAGSTER_HOME_VAR):
         home = settings.LOCAL_DAGSTER_HOME.resolve()
         home.mkdir(parents=True, exist_ok=True)
-        embedded = Path("dagster.yaml").resolve()
-        if embedded.exists() and not (home / "dagster.yaml").exists():
-            (home / "dagster.yaml").symlink_to(embedded)
+        config = home / "dagster.yaml"
+        if not config.exists():
+            project = Path("dagster.yaml").resolve()
+            if project.exists():
+                config.symlink_to(project)  # the project's embedded instance, never a copy of it
+            else:  # installed without the project's folder: the same essentials, written once
+                config.write_text(INSTALLED_INSTANCE)
         os.environ[settings.DAGSTER_HOME_VAR] = str(home)  # for the runs this command launches in-process
     return dg.DagsterInstance.get()
 

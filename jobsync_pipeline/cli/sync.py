@@ -14,7 +14,7 @@ COUNTS = ("found", "new", "changed", "unchanged", "expired", "bad")  # the --jso
 # alike to merge, recorded for review
 MORE_COUNTS = ("reactivated", "cross_source_duplicates", "possible_duplicates")
 TABLE_COUNTS = (*COUNTS[:5], "reactivated", "bad")
-# The CLI prints its own table; Dagster's console logger would repeat each board's story with tracebacks.
+# The CLI prints its own table; the console logger would tell each board's story again.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 assert set(COUNTS + MORE_COUNTS) <= set(SYNC_COUNTS)
 

@@ -5,6 +5,7 @@ import dagster as dg
 import pytest
 
 from jobsync_pipeline_tests.conftest import FIXTURES, SAMPLE_BUCKET
+from jobsync_pipeline.defs.resources import BucketResource, StoreResource
 from jobsync_pipeline_tests.lane_helpers import BOARDS, fill_bucket, partition_metadata, query, run_lane
 
 BAD = FIXTURES / "company_files" / "bad"
@@ -161,3 +162,24 @@ def test_a_late_file_keeps_the_boards_latest_diff_numbers(instance, sqlite_url, 
                     if e.asset_key == key and e.check_name == "board_outcome"}
     assert set(stale_checks) == set(BOARDS)
     assert all(passed and "older than the applied" in text for passed, text in stale_checks.values())
+
+
+def test_an_expected_board_failure_is_printed_without_dagster_stack_traces(sqlite_url, tmp_path, capfd):
+    from jobsync_pipeline.definitions import defs
+    from jobsync_pipeline.defs.console import RUN_CONFIG  # as the schedules, sensors and CLI launch runs
+    from jobsync_pipeline.defs.run_tags import range_tags
+
+    bucket = tmp_path / "bucket"
+    fill_bucket(bucket, *snapshot(1))
+    (bucket / "wickham-cycles.json").write_bytes((BAD / "truncated.json").read_bytes())
+    boards = [*BOARDS, "wickham-cycles"]
+    job = defs.resolve_job_def("company_files_sync")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("company_files_boards", boards)
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, tags=range_tags(boards[0], boards[-1]), run_config=RUN_CONFIG,
+            resources={"store": StoreResource(url=sqlite_url), "bucket": BucketResource(url=str(bucket))})
+    assert not result.success
+    printed = capfd.readouterr().err
+    assert "1 board(s) did not sync" in printed and "wickham-cycles.json: not valid JSON" in printed
+    assert "Stack Trace" not in printed and "Traceback" not in printed

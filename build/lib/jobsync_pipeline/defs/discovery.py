@@ -16,6 +16,7 @@ from pydantic import Field
 
 from jobsync_pipeline.core.candidates import token_candidates
 from jobsync_pipeline.core.status import BoardStatus
+from jobsync_pipeline.defs import console
 from jobsync_pipeline.defs.resources import HttpResource, StoreResource
 from jobsync_pipeline.settings import DISCOVERY_CANDIDATES
 from jobsync_pipeline.sources.base import BoardError
@@ -209,7 +210,8 @@ def build_board_sensor(source: str, partitions: dg.DynamicPartitionsDefinition,
             requests.append(partitions.build_delete_request(retired))
             context.log.info(f"retired boards, partitions deleted: {', '.join(retired)}")
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(partition_key=board, run_key=f"{source}:{board}:added") for board in new],
+            run_requests=[dg.RunRequest(partition_key=board, run_key=f"{source}:{board}:added",
+                                        run_config=console.RUN_CONFIG) for board in new],
             dynamic_partitions_requests=requests,
             cursor=json.dumps({"boards": len(syncable)}),
         )

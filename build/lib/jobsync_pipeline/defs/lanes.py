@@ -17,6 +17,7 @@ from pydantic import Field
 from jobsync_pipeline.core.expiry_guard import GuardPolicy, GuardVerdict, evaluate
 from jobsync_pipeline.core.models import ParsedSnapshot
 from jobsync_pipeline.core.status import DIFF_COUNTS, BoardStatus, SyncStatus
+from jobsync_pipeline.defs import console
 from jobsync_pipeline.defs.board_checks import (BOARD_OUTCOME, MASS_EXPIRY_GUARD, CheckOutcome, board_outcome_spec,
                                                 check_outputs, record)
 from jobsync_pipeline.defs.resources import StoreResource, SyncPolicyResource
@@ -31,6 +32,7 @@ from jobsync_pipeline.store.time import utcnow
 # A board whose sync ended so fails its run (after every board's outcome is recorded); a stale board
 # (a late file) does not: skipping it is the right outcome.
 RUN_FAILING = (SyncStatus.FAILED, SyncStatus.GUARDED, SyncStatus.RETIRED)
+STAGES = ("raw_snapshot", "postings", "job_diff")
 WARN = dg.AssetCheckSeverity.WARN
 
 
@@ -157,16 +159,26 @@ class LaneStep:
         self.context.add_asset_metadata(
             {**numbers, "duration_seconds": round(time.monotonic() - started, 3)}, partition_key=board)
 
-    def record_outcomes(self) -> None:
+    def record_outcomes(self, asset_key: dg.AssetKey | None = None) -> None:
         for board in self.context.partition_keys:
             outcome = self.outcomes.get(board) or CheckOutcome(False, "the step ended before this board")
-            record(self.context, self.asset_key, BOARD_OUTCOME, board, outcome)
+            record(self.context, asset_key or self.asset_key, BOARD_OUTCOME, board, outcome)
 
     def results(self, attempted: int):
         """The step's run-wide numbers, then every board's outcome; a step whose every board failed
-        records the outcomes and fails, naming each board (the later steps are skipped)."""
+        records the outcomes and fails, naming each board."""
         if self.failures and len(self.failures) == attempted:
             self.record_outcomes()
+            # the later steps are skipped: their checks get the boards' outcomes now, or the UI would
+            # show checks that never ran as failed executions
+            later = STAGES[STAGES.index(self.asset_key.path[-1]) + 1:]
+            for stage in later:
+                self.record_outcomes(dg.AssetKey([self.spec.name, stage]))
+            if "job_diff" in later:
+                for board in self.context.partition_keys:
+                    record(self.context, dg.AssetKey([self.spec.name, "job_diff"]), MASS_EXPIRY_GUARD, board,
+                           CheckOutcome(True, "not evaluated: " + self.outcomes[board].description, WARN,
+                                        {"would_expire": 0}), blocking=True)
             raise dg.Failure(description=_failure_text(self.failures), metadata={"failed": len(self.failures)})
         yield dg.MaterializeResult(metadata={
             "boards_in_run": len(self.context.partition_keys), "failed_in_run": len(self.failures),
@@ -204,7 +216,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
         key_prefix=[spec.name], group_name=spec.name, owners=list(spec.owners), partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(), required_resource_keys={"store", *spec.resource_keys},
         output_required=False)
-    key = {stage: dg.AssetKey([spec.name, stage]) for stage in ("raw_snapshot", "postings", "job_diff")}
+    key = {stage: dg.AssetKey([spec.name, stage]) for stage in STAGES}
 
     # only the step that talks to the source's host holds its pool: parsing and applying never wait for it
     @dg.asset(name="raw_snapshot", kinds=set(spec.kinds), **({"pool": spec.pool} if spec.pool else {}),
@@ -338,6 +350,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
         yield from check_outputs(context)
 
     job = dg.define_asset_job(name=f"{spec.name}_sync", selection=dg.AssetSelection.groups(spec.name),
+                              config=console.RUN_CONFIG,
                               description=f"Sync {spec.title.lower()}: fetch, normalize and diff each board.")
     schedules = [build_stalest_first_schedule(spec, job, partitions)] if spec.cron else []
     return dg.Definitions(assets=[raw_snapshot, postings, job_diff], jobs=[job], schedules=schedules,
@@ -365,7 +378,8 @@ def build_stalest_first_schedule(spec: SourceSpec, job, partitions: dg.Partition
             return dg.SkipReason(f"no {spec.name} boards to sync")
         tick = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
         # stalest-first rotates through the partition order, so the batch is one range (two at the wrap)
-        return [dg.RunRequest(run_key=f"{spec.name}:{tick}:{start}", tags=range_tags(start, end))
+        return [dg.RunRequest(run_key=f"{spec.name}:{tick}:{start}", tags=range_tags(start, end),
+                              run_config=console.RUN_CONFIG)
                 for start, end in contiguous_ranges(known, batch)]
 
     return stalest_first

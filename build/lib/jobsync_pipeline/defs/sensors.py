@@ -5,6 +5,7 @@ import json
 import dagster as dg
 
 from jobsync_pipeline.core.status import BoardStatus
+from jobsync_pipeline.defs import console
 from jobsync_pipeline.defs.resources import BucketResource, StoreResource
 
 
@@ -30,7 +31,7 @@ def build_bucket_sensor(spec, job, partitions: dg.DynamicPartitionsDefinition) -
             if name not in seen:
                 context.log.warning(f"refused {reason}")
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(partition_key=f.board, run_key=f"{spec.name}:{f.board}:{f.etag}",
+            run_requests=[dg.RunRequest(partition_key=f.board, run_key=f"{spec.name}:{f.board}:{f.etag}", run_config=console.RUN_CONFIG,
                                         tags={"jobsync/file": f.name, "jobsync/etag": f.etag})
                           for f in changed],
             dynamic_partitions_requests=[partitions.build_add_request(added)] if added else [],
