@@ -1,1 +1,0 @@
-"""jobsync: a fresh, diffed catalog of job postings, run as Dagster assets."""
