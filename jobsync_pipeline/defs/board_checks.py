@@ -43,11 +43,12 @@ def board_outcome_spec(asset_key: dg.AssetKey, partitions: dg.PartitionsDefiniti
 def record(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, check_name: str, board: str,
            outcome: CheckOutcome, *, blocking: bool = False) -> None:
     """Log `outcome` as the evaluation of `check_name` on the board's partition, tied to the board's
-    materialization in this run when it has one."""
+    latest materialization."""
     context.log_event(dg.AssetCheckEvaluation(
         asset_key=asset_key, check_name=check_name, passed=outcome.passed, partition=board,
         severity=outcome.severity, description=outcome.description, blocking=blocking,
-        metadata=dict(outcome.metadata), target_materialization_data=_materialized_in_run(context, asset_key, board)))
+        metadata=dict(outcome.metadata),
+        target_materialization_data=_latest_materialization(context, asset_key, board)))
 
 
 def check_outputs(context: dg.AssetExecutionContext):
@@ -57,11 +58,13 @@ def check_outputs(context: dg.AssetExecutionContext):
         yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(check_key))
 
 
-def _materialized_in_run(context: dg.AssetExecutionContext, asset_key: dg.AssetKey,
-                         board: str) -> AssetCheckEvaluationTargetMaterializationData | None:
+def _latest_materialization(context: dg.AssetExecutionContext, asset_key: dg.AssetKey,
+                            board: str) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The partition's latest materialization, from this run or (for a board that failed) an earlier one:
+    the UI shows a partition's check status against it, as Dagster does for an AssetCheckResult."""
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[board]), limit=1).records
-    if not records or records[0].run_id != context.run.run_id:
+    if not records:
         return None
     return AssetCheckEvaluationTargetMaterializationData(
         run_id=records[0].run_id, storage_id=records[0].storage_id, timestamp=records[0].timestamp)

@@ -160,8 +160,9 @@ class LaneStep:
             {**numbers, "duration_seconds": round(time.monotonic() - started, 3)}, partition_key=board)
 
     def record_outcomes(self, asset_key: dg.AssetKey | None = None) -> None:
-        for board in self.context.partition_keys:
-            outcome = self.outcomes.get(board) or CheckOutcome(False, "the step ended before this board")
+        outcomes = {board: self.outcomes.get(board) or CheckOutcome(False, "the step ended before this board")
+                    for board in self.context.partition_keys}
+        for board, outcome in in_reporting_order(outcomes):
             record(self.context, asset_key or self.asset_key, BOARD_OUTCOME, board, outcome)
 
     def results(self, attempted: int):
@@ -185,6 +186,12 @@ class LaneStep:
             "run_seconds": round(time.monotonic() - self.started, 3)})
         self.record_outcomes()  # after the materializations they check
         yield from check_outputs(self.context)
+
+
+def in_reporting_order(outcomes: dict[str, CheckOutcome]) -> list[tuple[str, CheckOutcome]]:
+    """Passed boards first: the UI summarizes a partitioned check by its latest evaluation, so a run
+    with a failed board leaves the check red until a later run passes it."""
+    return sorted(outcomes.items(), key=lambda item: item[1].passed, reverse=True)
 
 
 def ended_outcome(sync: SyncResult) -> CheckOutcome:
@@ -338,11 +345,12 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 f"{applied.expiry_guard}: applied" if applied.expiry_guard else "nothing to hold back"),
                 metadata={"would_expire": numbers["expired"], "found": parsed.found})
         step.record_outcomes()
-        for board in context.partition_keys:
-            # a board that never reached the guard passes it: the guard did not stop it, its outcome says why
-            record(context, key["job_diff"], MASS_EXPIRY_GUARD, board, guard_outcomes.get(board) or CheckOutcome(
-                True, "not evaluated: " + step.outcomes[board].description, WARN, {"would_expire": 0}),
-                blocking=True)
+        # a board that never reached the guard passes it: the guard did not stop it, its outcome says why
+        guard_outcomes = {board: guard_outcomes.get(board) or CheckOutcome(
+            True, "not evaluated: " + step.outcomes[board].description, WARN, {"would_expire": 0})
+            for board in context.partition_keys}
+        for board, outcome in in_reporting_order(guard_outcomes):
+            record(context, key["job_diff"], MASS_EXPIRY_GUARD, board, outcome, blocking=True)
         failed = {s.board: f"{s.status}: {s.error or 'no reason recorded'}"
                   for s in step.store.syncs_for_run(context.run.run_id, spec.name) if s.status in RUN_FAILING}
         if failed:  # every board's outcome is recorded; the run still fails, naming every board that did not sync
