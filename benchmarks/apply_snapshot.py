@@ -251,11 +251,12 @@ def phase_apply(params: dict) -> dict:
     """Apply one snapshot file to the store and check its counts against the expected ones."""
     import sqlalchemy as sa
 
-    from jobsync_pipeline.store.engine import engine_for
+    from jobsync_pipeline.store.engine import engine_for, upgrade
     from jobsync_pipeline.store.repo import Store
     from jobsync_pipeline.store.tables import job_events, jobs
 
     url, expect = params["url"], params["expect"]
+    upgrade(url)  # a fresh store, as `jobsync db upgrade` makes it
     store = Store(url)
     store.ensure_boards(SOURCE, [BOARD])
     if params.get("vacuum") and url.startswith("postgresql"):

@@ -31,7 +31,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -41,8 +40,6 @@ sys.path.insert(0, str(HERE.parent))  # run from anywhere: the package and its t
 import dagster as dg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-warnings.filterwarnings("ignore", category=dg.BetaWarning)  # backfill_policy on the lane's assets
-
 from jobsync_pipeline.defs.lanes import build_source_lane  # noqa: E402
 from jobsync_pipeline.defs.run_tags import range_tags  # noqa: E402
 from jobsync_pipeline.defs.resources import HttpResource, StoreResource, SyncPolicyResource  # noqa: E402
@@ -51,6 +48,7 @@ from jobsync_pipeline.sources.greenhouse import GreenhouseConnector, parse_green
 from jobsync_pipeline.sources.http import HttpPolicy, PoliteClient  # noqa: E402
 from jobsync_pipeline.sources.lever import LeverConnector, parse_lever  # noqa: E402
 from jobsync_pipeline.store import tables  # noqa: E402
+from jobsync_pipeline.store.engine import upgrade  # noqa: E402
 from jobsync_pipeline_tests.http_server import LocalServer, json_reply  # noqa: E402
 
 JOBS_PER_BOARD = 3  # "a few jobs" per board, both parts
@@ -189,6 +187,7 @@ def part_b(n: int, store_url: str | None, instance_kind: str) -> dict:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ats_sync_")))
         url = store_url or f"sqlite:///{folder / 'jobsync.db'}"
         store_label = url.split("://", 1)[0] if store_url else "sqlite (temp file)"
+        upgrade(url)  # the schema, as `jobsync db upgrade` makes it
         print(f"Part B: single-run backfill of {n} Greenhouse board partitions ({JOBS_PER_BOARD} jobs each), "
               f"canned responses, no rate limit; store {store_label}, instance {instance_kind}", flush=True)
         instance = _instance(instance_kind, stack)
@@ -198,7 +197,8 @@ def part_b(n: int, store_url: str | None, instance_kind: str) -> dict:
         assert keys[0] == boards[0] and keys[-1] == boards[-1], "the range must cover exactly the boards"
         resources = {
             "store": StoreResource(url=url),
-            "http": HttpResource(requests_per_second=UNPACED_RPS, greenhouse_base_url=server.base_url),
+            "http": HttpResource(requests_per_second=UNPACED_RPS, greenhouse_base_url=server.base_url,
+                                 pacing_store_url=url),  # slots shared through the store, as in production
             "sync_policy": SyncPolicyResource(),
         }
         # The console logger would print thousands of events; warnings and errors still show.

@@ -204,3 +204,18 @@ def test_a_missing_bucket_and_an_old_schema_say_what_to_do(env, tmp_path):
     assert upgraded.returncode == 0 and "0004 →" in upgraded.stdout
     assert jobsync(env, "boards", "list").returncode == 0
     assert jobsync(env, "sync", "nosuchsource").returncode == 2
+
+
+def test_an_api_board_that_does_not_exist_is_refused_and_not_registered(env):
+    from jobsync_pipeline_tests.http_server import LocalServer, Reply
+
+    missing = (FIXTURES / "greenhouse" / "unknown_board.jobs.404.json").read_bytes()
+    with LocalServer({"/v1/boards/typo/jobs": Reply(404, missing)}) as server:
+        env = {**env, "JOBSYNC_GREENHOUSE_BASE_URL": server.base_url}
+        done = jobsync(env, "sync", "greenhouse", "--board", "typo")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "no greenhouse board 'typo'" in done.stderr and "nothing registered" in done.stderr
+    assert json.loads(jobsync(env, "boards", "list", "--all", "--json").stdout) == []
+    from dagster import DagsterInstance
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        assert instance.get_dynamic_partitions("greenhouse_boards") == []

@@ -40,15 +40,16 @@ def board_outcome_spec(asset_key: dg.AssetKey, partitions: dg.PartitionsDefiniti
                     "skipped as a late file), failed with the board's reason otherwise.")
 
 
-def record(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, check_name: str, board: str,
-           outcome: CheckOutcome, *, blocking: bool = False) -> None:
-    """Log `outcome` as the evaluation of `check_name` on the board's partition, tied to the board's
-    latest materialization."""
-    context.log_event(dg.AssetCheckEvaluation(
-        asset_key=asset_key, check_name=check_name, passed=outcome.passed, partition=board,
-        severity=outcome.severity, description=outcome.description, blocking=blocking,
-        metadata=dict(outcome.metadata),
-        target_materialization_data=_latest_materialization(context, asset_key, board)))
+def record(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, check_name: str,
+           outcomes: list[tuple[str, CheckOutcome]], *, blocking: bool = False) -> None:
+    """Log each (board, outcome) as the evaluation of `check_name` on the board's partition, in the
+    order given, each tied to the board's latest materialization."""
+    targets = _latest_materializations(context, asset_key, [board for board, _ in outcomes])
+    for board, outcome in outcomes:
+        context.log_event(dg.AssetCheckEvaluation(
+            asset_key=asset_key, check_name=check_name, passed=outcome.passed, partition=board,
+            severity=outcome.severity, description=outcome.description, blocking=blocking,
+            metadata=dict(outcome.metadata), target_materialization_data=targets.get(board)))
 
 
 def check_outputs(context: dg.AssetExecutionContext):
@@ -58,13 +59,25 @@ def check_outputs(context: dg.AssetExecutionContext):
         yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(check_key))
 
 
-def _latest_materialization(context: dg.AssetExecutionContext, asset_key: dg.AssetKey,
-                            board: str) -> AssetCheckEvaluationTargetMaterializationData | None:
-    """The partition's latest materialization, from this run or (for a board that failed) an earlier one:
-    the UI shows a partition's check status against it, as Dagster does for an AssetCheckResult."""
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[board]), limit=1).records
-    if not records:
-        return None
-    return AssetCheckEvaluationTargetMaterializationData(
-        run_id=records[0].run_id, storage_id=records[0].storage_id, timestamp=records[0].timestamp)
+def _latest_materializations(context: dg.AssetExecutionContext, asset_key: dg.AssetKey,
+                             boards: list[str]) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """Each partition's latest materialization, from this run or (for a board that failed) an earlier one:
+    the UI shows a partition's check status against it, as Dagster does for an AssetCheckResult.
+
+    One query finds those of this run (newest first, so the first record of a partition is its latest);
+    only the boards it does not cover are looked up one by one."""
+    def target(record) -> AssetCheckEvaluationTargetMaterializationData:
+        return AssetCheckEvaluationTargetMaterializationData(
+            run_id=record.run_id, storage_id=record.storage_id, timestamp=record.timestamp)
+
+    found: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
+    recent = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=boards), limit=len(boards)).records
+    for record in recent:
+        found.setdefault(record.partition_key, target(record))
+    for board in set(boards) - set(found):
+        older = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[board]), limit=1).records
+        if older:
+            found[board] = target(older[0])
+    return found

@@ -162,8 +162,7 @@ class LaneStep:
     def record_outcomes(self, asset_key: dg.AssetKey | None = None) -> None:
         outcomes = {board: self.outcomes.get(board) or CheckOutcome(False, "the step ended before this board")
                     for board in self.context.partition_keys}
-        for board, outcome in in_reporting_order(outcomes):
-            record(self.context, asset_key or self.asset_key, BOARD_OUTCOME, board, outcome)
+        record(self.context, asset_key or self.asset_key, BOARD_OUTCOME, in_reporting_order(outcomes))
 
     def results(self, attempted: int):
         """The step's run-wide numbers, then every board's outcome; a step whose every board failed
@@ -176,10 +175,10 @@ class LaneStep:
             for stage in later:
                 self.record_outcomes(dg.AssetKey([self.spec.name, stage]))
             if "job_diff" in later:
-                for board in self.context.partition_keys:
-                    record(self.context, dg.AssetKey([self.spec.name, "job_diff"]), MASS_EXPIRY_GUARD, board,
-                           CheckOutcome(True, "not evaluated: " + self.outcomes[board].description, WARN,
-                                        {"would_expire": 0}), blocking=True)
+                record(self.context, dg.AssetKey([self.spec.name, "job_diff"]), MASS_EXPIRY_GUARD, [
+                    (board, CheckOutcome(True, "not evaluated: " + self.outcomes[board].description, WARN,
+                                         {"would_expire": 0})) for board in self.context.partition_keys],
+                       blocking=True)
             raise dg.Failure(description=_failure_text(self.failures), metadata={"failed": len(self.failures)})
         yield dg.MaterializeResult(metadata={
             "boards_in_run": len(self.context.partition_keys), "failed_in_run": len(self.failures),
@@ -349,8 +348,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
         guard_outcomes = {board: guard_outcomes.get(board) or CheckOutcome(
             True, "not evaluated: " + step.outcomes[board].description, WARN, {"would_expire": 0})
             for board in context.partition_keys}
-        for board, outcome in in_reporting_order(guard_outcomes):
-            record(context, key["job_diff"], MASS_EXPIRY_GUARD, board, outcome, blocking=True)
+        record(context, key["job_diff"], MASS_EXPIRY_GUARD, in_reporting_order(guard_outcomes), blocking=True)
         failed = {s.board: f"{s.status}: {s.error or 'no reason recorded'}"
                   for s in step.store.syncs_for_run(context.run.run_id, spec.name) if s.status in RUN_FAILING}
         if failed:  # every board's outcome is recorded; the run still fails, naming every board that did not sync
