@@ -229,7 +229,11 @@ def tick(instance: dg.DagsterInstance, store_url: str, cursor: str | None = None
                                       resources={"store": StoreResource(url=store_url)})
     result = SENSOR(context)
     for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        if isinstance(request, dg.DeleteDynamicPartitionsRequest):
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(request.partitions_def_name, key)
+        else:
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     return result
 
 
@@ -256,6 +260,36 @@ def test_the_board_sensor_adds_only_new_syncable_boards(instance, store_url):
     later = tick(instance, store_url, cursor=unchanged.cursor)
     assert [r.run_key for r in later.run_requests] == ["greenhouse:initech:added"]
     assert sorted(instance.get_dynamic_partitions("greenhouse_boards")) == ["acme", "globex", "initech"]
+
+
+def test_the_board_sensor_deletes_the_partitions_of_retired_boards(instance, store_url):
+    registry = registry_for(store_url)
+    registry.add("greenhouse", ["acme", "gone"], origin="cli")
+    first = tick(instance, store_url)
+    assert sorted(instance.get_dynamic_partitions("greenhouse_boards")) == ["acme", "gone"]
+    registry.not_found("greenhouse", "gone", "404", retire_after=1)  # retired by its 404s
+
+    later = tick(instance, store_url, cursor=first.cursor)
+
+    assert later.run_requests == []
+    assert instance.get_dynamic_partitions("greenhouse_boards") == ["acme"]
+    registry.add("greenhouse", ["gone"], origin="cli")  # an operator brings it back
+    assert [r.partition_key for r in tick(instance, store_url, cursor=later.cursor).run_requests] == ["gone"]
+
+
+def test_a_discovery_run_whose_every_probe_failed_is_a_failed_run(sqlite_url):
+    registry_for(sqlite_url).add_candidates(["Acme Robotics", "Globex"], origin="cli")
+    with LocalServer({}) as server:
+        unreachable = server.base_url  # the port is closed once the server stops: every probe errs
+    result = dg.materialize(
+        [discovered_boards], raise_on_error=False,
+        resources={"store": StoreResource(url=sqlite_url),
+                   "http": HttpResource(greenhouse_base_url=unreachable, lever_base_url=unreachable,
+                                        requests_per_second=1000, max_attempts=1)},
+        run_config=dg.RunConfig(ops={"discovery__discovered_boards": DiscoveryConfig(batch_size=2)}))
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "every one of the 2 probe(s) failed" in failure.step_failure_data.user_failure_data.description
 
 
 def test_definitions_load_with_the_sensor_and_the_schedule(sqlite_url):
