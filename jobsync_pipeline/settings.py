@@ -12,6 +12,7 @@ DATABASE_URL_VAR = "JOBSYNC_DATABASE_URL"
 BUCKET_URL_VAR = "JOBSYNC_BUCKET_URL"
 DAGSTER_HOME_VAR = "DAGSTER_HOME"
 REMOTEOK_TAGS_VAR = "JOBSYNC_REMOTEOK_TAGS"
+MAX_FILE_BYTES_VAR = "JOBSYNC_MAX_FILE_BYTES"
 BASE_URL_VARS = {
     "greenhouse": "JOBSYNC_GREENHOUSE_BASE_URL",
     "lever": "JOBSYNC_LEVER_BASE_URL",
@@ -44,6 +45,21 @@ def database_url() -> str:
 def bucket_url() -> str:
     """JOBSYNC_BUCKET_URL, else the shipped sample bucket's first snapshot."""
     return os.environ.get(BUCKET_URL_VAR) or str(SAMPLE_BUCKET / "snapshot_1")
+
+
+class ConfigError(ValueError):
+    """A jobsync environment variable holds something jobsync cannot use; the message says what to set."""
+
+
+def max_file_bytes(default: int) -> int:
+    """JOBSYNC_MAX_FILE_BYTES (a whole number of bytes, > 0), else `default`."""
+    text = os.environ.get(MAX_FILE_BYTES_VAR, "").strip().replace("_", "")
+    if not text:
+        return default
+    if not text.isdigit() or int(text) <= 0:
+        raise ConfigError(f"{MAX_FILE_BYTES_VAR}={os.environ[MAX_FILE_BYTES_VAR]!r} is not a size in bytes; "
+                         "set a whole number, e.g. 52428800 for 50 MB")
+    return int(text)
 
 
 def base_url(source: str) -> str:

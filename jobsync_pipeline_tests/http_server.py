@@ -21,6 +21,7 @@ class Reply:
     etag: str | None = None  # sent as ETag; a matching If-None-Match gets 304
     last_modified: str | None = None  # sent as Last-Modified; an If-Modified-Since not older gets 304
     delay: float = 0.0  # seconds before answering: a slow server
+    drip: float = 0.0  # seconds between the body's bytes, sent one at a time: a server that never quite ends
 
 
 # A route is one Reply, a (status, body, headers) tuple, or a list of them served in turn (the last repeats).
@@ -203,7 +204,14 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 if status != 304:
                     self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if reply.drip and body:
+                    self.wfile.flush()
+                    for i in range(len(body)):
+                        self.wfile.write(body[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(reply.drip)
+                else:
+                    self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
                 self.close_connection = True
 

@@ -437,3 +437,23 @@ def test_a_board_whose_fetch_failed_has_every_check_evaluated_not_left_planned(s
                             ("job_diff", "mass_expiry_guard"): ("gone", "SUCCEEDED")}
         assert instance.get_status_by_partition(dg.AssetKey(["greenhouse", "job_diff"]), ["gone"],
                                                 GREENHOUSE.partitions_def()) == {"gone": dg.AssetPartitionStatus.FAILED}
+
+
+def test_a_board_redirected_to_another_host_fails_and_expires_nothing(instance, store_url, server):
+    boards = ["alpha", "moved"]
+    for board in boards:
+        server.set_route(board_path(board), json_reply(board_jobs(board, range(12))))
+    assert sync(instance, store_url, server, boards).success
+    with LocalServer({"/v1/boards/moved/jobs": json_reply(board_jobs("impostor", range(100, 103)))}) as elsewhere:
+        server.set_route(board_path("moved"), Reply(302, headers={"Location": elsewhere.url(board_path("moved"))}))
+
+        result = sync(instance, store_url, server, boards)
+
+        assert elsewhere.count() == 0
+    assert not result.success
+    assert "1 board(s) did not sync" in failure_text(result) and "- moved:" in failure_text(result)
+    syncs = run_syncs(store_url, result)
+    assert {b: s for b, (s, _) in syncs.items()} == {"alpha": "success", "moved": "failed"}
+    assert elsewhere.base_url in syncs["moved"][1] and "may not leave the API host" in syncs["moved"][1]
+    assert active_jobs(store_url, "moved") == 12 and active_jobs(store_url, "alpha") == 12
+    assert query(store_url, "select count(*) from jobs where expired_at is not null")[0][0] == 0

@@ -219,3 +219,16 @@ def test_an_api_board_that_does_not_exist_is_refused_and_not_registered(env):
     from dagster import DagsterInstance
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         assert instance.get_dynamic_partitions("greenhouse_boards") == []
+
+
+def test_the_file_size_limit_comes_from_the_environment(env, tmp_path):
+    shutil.copytree(SAMPLE_BUCKET / "snapshot_1", tmp_path / "bucket")
+    small = jobsync({**env, "JOBSYNC_MAX_FILE_BYTES": "200"}, "sync", "company_files", "--board", "marisol-hoteles",
+                    "--json")
+    assert small.returncode == 1
+    error = json.loads(small.stdout)["boards"]["marisol-hoteles"]["error"]
+    size = (tmp_path / "bucket" / "marisol-hoteles.json").stat().st_size
+    assert f"{size:,} bytes is over the 200-byte limit (JOBSYNC_MAX_FILE_BYTES raises it)" in error
+    bad = jobsync({**env, "JOBSYNC_MAX_FILE_BYTES": "ten megabytes"}, "sync", "company_files")
+    assert bad.returncode == 1 and "JOBSYNC_MAX_FILE_BYTES='ten megabytes' is not a size in bytes" in bad.stderr
+    assert bad.stderr.count("\n") == 1

@@ -565,3 +565,98 @@ def test_the_http_resource_hands_its_clients_the_stores_pacer(sqlite_url, postgr
     with dg.build_resources(build_resources()) as resources:  # as the lanes, discovery and the CLI get it
         with resources.http.client() as client, resources.http.client(0.5) as feed_client:
             assert client.pacer.store_url == feed_client.pacer.store_url == resources.store.resolved_url()
+
+
+# --- redirects and the per-attempt deadline, against real local servers -----------------------------
+
+def test_a_redirect_to_another_host_is_refused_and_never_followed():
+    with LocalServer({"/jobs": json_reply({"jobs": ["theirs"]})}) as elsewhere:
+        routes = {"/v1/boards/acme/jobs": Reply(302, headers={"Location": elsewhere.url("/jobs")})}
+        with LocalServer(routes) as server, real_client(requests_per_second=None) as client:
+            with pytest.raises(FetchError) as caught:
+                client.get(server.url("/v1/boards/acme/jobs"))
+    message = str(caught.value)
+    assert server.url("/v1/boards/acme/jobs") in message and elsewhere.url("/jobs") in message
+    assert "refused, a redirect may not leave the API host" in message and caught.value.status == 302
+    assert server.count() == 1 and elsewhere.count() == 0  # refused at once: not retried, not followed
+    assert client.stats.retries == 0
+
+
+def test_a_redirect_to_the_same_host_on_another_scheme_or_port_is_refused_too():
+    fake = FakeTime()
+    script = Script(httpx.Response(301, headers={"Location": "http://boards.example/v1/acme"}), ok(), fake=fake)
+    with make_client(script, fake) as client, pytest.raises(FetchError, match="may not leave the API host"):
+        client.get("https://boards.example/v1/acme")
+    script = Script(httpx.Response(307, headers={"Location": "https://boards.example:8443/v1/acme"}), ok(), fake=fake)
+    with make_client(script, fake) as client, pytest.raises(FetchError, match="https://boards.example:8443"):
+        client.get("https://boards.example/v1/acme")
+    # The default port spelled out is the same host.
+    script = Script(httpx.Response(308, headers={"Location": "https://boards.example:443/v2/acme"}), ok(b"[]"),
+                    fake=fake)
+    with make_client(script, fake) as client:
+        assert client.get("https://boards.example/v1/acme").body == b"[]"
+
+
+def test_a_redirect_within_the_host_is_followed():
+    routes = {"/v1/boards/acme/jobs": Reply(302, headers={"Location": "/v1/boards/acme-inc/jobs"}),
+              "/v1/boards/acme-inc/jobs": json_reply({"jobs": [1]}, etag='"v1"')}
+    with LocalServer(routes) as server, real_client(requests_per_second=None) as client:
+        fetched = client.get(server.url("/v1/boards/acme/jobs"))
+    assert fetched.status == 200 and fetched.body == b'{"jobs": [1]}' and fetched.etag == '"v1"'
+    assert fetched.url == server.url("/v1/boards/acme-inc/jobs") and fetched.attempts == 1
+    assert [h.path for h in server.hits] == ["/v1/boards/acme/jobs", "/v1/boards/acme-inc/jobs"]
+    assert client.stats.requests == 2 and client.stats.retries == 0
+
+
+def test_a_redirect_loop_within_the_host_fails_at_once():
+    routes = {"/a": Reply(302, headers={"Location": "/b"}), "/b": Reply(302, headers={"Location": "/a"})}
+    with LocalServer(routes) as server, real_client(requests_per_second=None) as client:
+        with pytest.raises(FetchError, match="more than 5 redirects"):
+            client.get(server.url("/a"))
+    assert server.count() == 6
+
+
+def test_a_dripping_body_hits_the_deadline_and_is_retried():
+    routes = {"/drip": Reply(200, b"x" * 20, drip=0.5)}  # 10 s for the whole body, one byte at a time
+    with LocalServer(routes) as server, \
+            real_client(requests_per_second=None, deadline_seconds=1.5, max_attempts=2) as client:
+        started = time.monotonic()
+        with pytest.raises(FetchError) as caught:
+            client.get(server.url("/drip"))
+        took = time.monotonic() - started
+    assert "gave up after 2 attempts: no complete answer within 1.5 s" in str(caught.value)
+    assert caught.value.status is None
+    assert 2 * 1.5 <= took < 2 * 1.5 + 1.5, took  # the read timeout (5 s) never fired: each byte reset it
+    assert server.count(path="/drip") == 2 and client.stats.retries == 1
+
+
+def test_a_slow_header_is_cut_off_at_the_deadline_not_the_read_timeout():
+    routes = {"/late": [Reply(200, b"late", delay=3.0), Reply(200, b"prompt")]}
+    with LocalServer(routes) as server, \
+            real_client(requests_per_second=None, deadline_seconds=0.5, read_timeout=5) as client:
+        started = time.monotonic()
+        fetched = client.get(server.url("/late"))
+        took = time.monotonic() - started
+    assert fetched.body == b"prompt" and fetched.attempts == 2 and took < 2.0, took
+
+
+def test_the_deadline_must_be_positive():
+    with pytest.raises(ValueError, match="deadline_seconds"):
+        HttpPolicy(deadline_seconds=0)
+
+
+def test_the_http_resource_gives_feeds_their_own_deadline():
+    from types import SimpleNamespace
+
+    from jobsync_pipeline.defs.resources import HttpResource, SyncPolicyResource
+    from jobsync_pipeline.defs.source_specs import GREENHOUSE, REMOTEOK
+
+    http = HttpResource(pacing_store_url="sqlite://", request_deadline_seconds=45, feed_request_deadline_seconds=90)
+    resources = SimpleNamespace(http=http, sync_policy=SyncPolicyResource())
+    board, feed = GREENHOUSE.connector(resources), REMOTEOK.connector(resources)
+    try:
+        assert board.client.policy.deadline_seconds == 45 and feed.client.policy.deadline_seconds == 90
+    finally:
+        board.close()
+        feed.close()
+    assert HttpResource().request_deadline_seconds == 60 and HttpResource().feed_request_deadline_seconds == 120

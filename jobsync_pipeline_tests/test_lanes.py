@@ -183,3 +183,45 @@ def test_an_expected_board_failure_is_printed_without_dagster_stack_traces(sqlit
     printed = capfd.readouterr().err
     assert "1 board(s) did not sync" in printed and "wickham-cycles.json: not valid JSON" in printed
     assert "Stack Trace" not in printed and "Traceback" not in printed
+
+
+def test_a_file_whose_every_record_is_refused_fails_and_expires_nothing(instance, store_url, tmp_path):
+    import json
+
+    bucket = tmp_path / "bucket"
+    fill_bucket(bucket, *snapshot(1))
+    assert run_lane(instance, store_url, bucket, ["amberline-freight"]).success
+    document = json.loads((bucket / "amberline-freight.json").read_text())
+    document["scrapedAt"] = "2026-12-01T08:00:00Z"
+    for job in document["jobs"]:
+        job["title"] = None
+    (bucket / "amberline-freight.json").write_text(json.dumps(document))
+
+    result = run_lane(instance, store_url, bucket, ["amberline-freight"])
+
+    assert not result.success
+    assert query(store_url, "select count(*) from jobs where board = 'amberline-freight' and expired_at is null") \
+        == [(3,)]
+    ((status, error),) = query(store_url, "select status, error from syncs where run_id = :run", run=result.run_id)
+    assert status == "failed" and "every one of its 3 record(s) was refused" in error
+    assert query(store_url, "select count(*) from bad_records where board = 'amberline-freight'") == [(3,)]
+
+
+def test_a_listed_but_malformed_posting_is_not_expired(instance, store_url, tmp_path):
+    import json
+
+    bucket = tmp_path / "bucket"
+    fill_bucket(bucket, *snapshot(1))
+    assert run_lane(instance, store_url, bucket, ["amberline-freight"]).success
+    document = json.loads((bucket / "amberline-freight.json").read_text())
+    document["scrapedAt"] = "2026-12-01T08:00:00Z"
+    document["jobs"][0]["title"] = None  # still listed, its id readable, its record refused
+    (bucket / "amberline-freight.json").write_text(json.dumps(document))
+
+    result = run_lane(instance, store_url, bucket, ["amberline-freight"])
+
+    assert result.success
+    numbers = partition_metadata(result, "job_diff")["amberline-freight"]
+    assert (numbers["found"], numbers["bad"], numbers["expired"]) == (2, 1, 0)
+    assert query(store_url, "select count(*) from jobs where board = 'amberline-freight' and expired_at is null") \
+        == [(3,)]

@@ -76,7 +76,7 @@ def explain(exc: BaseException) -> str | None:
     from jobsync_pipeline.sources.base import BoardError
 
     url = os.environ.get(settings.DATABASE_URL_VAR, "")
-    if isinstance(exc, (CommandError, UsageError, SchemaOutOfDate, BoardError)):
+    if isinstance(exc, (CommandError, UsageError, SchemaOutOfDate, BoardError, settings.ConfigError)):
         return _hide(str(exc), url)
     if isinstance(exc, (sa.exc.ArgumentError, sa.exc.NoSuchModuleError)):
         return (f"JOBSYNC_DATABASE_URL={masked(url)!s} is not a database URL jobsync can use ({_first_line(exc)}); "

@@ -25,7 +25,7 @@ from jobsync_pipeline.defs.run_tags import contiguous_ranges, range_tags
 from jobsync_pipeline.defs.source_specs import SourceSpec
 from jobsync_pipeline.sources.base import BoardError
 from jobsync_pipeline.sources.http import FetchError
-from jobsync_pipeline.store.apply import COMPLETE, Expiry, ExpiryRefused
+from jobsync_pipeline.store.apply import COMPLETE, BoardBusy, Expiry, ExpiryRefused
 from jobsync_pipeline.store.repo import RawSnapshot, Store, SyncResult
 from jobsync_pipeline.store.time import utcnow
 
@@ -125,7 +125,8 @@ class LaneStep:
         self.context.log.error(f"{self.spec.name}/{board}: {error}")
 
     def prepare(self, board: str) -> tuple[RawSnapshot, ParsedSnapshot]:
-        """The board's newest archived payload, parsed; raises for a missing, broken or stale one."""
+        """The board's newest archived payload, parsed; raises for a missing, broken or stale one, and for
+        one whose every record was refused."""
         raw = self.store.latest_raw(self.spec.name, board)
         if raw is None:
             raise BoardError(f"{self.spec.name}/{board}: nothing archived yet; materialize raw_snapshot first")
@@ -134,6 +135,12 @@ class LaneStep:
         if parsed.snapshot_at and applied and parsed.snapshot_at < applied:
             raise StaleSnapshot(f"{raw.location}: snapshot of {parsed.snapshot_at.isoformat()} is older than "
                                 f"the applied one of {applied.isoformat()}; skipped, the catalog is unchanged")
+        if parsed.bad_records and not parsed.found:
+            # nothing valid is not an empty board: applied, it would expire every job the board lists
+            self.store.keep_bad_records(raw.id, self.spec.name, board, parsed.bad_records)
+            raise BoardError(f"{raw.location}: every one of its {len(parsed.bad_records)} record(s) was refused "
+                             f"(the first: {parsed.bad_records[0].reason}); nothing applied, the records are "
+                             "kept aside in bad_records")
         return raw, parsed
 
     def prepared(self, board: str, started: float) -> tuple[RawSnapshot, ParsedSnapshot] | None:
@@ -317,7 +324,9 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
             try:
                 diff = step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id,
                                                  snapshot_at=parsed.snapshot_at, counts=counts, guard=guard,
-                                                 expiry=expiry, jobs_board=spec.jobs_board)
+                                                 expiry=expiry, jobs_board=spec.jobs_board,
+                                                 listed_ids=[r.external_id for r in parsed.bad_records
+                                                             if r.external_id])
             except ExpiryRefused as refused:
                 verdict = refused.verdict
                 step.store.finish_sync(sync_id, SyncStatus.GUARDED, counts=counts, error=verdict.reason,
@@ -326,6 +335,12 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 step.outcomes[board] = CheckOutcome(False, f"held back by the expiry guard: {verdict.reason}")
                 guard_outcomes[board] = CheckOutcome(False, verdict.reason, metadata={
                     "would_expire": verdict.would_expire, "found": verdict.found, "decision": str(verdict.decision)})
+                continue
+            except BoardBusy as exc:  # another sync of the board held it too long: a reason, not a traceback
+                step.failures[board] = str(exc)
+                step.outcomes[board] = CheckOutcome(False, step.failures[board])
+                step.store.finish_sync(sync_id, SyncStatus.FAILED, counts=counts, error=step.failures[board])
+                context.log.error(f"{spec.name}/{board}: {exc}")
                 continue
             except Exception as exc:  # the transaction rolled back; the sync row must still say why
                 step.failures[board] = f"applying the diff failed: {exc}"

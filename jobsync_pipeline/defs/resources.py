@@ -5,7 +5,13 @@ from pydantic import Field
 
 from jobsync_pipeline import settings
 from jobsync_pipeline.sources.bucket import DEFAULT_MAX_FILE_BYTES, Bucket
-from jobsync_pipeline.sources.http import DEFAULT_MAX_BODY_BYTES, DEFAULT_USER_AGENT, HttpPolicy, PoliteClient
+from jobsync_pipeline.sources.http import (
+    DEFAULT_DEADLINE_SECONDS,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_USER_AGENT,
+    HttpPolicy,
+    PoliteClient,
+)
 from jobsync_pipeline.sources.pacing import Pacer
 from jobsync_pipeline.store import Store
 from jobsync_pipeline.store.pacing import shared_pacer
@@ -31,11 +37,12 @@ class BucketResource(dg.ConfigurableResource):
     url: str | None = Field(default=None, description=(
         "A local folder or any fsspec URL (s3://bucket/prefix with the s3 extra). Unset: JOBSYNC_BUCKET_URL, "
         "else the shipped sample bucket."))
-    max_file_bytes: int = Field(default=DEFAULT_MAX_FILE_BYTES, gt=0,
-                                description="Refuse a company file larger than this many bytes.")
+    max_file_bytes: int | None = Field(default=None, gt=0, description=(
+        "Refuse a company file larger than this many bytes. Unset: JOBSYNC_MAX_FILE_BYTES, else 10 MB."))
 
     def bucket(self) -> Bucket:
-        return Bucket(self.url or settings.bucket_url(), max_file_bytes=self.max_file_bytes)
+        return Bucket(self.url or settings.bucket_url(),
+                      max_file_bytes=self.max_file_bytes or settings.max_file_bytes(DEFAULT_MAX_FILE_BYTES))
 
 
 class HttpResource(dg.ConfigurableResource):
@@ -48,6 +55,14 @@ class HttpResource(dg.ConfigurableResource):
     max_attempts: int = Field(default=5, ge=1, description="Attempts per request before the board fails.")
     connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a connection.")
     read_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for a response.")
+    request_deadline_seconds: float = Field(
+        default=DEFAULT_DEADLINE_SECONDS, gt=0, description=(
+            "Seconds one attempt at an ATS request (redirects included) may take from sending to the last byte "
+            "of the answer; past it the attempt fails and is retried like a timeout. The read timeout is per "
+            "read: a server dripping bytes would never trip it."))
+    feed_request_deadline_seconds: float = Field(
+        default=120.0, gt=0, description="The same deadline for an aggregator feed page (RemoteOK, Himalayas), "
+                                         "whose answers are larger.")
     retry_after_cap: float = Field(default=120.0, gt=0,
                                    description="A Retry-After longer than this fails the board instead of waiting.")
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0, description="Refuse larger responses.")
@@ -73,12 +88,14 @@ class HttpResource(dg.ConfigurableResource):
         client then paces its own requests)."""
         return shared_pacer(self.pacing_store_url or settings.database_url())
 
-    def client(self, requests_per_second: float | None = None) -> PoliteClient:
+    def client(self, requests_per_second: float | None = None, deadline_seconds: float | None = None) -> PoliteClient:
         """A client pacing each host at `requests_per_second` (default: the ATS rate), in slots shared
-        with every other client and process of the instance (see `pacer`)."""
+        with every other client and process of the instance (see `pacer`), giving each attempt
+        `deadline_seconds` (default: the ATS request deadline)."""
         return PoliteClient(HttpPolicy(
             requests_per_second=requests_per_second or self.requests_per_second, max_attempts=self.max_attempts,
             connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+            deadline_seconds=deadline_seconds or self.request_deadline_seconds,
             retry_after_cap=self.retry_after_cap, max_body_bytes=self.max_body_bytes, user_agent=self.user_agent),
             pacer=self.pacer())
 

@@ -84,7 +84,8 @@ class Bucket:
                 return RawPayload(board=board, location=location, body=b"", fetched_at=fetched_at, etag=etag,
                                   not_modified=True)
             if size > self.max_file_bytes:
-                raise BoardError(f"{location}: {size:,} bytes is over the {self.max_file_bytes:,}-byte limit")
+                raise BoardError(f"{location}: {size:,} bytes is over the {self.max_file_bytes:,}-byte limit "
+                                 "(JOBSYNC_MAX_FILE_BYTES raises it)")
             with path.open("rb") as stream:
                 body = stream.read(self.max_file_bytes + 1)
         except FileNotFoundError as exc:
@@ -92,7 +93,8 @@ class Bucket:
         except OSError as exc:
             raise BoardError(f"{location}: cannot be read ({exc})") from exc
         if len(body) > self.max_file_bytes:  # grew between stat and read
-            raise BoardError(f"{location}: over the {self.max_file_bytes:,}-byte limit")
+            raise BoardError(f"{location}: over the {self.max_file_bytes:,}-byte limit (JOBSYNC_MAX_FILE_BYTES "
+                             "raises it)")
         return RawPayload(board=board, location=location, body=body, fetched_at=fetched_at, etag=etag)
 
 

@@ -23,11 +23,20 @@ from jobsync_pipeline.core.models import RawPayload
 
 DEFAULT_USER_AGENT = "jobsync/0.1 (+https://github.com/jobsync/jobsync)"
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_DEADLINE_SECONDS = 60.0
+MAX_REDIRECTS = 5
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Server trouble worth another try; every other status is the server's answer (404 is not an outage).
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
-# Network trouble worth another try; InvalidURL, UnsupportedProtocol, TooManyRedirects are not.
-_RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+class _Overdue(Exception):
+    """An attempt that got no complete answer within the policy's deadline (retried like a timeout)."""
+
+
+# Network trouble worth another try; InvalidURL, UnsupportedProtocol and refused redirects are not.
+_RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, _Overdue)
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,10 @@ class HttpPolicy:
     # A Retry-After above this fails the request now rather than parking the run for hours.
     retry_after_cap: float = 120.0
     connect_timeout: float = 10.0
-    read_timeout: float = 30.0
+    read_timeout: float = 30.0  # per read: a server dripping bytes never trips it, hence the deadline
+    # Seconds one attempt (redirects included) may take from sending to the body's last byte; past it
+    # the attempt fails and is retried like a timeout.
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
     user_agent: str = DEFAULT_USER_AGENT
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
@@ -52,6 +64,8 @@ class HttpPolicy:
                 raise ValueError(f"requests per second for {host} must be > 0 or None, not {rate!r}")
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, not {self.max_attempts!r}")
+        if not self.deadline_seconds > 0:
+            raise ValueError(f"deadline_seconds must be > 0, not {self.deadline_seconds!r}")
 
     def min_interval(self, host: str, port: int | None = None) -> float:
         """Seconds between the starts of two requests to `host` (an override for "host:port" first)."""
@@ -129,8 +143,8 @@ class PoliteClient:
             transport=transport,
             timeout=httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout),
             headers={"User-Agent": self.policy.user_agent},
-            follow_redirects=True,
-            max_redirects=5,
+            # Redirects are followed by hand (`_attempt`), and only within the host asked.
+            follow_redirects=False,
         )
 
     def __enter__(self) -> PoliteClient:
@@ -178,7 +192,10 @@ class PoliteClient:
                 response, problem = fetched
                 status = response.status_code
             except _RETRY_ERRORS as exc:
-                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if isinstance(exc, _Overdue):
+                    problem = str(exc)
+                else:
+                    problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 delay = self._backoff(attempt)
             except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
                 raise FetchError(f"GET {where}: not a usable URL ({exc})", url=where) from exc
@@ -222,23 +239,75 @@ class PoliteClient:
     def _attempt(
         self, request: httpx.Request, where: str, attempt: int, etag: str | None, last_modified: str | None
     ) -> Fetched | tuple[httpx.Response, str]:
-        """A Fetched, or (a response worth retrying, its problem); raises FetchError on a final answer."""
-        response = self._client.send(request, stream=True)
-        try:
-            status = response.status_code
-            if status == 304:
-                self.stats.add(not_modified=1)
-                return self._fetched(response, b"", attempt, etag, last_modified)
-            if 200 <= status < 300:
-                return self._fetched(response, self._read_body(response, where), attempt, None, None)
-            problem = f"{status} {response.reason_phrase}".strip() + _snippet(response)
-            if status in _RETRY_STATUSES:
-                return response, problem
-            raise FetchError(f"GET {where} answered {problem}", url=where, status=status)
-        finally:
-            response.close()
+        """A Fetched, or (a response worth retrying, its problem); raises FetchError on a final answer.
 
-    def _read_body(self, response: httpx.Response, where: str) -> bytes:
+        Follows up to MAX_REDIRECTS redirects within the scheme, host and port asked, and refuses one that
+        leaves them: a board moved to another host is not that host's jobs. The whole attempt, redirects
+        included, must end within the policy's deadline (raises _Overdue, retried like a timeout).
+        """
+        due = self._clock() + self.policy.deadline_seconds
+        origin, hops = _origin(request.url), 0
+        while True:
+            response = self._send(request, due)
+            try:
+                if response.has_redirect_location:
+                    request = self._redirect(response, origin, where, hops)
+                    hops += 1
+                    self.stats.add(requests=1)
+                    continue
+                status = response.status_code
+                if status == 304:
+                    self.stats.add(not_modified=1)
+                    return self._fetched(response, b"", attempt, etag, last_modified)
+                if 200 <= status < 300:
+                    return self._fetched(response, self._read_body(response, where, due), attempt, None, None)
+                problem = f"{status} {response.reason_phrase}".strip() + _snippet(response, self._clock, due)
+                if status in _RETRY_STATUSES:
+                    return response, problem
+                raise FetchError(f"GET {where} answered {problem}", url=where, status=status)
+            except httpx.TimeoutException as exc:
+                self._check_due(due, exc)
+                raise
+            finally:
+                response.close()
+
+    def _send(self, request: httpx.Request, due: float) -> httpx.Response:
+        """Sends with each timeout cut to the time left before `due`, so a slow header cannot outlast it."""
+        left = self._check_due(due)
+        read = min(self.policy.read_timeout, left)
+        timeouts = {"connect": min(self.policy.connect_timeout, left), "read": read, "write": read, "pool": read}
+        request.extensions = {**request.extensions, "timeout": timeouts}
+        try:
+            return self._client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            self._check_due(due, exc)
+            raise
+
+    def _check_due(self, due: float, cause: BaseException | None = None) -> float:
+        """The seconds left before `due`; raises _Overdue when none are."""
+        left = due - self._clock()
+        if left <= 0:
+            raise _Overdue(f"no complete answer within {self.policy.deadline_seconds:g} s") from cause
+        return left
+
+    def _redirect(self, response: httpx.Response, origin: tuple, where: str, hops: int) -> httpx.Request:
+        """The request a redirect asks for, or FetchError (not retried) when it leaves the host or loops."""
+        target = response.next_request
+        status = response.status_code
+        if target is None:  # httpx builds it for every redirect it does not follow; never None here
+            raise FetchError(f"GET {where} answered {status} without a usable Location", url=where, status=status)
+        if _origin(target.url) != origin:
+            raise FetchError(
+                f"GET {where}: redirected ({status}) from {response.request.url} to {target.url}: refused, "
+                f"a redirect may not leave the API host {_origin_text(origin)}",
+                url=where, status=status,
+            )
+        if hops >= MAX_REDIRECTS:
+            raise FetchError(f"GET {where}: more than {MAX_REDIRECTS} redirects (last to {target.url})",
+                             url=where, status=status)
+        return target
+
+    def _read_body(self, response: httpx.Response, where: str, due: float) -> bytes:
         limit = self.policy.max_body_bytes
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -256,6 +325,7 @@ class PoliteClient:
                     f"GET {where} sent over the {limit:,}-byte limit", url=where, status=response.status_code
                 )
             chunks.append(chunk)
+            self._check_due(due)  # a server dripping its body resets the read timeout with every byte
         return b"".join(chunks)
 
     def _fetched(
@@ -302,18 +372,29 @@ class PoliteClient:
         return max(0.0, when.timestamp() - now)
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Scheme, host and port (the default one spelled out): what a redirect may not change."""
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+def _origin_text(origin: tuple[str, str, int | None]) -> str:
+    scheme, host, port = origin
+    return f"{scheme}://{host}" if port == _DEFAULT_PORTS.get(scheme) else f"{scheme}://{host}:{port}"
+
+
 def _host_key(url: httpx.URL) -> str:
     # Two servers on one machine (tests, benchmarks) are two hosts to pace.
     return url.host if url.port is None else f"{url.host}:{url.port}"
 
 
-def _snippet(response: httpx.Response, limit: int = 200) -> str:
-    """The start of an error body, on one line: Greenhouse and Lever say what went wrong there."""
+def _snippet(response: httpx.Response, clock: Callable[[], float], due: float, limit: int = 200) -> str:
+    """The start of an error body, on one line: Greenhouse and Lever say what went wrong there (what
+    came before the attempt's deadline)."""
     try:
         head = b""
         for chunk in response.iter_bytes():
             head += chunk
-            if len(head) >= limit:
+            if len(head) >= limit or clock() >= due:
                 break
         text = " ".join(head[:limit].decode("utf-8", "replace").split())
     except httpx.HTTPError:

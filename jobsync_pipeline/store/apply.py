@@ -2,7 +2,8 @@
 events and its `syncs` row, in one transaction."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,15 @@ COMPLETE = Expiry()
 # last_seen_at is refreshed at most this often: an unchanged snapshot must write no job rows.
 DEFAULT_SEEN_REFRESH = timedelta(days=1)
 
+# How long an apply waits for another apply of the same board on PostgreSQL before giving up with BoardBusy
+# (SQLite's writer lock waits for the engine's busy timeout, store.engine).
+LOCK_TIMEOUT = timedelta(seconds=300)
+
+
+class BoardBusy(Exception):
+    """Another sync of the board held it longer than the wait allowed; nothing of this one was written."""
+
+
 class ExpiryRefused(Exception):
     """The guard refused a diff; `verdict` says why. Nothing of the diff was written."""
 
@@ -70,7 +80,8 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
                    snapshot_at: datetime | None = None, counts: dict[str, int] | None = None,
                    now: datetime | None = None, seen_refresh: timedelta = DEFAULT_SEEN_REFRESH,
                    guard: Callable[[SnapshotDiff], Any] | None = None, expiry: Expiry = COMPLETE,
-                   jobs_board: str | None = None) -> SnapshotDiff:
+                   jobs_board: str | None = None, lock_timeout: timedelta = LOCK_TIMEOUT,
+                   listed_ids: Iterable[str] = ()) -> SnapshotDiff:
     """Diff a snapshot against the board's jobs and apply it, with its events and its `syncs` row,
     in one transaction.
 
@@ -87,13 +98,20 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
     consumed once, so a snapshot larger than memory can stream through. Only rows whose content
     hash differs are written, with their derived columns (`core.enrich`): an unchanged snapshot
     writes no job rows.
+
+    Applies of one board are exclusive: on PostgreSQL the transaction first takes an advisory lock
+    keyed on the source and the jobs board, on SQLite the writer lock (BEGIN IMMEDIATE). A second
+    apply waits, then diffs against the first one's result; one that waits longer than `lock_timeout`
+    (PostgreSQL) or the busy timeout (SQLite) raises `BoardBusy`, having written nothing.
+
+    `listed_ids` are ids the snapshot lists whose records were refused: never expired by it.
     """
     now = to_utc(now) or utcnow()
     snapshot_at = to_utc(snapshot_at)
     where_board = (jobs.c.source == source, jobs.c.board == (jobs_board or board))
     # the state, the chunks and the diff are freed by reference counting: no cyclic collection
     # while they are built (it traversed the growing state and chunks again and again)
-    with store.engine.begin() as conn, collection_paused():
+    with board_transaction(store.engine, source, jobs_board or board, lock_timeout) as conn, collection_paused():
         previous, stale = _previous_state(conn, where_board, now - seen_refresh, now, expiry)
         seen = np.zeros(len(previous), dtype=bool)
         result, staged = SnapshotDiff(), False
@@ -116,6 +134,9 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
                     previous.index.get_indexer(part.unchanged)]])
             result = result + part
             del chunk, part, ids  # not alive while the source produces the next chunk
+        listed = list(listed_ids)
+        if listed:  # listed but refused (malformed record, readable id): still on the board, not gone
+            seen |= previous.index.isin(listed)
         reasons = _expiries(previous, seen, expiry)
         result = result + SnapshotDiff(expired=np.concatenate(list(reasons.values())))
         verdict = guard(result) if guard else None
@@ -146,6 +167,45 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
                                      (boards.c.last_snapshot_at < snapshot_at, snapshot_at),
                                      else_=boards.c.last_snapshot_at) if snapshot_at else boards.c.last_snapshot_at))
     return result
+
+
+@contextmanager
+def board_transaction(engine: sa.Engine, source: str, board: str, lock_timeout: timedelta = LOCK_TIMEOUT,
+                      *, namespace: str = "jobsync") -> Iterator[sa.Connection]:
+    """A transaction no other one with the same namespace, source and board runs alongside.
+
+    PostgreSQL: a transaction-scoped advisory lock, taken before anything is read, waited for at most
+    `lock_timeout`. SQLite: the writer lock BEGIN IMMEDIATE takes, waited for the busy timeout.
+    Either wait running out raises `BoardBusy`.
+    """
+    with engine.connect() as conn:
+        try:
+            transaction = conn.begin()
+        except sa.exc.OperationalError as exc:
+            if conn.dialect.name == "sqlite" and "database is locked" in str(exc.orig):
+                raise BoardBusy(f"another sync of {source}/{board} is running (the SQLite store stayed "
+                                f"locked by another writer past its busy timeout); try again later") from exc
+            raise
+        with transaction:
+            if conn.dialect.name == "postgresql":
+                _advisory_lock(conn, f"{namespace}:{source}:{board}", source, board, lock_timeout)
+            yield conn
+
+
+def _advisory_lock(conn: sa.Connection, key: str, source: str, board: str, lock_timeout: timedelta) -> None:
+    """Wait at most `lock_timeout` for the key's advisory lock, then put the session's lock_timeout back."""
+    previous = conn.scalar(sa.text("SELECT current_setting('lock_timeout')"))
+    conn.execute(sa.text("SELECT set_config('lock_timeout', :wait, true)"),
+                 {"wait": f"{max(1, round(lock_timeout.total_seconds() * 1000))}ms"})
+    try:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "pgcode", None) == "55P03":  # lock_not_available: the lock_timeout ran out
+            raise BoardBusy(f"another sync of {source}/{board} is running: waited {lock_timeout.total_seconds():g} s "
+                            "for it to finish; try again later") from exc
+        raise
+    conn.execute(sa.text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": previous})
+
 
 def _record_diff(conn: sa.Connection, result: SnapshotDiff, reasons: dict[str, np.ndarray],
                  refreshed: np.ndarray, where_board, sync_id: int, now: datetime) -> None:

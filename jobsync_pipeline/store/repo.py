@@ -14,7 +14,7 @@ from jobsync_pipeline.core.diff import SnapshotDiff
 from jobsync_pipeline.core.expiry_guard import GuardDecision
 from jobsync_pipeline.core.models import BadRecord, RawPayload
 from jobsync_pipeline.core.status import SYNC_COUNTS, SyncStatus
-from jobsync_pipeline.store.apply import apply_snapshot
+from jobsync_pipeline.store.apply import apply_snapshot, board_transaction
 from jobsync_pipeline.store.boards import BoardRegistry
 from jobsync_pipeline.store.engine import check_schema, engine_for, upgrade
 from jobsync_pipeline.store.tables import bad_records, boards, raw_snapshots, syncs
@@ -115,10 +115,11 @@ class Store:
     def archive_raw(self, source: str, payload: RawPayload) -> tuple[int, bool]:
         """Archive a fetched payload; an identical payload to the newest one is not stored twice.
 
-        Returns the snapshot's id and whether it was already archived.
+        Returns the snapshot's id and whether it was already archived. Archives of one board are
+        exclusive (`board_transaction`): two fetches of it at once store one payload, not two.
         """
         digest = hashlib.sha256(payload.body).hexdigest()
-        with self.engine.begin() as conn:
+        with board_transaction(self.engine, source, payload.board, namespace="jobsync-raw") as conn:
             latest = conn.execute(
                 sa.select(raw_snapshots.c.id, raw_snapshots.c.sha256, raw_snapshots.c.etag,
                           raw_snapshots.c.last_modified)
