@@ -13,6 +13,8 @@ BUCKET_URL_VAR = "JOBSYNC_BUCKET_URL"
 DAGSTER_HOME_VAR = "DAGSTER_HOME"
 REMOTEOK_TAGS_VAR = "JOBSYNC_REMOTEOK_TAGS"
 MAX_FILE_BYTES_VAR = "JOBSYNC_MAX_FILE_BYTES"
+POOL_WAIT_VAR = "JOBSYNC_POOL_WAIT_SECONDS"
+DEFAULT_POOL_WAIT_SECONDS = 300.0
 BASE_URL_VARS = {
     "greenhouse": "JOBSYNC_GREENHOUSE_BASE_URL",
     "lever": "JOBSYNC_LEVER_BASE_URL",
@@ -60,6 +62,20 @@ def max_file_bytes(default: int) -> int:
         raise ConfigError(f"{MAX_FILE_BYTES_VAR}={os.environ[MAX_FILE_BYTES_VAR]!r} is not a size in bytes; "
                          "set a whole number, e.g. 52428800 for 50 MB")
     return int(text)
+
+
+def pool_wait_seconds() -> float:
+    """JOBSYNC_POOL_WAIT_SECONDS: how long a CLI sync waits for its API host's pool slot (default 300)."""
+    text = os.environ.get(POOL_WAIT_VAR, "").strip()
+    if not text:
+        return DEFAULT_POOL_WAIT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise ConfigError(f"{POOL_WAIT_VAR}={text!r} is not a number of seconds; set e.g. 300")
+    return seconds
 
 
 def base_url(source: str) -> str:

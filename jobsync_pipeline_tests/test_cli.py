@@ -232,3 +232,70 @@ def test_the_file_size_limit_comes_from_the_environment(env, tmp_path):
     bad = jobsync({**env, "JOBSYNC_MAX_FILE_BYTES": "ten megabytes"}, "sync", "company_files")
     assert bad.returncode == 1 and "JOBSYNC_MAX_FILE_BYTES='ten megabytes' is not a size in bytes" in bad.stderr
     assert bad.stderr.count("\n") == 1
+
+
+def test_a_killed_sync_does_not_block_its_host(env, tmp_path):
+    """kill -9 a Greenhouse sync mid-fetch: the next sync of another board of that host completes."""
+    import signal
+    import time
+
+    from dagster import DagsterInstance, DagsterRunStatus
+    from jobsync_pipeline_tests.conftest import PROJECT_ROOT
+    from jobsync_pipeline_tests.http_server import LocalServer, Reply
+
+    (tmp_path / "dagster_home" / "dagster.yaml").symlink_to(PROJECT_ROOT / "dagster.yaml")  # pools: 1 per host
+    body = (FIXTURES / "greenhouse" / "larkfieldhealth.jobs.json").read_bytes()
+    slow = "/v1/boards/stuck/jobs?content=true"
+    routes = {slow: Reply(body=body, delay=120), "/v1/boards/larkfieldhealth/jobs?content=true": Reply(body=body)}
+    with LocalServer(routes) as server:
+        env = {**env, "JOBSYNC_GREENHOUSE_BASE_URL": server.base_url}
+        assert jobsync(env, "boards", "add", "greenhouse", "stuck", "larkfieldhealth", "--no-check").returncode == 0
+        stuck = subprocess.Popen(["jobsync", "sync", "greenhouse", "--board", "stuck"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while not server.count(path=slow) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert server.count(path=slow), "the first sync never reached its fetch"
+        stuck.send_signal(signal.SIGKILL)
+        stuck.wait(timeout=30)
+
+        started = time.monotonic()
+        # blocked by the dead run's pool slot, this sync would wait without end: 60 s fails the test
+        done = subprocess.run(["jobsync", "sync", "greenhouse", "--board", "larkfieldhealth", "--json"], env=env,
+                              capture_output=True, text=True, timeout=60)
+        elapsed = time.monotonic() - started
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["boards"]["larkfieldhealth"]["status"] == "success"
+    assert elapsed < 30
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        statuses = sorted(r.status.value for r in instance.get_runs())
+    assert statuses == sorted([DagsterRunStatus.SUCCESS.value, DagsterRunStatus.FAILURE.value])
+
+
+def test_a_sync_that_cannot_get_its_pool_slot_says_so_and_sigterm_ends_it(env, tmp_path):
+    import signal
+    import time
+
+    from dagster import DagsterInstance
+    from jobsync_pipeline_tests.conftest import PROJECT_ROOT
+
+    (tmp_path / "dagster_home" / "dagster.yaml").symlink_to(PROJECT_ROOT / "dagster.yaml")  # pools: 1 per host
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:  # a stuck run of another process
+        instance.event_log_storage.initialize_concurrency_limit_to_default("greenhouse_api")
+        claim = instance.event_log_storage.claim_concurrency_slot("greenhouse_api", "stuck-run", "greenhouse__raw_snapshot")
+        assert claim.is_claimed
+    env = {**env, "JOBSYNC_GREENHOUSE_BASE_URL": "http://127.0.0.1:9"}
+    assert jobsync(env, "boards", "add", "greenhouse", "acme", "--no-check").returncode == 0
+
+    waited = jobsync(env, "sync", "greenhouse", "--pool-wait", "2")
+    assert waited.returncode == 1 and waited.stderr.count("\n") == 1
+    assert "the greenhouse_api pool has no free slot after 2 s: held by stuck-run" in waited.stderr
+
+    waiting = subprocess.Popen(["jobsync", "sync", "greenhouse", "--pool-wait", "600"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(12)  # started, and waiting for the slot
+    assert waiting.poll() is None
+    waiting.send_signal(signal.SIGTERM)
+    _, err = waiting.communicate(timeout=20)
+    assert waiting.returncode == 130 and "interrupted" in err

@@ -564,3 +564,17 @@ def test_the_stored_state_reads_back_every_id_exactly(store_url):
     _, again = apply(store, "acme", [posting(i) for i in odd[1:]], T2)
     assert again.counts() == {"new": 0, "changed": 0, "unchanged": len(odd) - 1, "reactivated": 0, "expired": 1}
     assert list(again.expired) == ["007"]
+
+
+def test_a_dead_runs_running_syncs_end_failed_as_interrupted(store_url):
+    store = Store(store_url)
+    running = store.start_sync(SOURCE, "acme", run_id="dead-run")
+    store.record_sync(SOURCE, "globex", "success", run_id="dead-run")
+    store.start_sync(SOURCE, "acme", run_id="live-run")
+
+    assert store.interrupt_syncs("dead-run", "the jobsync process (pid 42) running it is gone") == 1
+
+    result = store.sync_result(running)
+    assert (result.status, result.error) == ("failed", "interrupted: the jobsync process (pid 42) running it is gone")
+    assert [s.status for s in store.syncs_for_run("dead-run")] == ["failed", "success"]
+    assert [s.status for s in store.syncs_for_run("live-run")] == ["running"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="run a source's lane for all its boards or the named ones")
     sync.add_argument("source", help="the source to sync, e.g. company_files")
     sync.add_argument("--board", action="append", metavar="NAME", help="only this board (repeatable)")
+    sync.add_argument("--pool-wait", type=float, metavar="SECONDS",
+                      help="wait at most this long for the API host's pool slot (default: JOBSYNC_POOL_WAIT_SECONDS, "
+                           "else 300)")
 
     boards = commands.add_parser("boards", help="the registry of boards each source syncs")
     board_commands = boards.add_subparsers(dest="boards_command", required=True)
@@ -60,8 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # Dagster's in-process run ends on an interrupt, not on SIGTERM
     try:
         return run(args)
+    except KeyboardInterrupt:
+        print("jobsync: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:  # noqa: BLE001 - every error ends as one line unless --debug asks for more
         if args.debug:
             raise
@@ -71,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"jobsync: error: {message}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,7 +116,7 @@ def run_sync(args: argparse.Namespace) -> int:
     if args.source not in SOURCES_BY_NAME:
         raise UsageError(f"unknown source {args.source!r}; known: {', '.join(SOURCES_BY_NAME)}")
     # in text, named boards that are none of the source's are the whole story: one line, nothing run
-    result = sync(args.source, args.board, refuse_unknown=not args.json)
+    result = sync(args.source, args.board, refuse_unknown=not args.json, pool_wait=args.pool_wait)
     ok = all(b["status"] == "success" for b in result["boards"].values())
     if args.json:
         print(json.dumps(result, ensure_ascii=False))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from jobsync_pipeline import settings
+from jobsync_pipeline.cli.dead_runs import end_dead_runs, launch_tags, wait_for_pool
 from jobsync_pipeline.cli.runtime import CommandError, ready_store_url, resources
 from jobsync_pipeline.core.status import SYNC_COUNTS, SyncStatus
 from jobsync_pipeline.defs.run_tags import contiguous_ranges, range_tags
@@ -68,11 +70,13 @@ def board_problem(spec, res, store, board: str, bucket_boards: set[str] | None) 
     return None
 
 
-def sync(source: str, boards: Sequence[str] | None = None, *, refuse_unknown: bool = False) -> dict:
+def sync(source: str, boards: Sequence[str] | None = None, *, refuse_unknown: bool = False,
+         pool_wait: float | None = None) -> dict:
     """Sync `boards` of `source` (all it knows when None) and return the `--json` summary.
 
     `refuse_unknown`: raise CommandError, before anything runs, when none of the named boards is one of
-    the source's (instead of reporting them as failed boards)."""
+    the source's (instead of reporting them as failed boards). `pool_wait`: seconds to wait for the
+    source's API pool slot before giving up (default JOBSYNC_POOL_WAIT_SECONDS, 300)."""
     from jobsync_pipeline.cli.runtime import instance as dagster_instance
     from jobsync_pipeline.definitions import defs
     from jobsync_pipeline.defs.source_specs import SOURCES_BY_NAME
@@ -98,6 +102,7 @@ def sync(source: str, boards: Sequence[str] | None = None, *, refuse_unknown: bo
     if boards and not selected and refuse_unknown:
         raise CommandError("; ".join(row["error"] for row in summary.values()))
     instance = dagster_instance()
+    end_dead_runs(instance, store)  # a killed earlier sync must not hold its host's pool slot forever
     job = defs.resolve_job_def(f"{spec.name}_sync")
     if spec.static_partitions is not None:
         ordered = list(spec.static_partitions)
@@ -105,8 +110,10 @@ def sync(source: str, boards: Sequence[str] | None = None, *, refuse_unknown: bo
         register_partitions(instance, spec.partitions_name, selected)
         ordered = instance.get_dynamic_partitions(spec.partitions_name)
     for start, end in contiguous_ranges(ordered, selected):
-        run = job.execute_in_process(instance=instance, tags=range_tags(start, end), run_config=QUIET_LOGS,
-                                     raise_on_error=False)
+        if spec.pool:
+            wait_for_pool(instance, spec.pool, settings.pool_wait_seconds() if pool_wait is None else pool_wait)
+        run = job.execute_in_process(instance=instance, tags={**range_tags(start, end), **launch_tags()},
+                                     run_config=QUIET_LOGS, raise_on_error=False)
         for result in store.syncs_for_run(run.run_id, spec.name):
             summary[result.board] = board_summary(result)
         for board in ordered[ordered.index(start): ordered.index(end) + 1]:

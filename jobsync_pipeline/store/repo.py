@@ -200,6 +200,13 @@ class Store:
         self.finish_sync(sync_id, status, counts=counts, error=error, snapshot_at=snapshot_at)
         return sync_id
 
+    def interrupt_syncs(self, run_id: str, reason: str) -> int:
+        """End the run's syncs still `running` as failed, `interrupted: reason` (its process is gone)."""
+        with self.engine.begin() as conn:
+            return conn.execute(syncs.update().where(syncs.c.run_id == run_id, syncs.c.status == SyncStatus.RUNNING)
+                                .values(status=SyncStatus.FAILED, error=f"interrupted: {reason}",
+                                        finished_at=utcnow())).rowcount
+
     def syncs_for_run(self, run_id: str, source: str | None = None) -> list[SyncResult]:
         query = sa.select(syncs).where(syncs.c.run_id == run_id).order_by(syncs.c.id)
         if source:
