@@ -38,8 +38,8 @@ def failed_board(error: str) -> dict:
 def board_problem(spec, res, store, board: str, bucket_boards: set[str] | None) -> str | None:
     """Why `board` is not one of the source's boards (nothing is registered for it), or None."""
     from jobsync_pipeline.core.status import BoardStatus
+    from jobsync_pipeline.defs.discovery import probe_board
     from jobsync_pipeline.sources.bucket import board_name_problem
-    from jobsync_pipeline.sources.http import FetchError
 
     problem = board_name_problem(board)
     if problem:
@@ -55,18 +55,17 @@ def board_problem(spec, res, store, board: str, bucket_boards: set[str] | None) 
         if board not in bucket_boards:
             return f"no file {board}.json in the bucket {res.bucket.bucket().url}; nothing registered"
         return None
-    if spec.board_registry:
-        if status is None:
-            connector = spec.connector(res)
-            try:
-                connector.fetch(board)
-            except FetchError as exc:
-                if exc.status == 404:
-                    return f"no {spec.name} board {board!r} ({exc}); nothing registered"
-                return f"{spec.name}/{board} did not answer ({exc}); nothing registered"
-            finally:
-                connector.close()
-            store.boards.add(spec.name, [board], "cli")
+    if spec.board_registry and status is None:  # a board the registry does not know is asked first
+        connector = spec.connector(res)
+        try:
+            outcome, detail = probe_board(connector, board)
+        finally:
+            connector.close()
+        if outcome == "not_found":
+            return f"no {spec.name} board {board!r} ({detail}); nothing registered"
+        if outcome == "error":
+            return f"{spec.name}/{board} did not answer ({detail}); nothing registered"
+        store.boards.add(spec.name, [board], "cli")
     return None
 
 

@@ -55,8 +55,8 @@ class JobDiffConfig(dg.Config):
         recent, empty_since = store.recent_found(source, board), store.empty_since(source, board)
 
         def verdict(diff) -> GuardVerdict:
-            return evaluate(found, len(diff.expired), recent, policy, empty_since=empty_since,
-                                        now=utcnow(), accepted=self.accept_shrink)
+            return evaluate(found, len(diff.expired), recent, policy, empty_since=empty_since, now=utcnow(),
+                            accepted=self.accept_shrink)
 
         return verdict
 
@@ -116,6 +116,12 @@ class LaneStep:
             self.context.log.warning(f"{self.spec.name}/{board}: {error}")
         else:
             self.fail(board, f"{exc} (retired after {policy.retire_after_not_found} in a row)")
+
+    def apply_failed(self, board: str, sync_id: int, counts: dict[str, int], error: str) -> None:
+        """End the board's started sync as failed: its apply rolled back, the row says why."""
+        self.failures[board] = error
+        self.outcomes[board] = CheckOutcome(False, error)
+        self.store.finish_sync(sync_id, SyncStatus.FAILED, counts=counts, error=error)
 
     def fail(self, board: str, error: str, **fields) -> None:
         self.failures[board] = error
@@ -182,9 +188,8 @@ class LaneStep:
             for stage in later:
                 self.record_outcomes(dg.AssetKey([self.spec.name, stage]))
             if "job_diff" in later:
-                record(self.context, dg.AssetKey([self.spec.name, "job_diff"]), MASS_EXPIRY_GUARD, [
-                    (board, CheckOutcome(True, "not evaluated: " + self.outcomes[board].description, WARN,
-                                         {"would_expire": 0})) for board in self.context.partition_keys],
+                record(self.context, dg.AssetKey([self.spec.name, "job_diff"]), MASS_EXPIRY_GUARD,
+                       [(board, not_evaluated(self.outcomes[board])) for board in self.context.partition_keys],
                        blocking=True)
             raise dg.Failure(description=_failure_text(self.failures), metadata={"failed": len(self.failures)})
         yield dg.MaterializeResult(metadata={
@@ -198,6 +203,12 @@ def in_reporting_order(outcomes: dict[str, CheckOutcome]) -> list[tuple[str, Che
     """Passed boards first: the UI summarizes a partitioned check by its latest evaluation, so a run
     with a failed board leaves the check red until a later run passes it."""
     return sorted(outcomes.items(), key=lambda item: item[1].passed, reverse=True)
+
+
+def not_evaluated(outcome: CheckOutcome) -> CheckOutcome:
+    """The guard's result for a board that never reached it: it passes (the guard did not stop it) and
+    says why the board ended, so a check that never ran never shows as failed."""
+    return CheckOutcome(True, "not evaluated: " + outcome.description, WARN, {"would_expire": 0})
 
 
 def ended_outcome(sync: SyncResult) -> CheckOutcome:
@@ -337,15 +348,11 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                     "would_expire": verdict.would_expire, "found": verdict.found, "decision": str(verdict.decision)})
                 continue
             except BoardBusy as exc:  # another sync of the board held it too long: a reason, not a traceback
-                step.failures[board] = str(exc)
-                step.outcomes[board] = CheckOutcome(False, step.failures[board])
-                step.store.finish_sync(sync_id, SyncStatus.FAILED, counts=counts, error=step.failures[board])
+                step.apply_failed(board, sync_id, counts, str(exc))
                 context.log.error(f"{spec.name}/{board}: {exc}")
                 continue
             except Exception as exc:  # the transaction rolled back; the sync row must still say why
-                step.failures[board] = f"applying the diff failed: {exc}"
-                step.outcomes[board] = CheckOutcome(False, step.failures[board])
-                step.store.finish_sync(sync_id, SyncStatus.FAILED, counts=counts, error=step.failures[board])
+                step.apply_failed(board, sync_id, counts, f"applying the diff failed: {exc}")
                 context.log.exception(f"{spec.name}/{board}: applying the diff failed")
                 continue
             context.log.info(f"{spec.name}/{board}: {json.dumps(diff.counts())}")
@@ -359,10 +366,8 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 f"{applied.expiry_guard}: applied" if applied.expiry_guard else "nothing to hold back"),
                 metadata={"would_expire": numbers["expired"], "found": parsed.found})
         step.record_outcomes()
-        # a board that never reached the guard passes it: the guard did not stop it, its outcome says why
-        guard_outcomes = {board: guard_outcomes.get(board) or CheckOutcome(
-            True, "not evaluated: " + step.outcomes[board].description, WARN, {"would_expire": 0})
-            for board in context.partition_keys}
+        guard_outcomes = {board: guard_outcomes.get(board) or not_evaluated(step.outcomes[board])
+                          for board in context.partition_keys}
         record(context, key["job_diff"], MASS_EXPIRY_GUARD, in_reporting_order(guard_outcomes), blocking=True)
         failed = {s.board: f"{s.status}: {s.error or 'no reason recorded'}"
                   for s in step.store.syncs_for_run(context.run.run_id, spec.name) if s.status in RUN_FAILING}
@@ -380,7 +385,9 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
 
 def build_stalest_first_schedule(spec: SourceSpec, job, partitions: dg.PartitionsDefinition):
     @dg.schedule(name=f"{spec.name}_sync_schedule", cron_schedule=spec.cron, job=job,
-                 execution_timezone="Europe/London", description=f"Syncs the stalest {spec.title.lower()} first, a batch per tick, in one run.")
+                 execution_timezone="Europe/London",
+                 description=f"Syncs the stalest {spec.title.lower()} first, a batch per tick, one run per "
+                             "contiguous range of the boards it picked (stopped until a deployment starts it).")
     def stalest_first(context: dg.ScheduleEvaluationContext, store: StoreResource,
                       sync_policy: SyncPolicyResource):
         registry = store.store().boards
