@@ -22,6 +22,7 @@ class Reply:
     last_modified: str | None = None  # sent as Last-Modified; an If-Modified-Since not older gets 304
     delay: float = 0.0  # seconds before answering: a slow server
     drip: float = 0.0  # seconds between the body's bytes, sent one at a time: a server that never quite ends
+    header_drip: float = 0.0  # the same for the status line and headers: the client never gets a response
 
 
 # A route is one Reply, a (status, body, headers) tuple, or a list of them served in turn (the last repeats).
@@ -203,7 +204,15 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                     self.send_header("Last-Modified", reply.last_modified)
                 if status != 304:
                     self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
+                if reply.header_drip:
+                    self._headers_buffer.append(b"\r\n")
+                    head, self._headers_buffer = b"".join(self._headers_buffer), []
+                    for i in range(len(head)):
+                        self.wfile.write(head[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(reply.header_drip)
+                else:
+                    self.end_headers()
                 if reply.drip and body:
                     self.wfile.flush()
                     for i in range(len(body)):

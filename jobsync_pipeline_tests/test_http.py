@@ -640,6 +640,32 @@ def test_a_slow_header_is_cut_off_at_the_deadline_not_the_read_timeout():
     assert fetched.body == b"prompt" and fetched.attempts == 2 and took < 2.0, took
 
 
+def test_a_server_dripping_its_headers_is_cut_off_at_the_deadline():
+    # Each header byte resets the read timeout and httpx waits for the whole head before it returns:
+    # only a deadline enforced on every read of the connection ends this.
+    routes = {"/head": Reply(200, b"never", header_drip=0.2)}  # a head of ~90 bytes: ~18 s
+    with LocalServer(routes) as server, \
+            real_client(requests_per_second=None, deadline_seconds=1.0, read_timeout=5, max_attempts=2) as client:
+        started = time.monotonic()
+        with pytest.raises(FetchError) as caught:
+            client.get(server.url("/head"))
+        took = time.monotonic() - started
+    assert "gave up after 2 attempts: no complete answer within 1 s" in str(caught.value)
+    assert caught.value.status is None
+    assert 2 * 1.0 <= took < 2 * 1.0 + 1.5, took
+    assert server.count(path="/head") == 2 and client.stats.retries == 1
+
+
+def test_a_deadline_cuts_the_connection_not_the_next_request():
+    # The connection cut off mid-head is dropped; the next request on the same client gets a fresh one.
+    routes = {"/head": Reply(200, b"never", header_drip=0.2), "/ok": Reply(200, b"fine")}
+    with LocalServer(routes) as server, \
+            real_client(requests_per_second=None, deadline_seconds=1.0, max_attempts=1) as client:
+        with pytest.raises(FetchError):
+            client.get(server.url("/head"))
+        assert client.get(server.url("/ok")).body == b"fine"
+
+
 def test_the_deadline_must_be_positive():
     with pytest.raises(ValueError, match="deadline_seconds"):
         HttpPolicy(deadline_seconds=0)

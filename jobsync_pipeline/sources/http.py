@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from jobsync_pipeline.sources.base import BoardError
+from jobsync_pipeline.sources.deadline import DeadlineTransport, deadline
 from jobsync_pipeline.sources.pacing import InProcessPacer, Pacer
 from jobsync_pipeline.core.models import RawPayload
 
@@ -140,7 +141,7 @@ class PoliteClient:
         self._clock, self._sleep, self._random, self._wall_clock = clock, sleep, random, wall_clock
         self.pacer: Pacer = pacer if pacer is not None else InProcessPacer(clock)
         self._client = httpx.Client(
-            transport=transport,
+            transport=transport if transport is not None else DeadlineTransport(),
             timeout=httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout),
             headers={"User-Agent": self.policy.user_agent},
             # Redirects are followed by hand (`_attempt`), and only within the host asked.
@@ -246,33 +247,37 @@ class PoliteClient:
         included, must end within the policy's deadline (raises _Overdue, retried like a timeout).
         """
         due = self._clock() + self.policy.deadline_seconds
-        origin, hops = _origin(request.url), 0
-        while True:
-            response = self._send(request, due)
-            try:
-                if response.has_redirect_location:
-                    request = self._redirect(response, origin, where, hops)
-                    hops += 1
-                    self.stats.add(requests=1)
-                    continue
-                status = response.status_code
-                if status == 304:
-                    self.stats.add(not_modified=1)
-                    return self._fetched(response, b"", attempt, etag, last_modified)
-                if 200 <= status < 300:
-                    return self._fetched(response, self._read_body(response, where, due), attempt, None, None)
-                problem = f"{status} {response.reason_phrase}".strip() + _snippet(response, self._clock, due)
-                if status in _RETRY_STATUSES:
-                    return response, problem
-                raise FetchError(f"GET {where} answered {problem}", url=where, status=status)
-            except httpx.TimeoutException as exc:
-                self._check_due(due, exc)
-                raise
-            finally:
-                response.close()
+        with deadline(lambda: due - self._clock()):
+            origin, hops = _origin(request.url), 0
+            while True:
+                response = self._send(request, due)
+                try:
+                    if response.has_redirect_location:
+                        request = self._redirect(response, origin, where, hops)
+                        hops += 1
+                        self.stats.add(requests=1)
+                        continue
+                    status = response.status_code
+                    if status == 304:
+                        self.stats.add(not_modified=1)
+                        return self._fetched(response, b"", attempt, etag, last_modified)
+                    if 200 <= status < 300:
+                        return self._fetched(response, self._read_body(response, where, due), attempt, None, None)
+                    problem = f"{status} {response.reason_phrase}".strip() + _snippet(response, self._clock, due)
+                    if status in _RETRY_STATUSES:
+                        return response, problem
+                    raise FetchError(f"GET {where} answered {problem}", url=where, status=status)
+                except httpx.TimeoutException as exc:
+                    self._check_due(due, exc)
+                    raise
+                finally:
+                    response.close()
 
     def _send(self, request: httpx.Request, due: float) -> httpx.Response:
-        """Sends with each timeout cut to the time left before `due`, so a slow header cannot outlast it."""
+        """Sends with each timeout (the wait for a pooled connection too) cut to the time left before `due`.
+
+        A server dripping its head byte by byte resets every read timeout; the deadline transport's
+        streams cut those reads off at `due` (see `sources.deadline`)."""
         left = self._check_due(due)
         read = min(self.policy.read_timeout, left)
         timeouts = {"connect": min(self.policy.connect_timeout, left), "read": read, "write": read, "pool": read}
