@@ -273,6 +273,71 @@ def test_a_killed_sync_does_not_block_its_host(env, tmp_path):
     assert statuses == sorted([DagsterRunStatus.SUCCESS.value, DagsterRunStatus.FAILURE.value])
 
 
+def _children(pid: int) -> list[int]:
+    listed = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(child) for child in listed.split()]
+
+
+def test_a_killed_daemon_run_frees_its_host(env, tmp_path):
+    """Where the daemon runs: kill -9 a daemon-launched Greenhouse run mid-fetch; its code server marks it
+    failed, run monitoring (as configured in dagster.yaml) frees its pool slot, and a run of another
+    board of that host, launched at once, succeeds."""
+    import signal
+    import time
+
+    from dagster import DagsterInstance, DagsterRunStatus
+    from jobsync_pipeline_tests.conftest import PROJECT_ROOT
+    from jobsync_pipeline_tests.http_server import LocalServer, Reply
+
+    (tmp_path / "dagster_home" / "dagster.yaml").symlink_to(PROJECT_ROOT / "dagster.yaml")
+    body = (FIXTURES / "greenhouse" / "larkfieldhealth.jobs.json").read_bytes()
+    slow = "/v1/boards/stuck/jobs?content=true"
+    routes = {slow: Reply(body=body, delay=600), "/v1/boards/larkfieldhealth/jobs?content=true": Reply(body=body)}
+
+    def launch(board: str) -> None:
+        done = subprocess.run(["dagster", "job", "launch", "-w", "workspace.yaml", "-j", "greenhouse_sync",
+                               "--tags", json.dumps({"dagster/partition": board})],
+                              env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+
+    def runs() -> dict[str, DagsterRunStatus]:
+        with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+            return {run.tags.get("dagster/partition"): run.status for run in instance.get_runs()}
+
+    with LocalServer(routes) as server:
+        env = {**env, "JOBSYNC_GREENHOUSE_BASE_URL": server.base_url}
+        assert jobsync(env, "boards", "add", "greenhouse", "stuck", "larkfieldhealth", "--no-check").returncode == 0
+        daemon = subprocess.Popen(["dagster-daemon", "run", "-w", "workspace.yaml"], env=env, cwd=PROJECT_ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            launch("stuck")
+            deadline = time.monotonic() + 180
+            while not server.count(path=slow) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert server.count(path=slow), "the daemon never launched the first run"
+            # daemon -> code server -> run worker (a multiprocessing child): the process that runs the run
+            workers = [worker for server_pid in _children(daemon.pid) for worker in _children(server_pid)
+                       if b"spawn_main" in Path(f"/proc/{worker}/cmdline").read_bytes()]
+            assert len(workers) == 1, workers
+            os.kill(workers[0], signal.SIGKILL)
+            killed = time.monotonic()
+
+            launch("larkfieldhealth")
+            while runs().get("larkfieldhealth") not in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE) \
+                    and time.monotonic() - killed < 150:
+                time.sleep(1)
+            elapsed = time.monotonic() - killed
+        finally:
+            os.killpg(daemon.pid, signal.SIGTERM)
+            daemon.wait(timeout=60)
+
+    statuses = runs()
+    assert statuses["stuck"] == DagsterRunStatus.FAILURE
+    assert statuses["larkfieldhealth"] == DagsterRunStatus.SUCCESS
+    # the slot comes back free_slots_after_run_end_seconds (30) after the run ended, checked every 15 s
+    assert elapsed < 75, elapsed
+
+
 def test_a_sync_that_cannot_get_its_pool_slot_says_so_and_sigterm_ends_it(env, tmp_path):
     import signal
     import time
