@@ -176,6 +176,24 @@ def test_a_lever_site_is_paged(instance, sqlite_url, server):
     assert query(sqlite_url, "select count(*), min(source) from jobs where expired_at is null") == [(107, "lever")]
 
 
+def test_a_lever_site_takes_its_company_name_from_the_registry(instance, store_url, server):
+    page = json.loads((FIXTURES / "recorded" / "lever" / "palantir.postings.subset10.json").read_bytes())
+    server.set_route(site_path("palantir", 0), json_reply(page))
+    Store(store_url).boards.add("lever", ["palantir"], "cli", display_names={"palantir": "Palantir Technologies"})
+
+    result = sync(instance, store_url, server, ["palantir"], spec=LEVER)
+
+    assert result.success
+    assert query(store_url, "select distinct company, company_key from jobs") == [
+        ("Palantir Technologies", "palantir")]  # "Technologies" goes like a legal form
+    rows = query(store_url, "select salary_source, salary_annual_min, salary_annual_max, salary_period_basis "
+                            "from jobs where salary_source is not null")
+    # read from the closing section: "$60,000 - $97,000/year", "$28/hour to $47/hour" (× 2,080), …
+    assert len(rows) == 7 and set(rows) == {("additional", 60000.0, 97000.0, "text"),
+                                            ("additional", 28 * 2080.0, 47 * 2080.0, "text"),
+                                            ("additional", 135000.0, 200000.0, "text")}
+
+
 def test_thirty_boards_backfill_in_one_run(instance, store_url, server):
     boards = [f"board-{n:02d}" for n in range(1, 31)]
     for n, board in enumerate(boards, start=1):

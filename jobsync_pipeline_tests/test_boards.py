@@ -119,6 +119,17 @@ def test_retired_boards_come_due_in_turn_and_come_back_when_added(store_url):
     assert registry.add("greenhouse", ["old"], origin="discovery") == []  # already active
 
 
+def test_a_board_keeps_the_first_display_name_it_is_given(store_url):
+    registry = registry_for(store_url)
+    registry.add("lever", ["idealistconsulting"], origin="cli")
+    assert registry.display_name("lever", "idealistconsulting") is None
+    registry.add("lever", ["idealistconsulting"], origin="discovery", display_names={"idealistconsulting": "Idealist Consulting"})
+    registry.add("lever", ["idealistconsulting"], origin="discovery", display_names={"idealistconsulting": "IDEALIST"})
+    assert registry.display_name("lever", "idealistconsulting") == "Idealist Consulting"
+    registry.add("lever", ["acme"], origin="cli", display_names={"acme": "  Acme Labs "})
+    assert registry.display_name("lever", "acme") == "Acme Labs" and registry.display_name("lever", "nope") is None
+
+
 def test_candidates_are_kept_once_and_probed_never_probed_first(store_url):
     registry = registry_for(store_url)
     assert registry.add_candidates(["Northwind Labs", "  northwind labs ", "Fjordline", "", "Acme"], "file") == 3

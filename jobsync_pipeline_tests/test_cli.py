@@ -45,7 +45,8 @@ def test_a_failed_board_is_reported_and_exits_1(env, tmp_path):
     assert out["boards"]["wickham-cycles"]["status"] == "failed"
     assert "wickham-cycles.json" in out["boards"]["wickham-cycles"]["error"]
     assert out["boards"]["marisol-hoteles"] == {"found": 3, "new": 3, "changed": 0, "unchanged": 0, "expired": 0,
-                                               "bad": 0, "reactivated": 0, "cross_source_duplicates": 0,
+                                               "bad": 0, "reactivated": 0, "already_expired": 0,
+                                               "cross_source_duplicates": 0,
                                                "possible_duplicates": 0, "status": "success", "error": None}
     assert out["totals"]["new"] == 8
 
@@ -99,6 +100,15 @@ def test_boards_add_from_a_careers_url_then_sync_and_list(env):
     assert "6 job(s) expired" in removed.stdout
     assert json.loads(jobsync(env, "boards", "list", "--json").stdout) == []  # retired boards only with --all
     assert json.loads(jobsync(env, "boards", "list", "--all", "--json").stdout)[0]["status"] == "retired"
+
+
+def test_boards_add_names_the_company_of_one_board(env):
+    done = jobsync(env, "boards", "add", "lever", "idealistconsulting", "--name", "Idealist Consulting", "--no-check")
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(jobsync(env, "boards", "list", "lever", "--json").stdout)
+    assert (row["board"], row["name"]) == ("idealistconsulting", "Idealist Consulting")
+    two = jobsync(env, "boards", "add", "lever", "a", "b", "--name", "A and B", "--no-check")
+    assert two.returncode == 2 and "--name names the company of one board" in two.stderr
 
 
 def test_seed_list_registers_boards_without_asking(env, tmp_path):

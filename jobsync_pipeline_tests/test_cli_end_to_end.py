@@ -15,8 +15,8 @@ import pytest
 from jobsync_pipeline_tests.conftest import FIXTURES, SAMPLE_BUCKET
 
 JOBSYNC = Path(sys.executable).parent / "jobsync"  # the console script installed beside this interpreter
-COUNTS = ("found", "new", "changed", "unchanged", "expired", "bad", "reactivated", "cross_source_duplicates",
-          "possible_duplicates")
+COUNTS = ("found", "new", "changed", "unchanged", "expired", "bad", "reactivated", "already_expired",
+          "cross_source_duplicates", "possible_duplicates")
 BOARD_KEYS = {*COUNTS, "status", "error"}
 BOARDS = {"amberline-freight", "marisol-hoteles", "tessellate-studio"}
 

@@ -6,7 +6,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobsync_pipeline.core.diff import (KINDS, SnapshotDiff, classify, diff_snapshot, expired, expired_unseen,
+from jobsync_pipeline.core.diff import (KINDS, SKIPS, SnapshotDiff, classify, diff_snapshot, expired, expired_unseen,
                                         previous_state)
 
 
@@ -39,7 +39,8 @@ def test_diff_snapshot_classifies_every_kind():
         "reactivated": ["back", "back-edited"],  # reactivated whether or not the content moved
         "expired": ["gone"],  # "long-gone" was already expired: not expired twice
     }
-    assert diff.counts() == {"new": 1, "changed": 1, "unchanged": 1, "reactivated": 2, "expired": 1}
+    assert diff.counts() == {"new": 1, "changed": 1, "unchanged": 1, "reactivated": 2, "expired": 1,
+                             "already_expired": 0}
     assert diff.writes == 5
 
 
@@ -89,7 +90,9 @@ def test_snapshot_diffs_add_kind_by_kind():
     total = one + two
     assert list(total.new) == ["a", "b"]
     assert list(total.expired) == ["c"]
-    assert SnapshotDiff().writes == 0 and SnapshotDiff().counts() == dict.fromkeys(KINDS, 0)
+    assert SnapshotDiff().writes == 0 and SnapshotDiff().counts() == dict.fromkeys((*KINDS, *SKIPS), 0)
+    skipped = SnapshotDiff(already_expired=np.array(["d"], dtype=object))
+    assert (one + skipped).counts()["already_expired"] == 1 and skipped.writes == 0
 
 
 def test_chunked_classification_equals_whole_snapshot():

@@ -91,6 +91,9 @@ def test_probing_finds_boards_and_records_every_answer(sqlite_url, connectors, s
     assert stats.boards_added == ["greenhouse:larkfieldhealth", "lever:saltmarsh"]
     assert board_rows(registry) == {("greenhouse", "larkfieldhealth"): ("active", "discovery"),
                                     ("lever", "saltmarsh"): ("active", "discovery")}
+    # the name discovery looked for is the board's company name (Lever's postings name none)
+    assert registry.display_name("lever", "saltmarsh") == "Saltmarsh"
+    assert registry.display_name("greenhouse", "larkfieldhealth") == "Larkfield Health"
     answers = probes(registry)
     assert answers["Larkfield Health"] == ("found", "greenhouse:larkfieldhealth")
     assert answers["Saltmarsh"] == ("found", "lever:saltmarsh")

@@ -93,3 +93,19 @@ def test_a_broken_feed_fails_its_partition_and_expires_nothing(instance, store_u
     assert query(store_url, "SELECT count(*) FROM jobs WHERE expired_at IS NOT NULL") == [(0,)]
     assert query(store_url, "SELECT status FROM syncs WHERE source = 'remoteok' ORDER BY id") == [
         ("success",), ("failed",)]
+
+
+def test_a_page_of_postings_past_their_expiry_date_adds_up(instance, store_url):
+    # every found posting lands in one count: here all 30 in already_expired, in the metadata and the row
+    page = json.loads(HIMALAYAS_PAGES[0])
+    template = page["jobs"][0]
+    page["jobs"] = [{**template, "guid": f"{template['guid']}-{n}", "expiryDate": 1_700_000_000}  # Nov 2023
+                    for n in range(30)]
+    page["totalCount"] = 30
+    with LocalServer({"/jobs/api?limit=20&offset=0": json_reply(page)}) as server:
+        result = sync(instance, store_url, server, HIMALAYAS, "all")
+    assert result.success
+    numbers = metadata(result, "job_diff", "himalayas")
+    assert (numbers["found"], numbers["already_expired"], numbers["new"], numbers["unchanged"]) == (30, 30, 0, 0)
+    assert query(store_url, "SELECT found, already_expired, new FROM syncs WHERE source = 'himalayas'") == [(30, 30, 0)]
+    assert query(store_url, "SELECT count(*) FROM jobs") == [(0,)]

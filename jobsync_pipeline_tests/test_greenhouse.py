@@ -100,5 +100,7 @@ def test_pay_ranges_in_cents_become_amounts():
     job = {"id": 1, "title": "Engineer", "pay_input_ranges": [
         {"min_cents": 15000000, "max_cents": 19000000, "currency_type": "USD", "title": "US base pay"}]}
     row = parse_greenhouse(payload({"jobs": [job]})).postings.iloc[0]
+    # Greenhouse states no interval: inferred from the amounts when the job is written
     assert (row.salary_min, row.salary_max, row.salary_currency, row.salary_interval) == (150000.0, 190000.0,
-                                                                                          "USD", "year")
+                                                                                          "USD", None)
+    assert row.salary_source == "pay_input_ranges"

@@ -189,9 +189,9 @@ def test_sample_bucket_snapshot_1_then_2(store_url):
                for r in after_first.values())
     assert events(store) == sorted((i, "new") for i in SNAPSHOT_1_IDS)
     assert {b: d.counts() for b, (_, d) in first.items()} == {
-        "amberline-freight": {"new": 3, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0},
-        "marisol-hoteles": {"new": 3, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0},
-        "tessellate-studio": {"new": 2, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0},
+        "amberline-freight": {"new": 3, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0, "already_expired": 0},
+        "marisol-hoteles": {"new": 3, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0, "already_expired": 0},
+        "tessellate-studio": {"new": 2, "changed": 0, "unchanged": 0, "reactivated": 0, "expired": 0, "already_expired": 0},
     }
 
     second = sync_folder(store, SAMPLE_BUCKET / "snapshot_2", T2, run_id="run-2")
@@ -238,7 +238,8 @@ def test_sample_bucket_snapshot_1_then_2(store_url):
         assert row["raw_snapshot_id"] is not None
         assert row["finished_at"] is not None and row["duration_seconds"] >= 0
         assert {k: v for k, v in diff.counts().items()} == {
-            k: expected_counts[board][k] for k in ("new", "changed", "unchanged", "expired", "reactivated")}
+            k: expected_counts[board].get(k, 0) for k in ("new", "changed", "unchanged", "expired", "reactivated",
+                                                           "already_expired")}
     assert [s.board for s in store.syncs_for_run("run-2")] == BOARDS
     assert all(s.status == "success" for s in store.syncs_for_run("run-2", SOURCE))
     assert store.latest_syncs(SOURCE, "marisol-hoteles")[0].counts["expired"] == 1
@@ -349,7 +350,7 @@ def test_chunks_apply_like_one_frame(store_url):
     frame = postings_frame([posting("a"), posting("b", title="B2"), posting("e")])
     sync_id = store.start_sync(SOURCE, "acme", run_id=None)
     diff = store.apply_snapshot(SOURCE, "acme", (frame.iloc[i:i + 1] for i in range(3)), sync_id=sync_id, now=T2)
-    assert diff.counts() == {"new": 1, "changed": 1, "unchanged": 1, "reactivated": 0, "expired": 2}
+    assert diff.counts() == {"new": 1, "changed": 1, "unchanged": 1, "reactivated": 0, "expired": 2, "already_expired": 0}
     assert active_ids(store) == {"a", "b", "e"}
     assert job_rows(store)["b"]["title"] == "B2"
 
@@ -393,7 +394,7 @@ def test_failure_after_staging_changes_rolls_back_and_the_retry_succeeds(store_u
     retry = store.start_sync(SOURCE, "amberline-freight", run_id=None)
     diff = store.apply_snapshot(SOURCE, "amberline-freight", [parsed.postings], sync_id=retry,
                                 snapshot_at=parsed.snapshot_at, now=T2)
-    assert diff.counts() == {"new": 1, "changed": 1, "unchanged": 1, "reactivated": 0, "expired": 1}
+    assert diff.counts() == {"new": 1, "changed": 1, "unchanged": 1, "reactivated": 0, "expired": 1, "already_expired": 0}
     assert active_ids(store, "amberline-freight") == {"af-3101", "af-3102", "af-3107"}
 
 
@@ -562,7 +563,7 @@ def test_the_stored_state_reads_back_every_id_exactly(store_url):
     _, first = apply(store, "acme", [posting(i) for i in odd], T1)
     assert sorted(first.new) == sorted(odd)
     _, again = apply(store, "acme", [posting(i) for i in odd[1:]], T2)
-    assert again.counts() == {"new": 0, "changed": 0, "unchanged": len(odd) - 1, "reactivated": 0, "expired": 1}
+    assert again.counts() == {"new": 0, "changed": 0, "unchanged": len(odd) - 1, "reactivated": 0, "expired": 1, "already_expired": 0}
     assert list(again.expired) == ["007"]
 
 

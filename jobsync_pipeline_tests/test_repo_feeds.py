@@ -73,6 +73,35 @@ def test_a_feed_listing_a_job_past_its_expiry_date_does_not_add_it(store_url):
     _, diff = apply(store, "himalayas", "all", [feed_posting("old", valid_through=T0 - timedelta(days=1)),
                                                  feed_posting("b")], T0)
     assert list(diff.new) == ["b"] and "old" not in job_rows(store)
+    assert list(diff.already_expired) == ["old"] and diff.counts()["already_expired"] == 1
+
+
+def test_every_found_posting_lands_in_exactly_one_count(store_url):
+    # a feed page whose every posting is past its expiryDate: 30 found, 30 already expired, nothing else
+    store = Store(store_url)
+    past = [feed_posting(f"p{i}", valid_through=T0 - timedelta(days=1)) for i in range(30)]
+    sync_id, diff = apply(store, "himalayas", "all", past, T0)
+    row = sync_row(store, sync_id)
+    assert (row["new"], row["changed"], row["unchanged"], row["reactivated"], row["already_expired"]) == (0, 0, 0, 0, 30)
+    # and on a page that mixes them, found = new + changed + unchanged + reactivated + already_expired
+    live = [feed_posting(f"l{i}") for i in range(3)]
+    apply(store, "himalayas", "all", live, T0)
+    edited = [feed_posting("l0", title="Engineer l0, edited"), feed_posting("l1"), feed_posting("fresh"),
+              feed_posting("p0", valid_through=T0 - timedelta(days=1))]
+    _, mixed = apply(store, "himalayas", "all", edited, T0 + timedelta(hours=1))
+    counts = mixed.counts()
+    assert sum(counts[k] for k in ("new", "changed", "unchanged", "reactivated", "already_expired")) == len(edited)
+    assert (counts["new"], counts["changed"], counts["unchanged"], counts["already_expired"]) == (1, 1, 1, 1)
+
+
+def test_a_listed_job_now_past_its_expiry_date_expires(store_url):
+    # the store had it open until later; the feed now says its date has passed: it expires, it is not new
+    store = Store(store_url)
+    apply(store, "himalayas", "all", [feed_posting("a", valid_through=T0 + timedelta(days=30))], T0)
+    _, diff = apply(store, "himalayas", "all", [feed_posting("a", valid_through=T0 - timedelta(hours=1))],
+                    T0 + timedelta(days=1))
+    assert list(diff.expired) == ["a"] and list(diff.already_expired) == ["a"]
+    assert job_rows(store)["a"]["expired_reason"] == "past_expiry"
 
 
 def test_feed_tags_list_into_one_catalog(store_url):

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobsync_pipeline.core.salary import (PERIODS_PER_YEAR, UNKNOWN, annualize, parse_interval, parse_salary_text,
+from jobsync_pipeline.core.salary import (PERIODS_PER_YEAR, UNKNOWN, annualize, parse_interval, parse_salary_text, pay_text_in,
                                           salary_from_range)
 
 
@@ -94,3 +94,32 @@ def test_never_raises_and_annual_is_finite_and_ordered(minimum, maximum, currenc
 @given(st.text())
 def test_text_never_raises(text):
     parse_salary_text(text)
+
+
+def test_how_the_interval_was_found_is_kept():
+    assert salary_from_range(60, 80, "USD", "per-hour-wage").period_basis == "stated"
+    assert salary_from_range(21, 24, "USD").period_basis == "inferred"  # RemoteOK states none
+    assert (salary_from_range(21, 24, "USD").interval, salary_from_range(21, 24, "USD").annual_min) == ("hour", 21 * 2080)
+    assert salary_from_range(3000, 4000, "EUR").period_basis is None  # month or year: unknown, so none
+    assert parse_salary_text("$95.4K–$190K annually").period_basis == "text"
+    assert parse_salary_text("Salary Range: $108,400—$129,600 USD").period_basis == "inferred"
+
+
+@pytest.mark.parametrize("text, low, high", [
+    ("$150-$190K OTE", 150_000, 190_000),  # the multiplier written once
+    ("€50–70k", 50_000, 70_000),
+    ("$90,000.00 - $100,000.00 per year", 90_000, 100_000),  # cents do not become a third amount
+    ("£81,999—£110,940 GBP", 81_999, 110_940),
+])
+def test_amounts_as_job_ads_write_them(text, low, high):
+    salary = parse_salary_text(text)
+    assert (salary.min, salary.max) == (low, high)
+
+
+def test_the_sentence_that_states_pay_is_found_in_a_description():
+    lines = ["About us", "We are backed (~$200M in funding) by great investors.", "Salary Range:",
+             "$108,400—$129,600 USD", "Benefits"]
+    assert pay_text_in(lines) == "Salary Range: $108,400—$129,600 USD"
+    assert pay_text_in(["The national pay range for this role is $72,200.00 - $90,000.00 base pay. Bonus "
+                        "eligible."]) == "The national pay range for this role is $72,200.00 - $90,000.00 base pay."
+    assert pay_text_in(["Competitive salary and equity.", "We raised $20M."]) is None

@@ -104,3 +104,8 @@ def test_never_raises(field, restrictions, location, title):
     assert found.kind in (None, "remote", "hybrid", "onsite")
     assert found.evidence in (None, "field", "location", "title")
     assert found.kind is not None or found.evidence is None
+
+
+def test_a_remote_field_with_a_worldwide_location_is_open_worldwide():
+    assert infer_workplace(workplace_type="remote", location="Global Remote") == Workplace("remote", ("Worldwide",), "field")
+    assert infer_workplace(workplace_type="remote", location="Remote") == Workplace("remote", (), "field")

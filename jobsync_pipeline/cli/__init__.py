@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "before it is added; a removed board comes back)")
     add.add_argument("targets", nargs="+", metavar="SOURCE TOKEN... | URL...")
     add.add_argument("--no-check", action="store_true", help="add without asking the board first")
+    add.add_argument("--name", metavar="COMPANY",
+                     help="the company's name as people write it (one board only); Lever names none, and "
+                          "cross-source dedupe matches companies by name")
     remove = board_commands.add_parser("remove", help="retire boards: their jobs expire once, their partitions go")
     remove.add_argument("source", choices=("company_files", "greenhouse", "lever"))
     remove.add_argument("tokens", nargs="+", metavar="NAME")
@@ -139,7 +142,7 @@ def run_boards(args: argparse.Namespace) -> int:
                 print(f"removed {r['source']}/{r['board']}: {r['expired']} job(s) expired, partition deleted")
     else:
         rows = (boards.seed(args.file) if args.boards_command == "seed"
-                else boards.add(args.targets, check=not args.no_check))
+                else boards.add(args.targets, check=not args.no_check, display_name=args.name))
         if not args.json:
             for r in rows:
                 detail = f"{r['jobs']} job(s) now" if r.get("jobs") is not None else "not checked"

@@ -27,12 +27,15 @@ def resolve_targets(words: Sequence[str]) -> list[tuple[str, str]]:
         raise UsageError(str(exc)) from exc
 
 
-def add(words: Sequence[str], *, check: bool = True, origin: str = "cli") -> list[dict]:
-    """Register boards (checking that each answers first) as registry boards and partitions."""
+def add(words: Sequence[str], *, check: bool = True, origin: str = "cli", display_name: str | None = None) -> list[dict]:
+    """Register boards (checking that each answers first) as registry boards and partitions;
+    `display_name` is the company's name for a single board."""
     from jobsync_pipeline.defs.source_specs import SOURCES_BY_NAME
     from jobsync_pipeline.sources.bucket import board_name_problem
 
     targets = resolve_targets(words)
+    if display_name is not None and len(targets) != 1:
+        raise UsageError("--name names the company of one board; add the boards one at a time")
     ready_store_url()
     outcomes = []
     dagster = instance()
@@ -55,7 +58,8 @@ def add(words: Sequence[str], *, check: bool = True, origin: str = "cli") -> lis
                     continue
                 finally:
                     connector.close()
-            store.boards.add(source, [token], origin)
+            store.boards.add(source, [token], origin,
+                             display_names={token: display_name} if display_name else None)
             register_partitions(dagster, spec.partitions_name, [token])
             outcomes.append({"source": source, "board": token, "added": True, "jobs": jobs, "error": None})
     return outcomes
@@ -87,7 +91,7 @@ def remove(source: str, tokens: Sequence[str]) -> list[dict]:
 def describe(source: str | None, *, retired: bool) -> list[dict]:
     ready_store_url()
     with resources() as res:
-        return [{"source": b.source, "board": b.board, "status": b.status, "origin": b.origin,
+        return [{"source": b.source, "board": b.board, "name": b.display_name, "status": b.status, "origin": b.origin,
                  "last_synced_at": _second(b.last_synced_at), "last_sync_status": b.last_sync_status,
                  "counts": b.last_sync_counts, "reason": b.status_reason or b.last_sync_error}
                 for b in res.store.store().boards.describe(source, retired=retired)]

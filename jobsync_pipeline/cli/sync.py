@@ -12,10 +12,12 @@ from jobsync_pipeline.core.status import SYNC_COUNTS, SyncStatus
 from jobsync_pipeline.defs.run_tags import contiguous_ranges, range_tags
 
 COUNTS = ("found", "new", "changed", "unchanged", "expired", "bad")  # the --json contract's counts
-# beside them: reactivated jobs, jobs another source lists too (one canonical job), and pairs too weakly
-# alike to merge, recorded for review
-MORE_COUNTS = ("reactivated", "cross_source_duplicates", "possible_duplicates")
-TABLE_COUNTS = (*COUNTS[:5], "reactivated", "bad")
+# beside them: reactivated jobs, postings a feed listed past their own expiry date (found, not added:
+# found = new + changed + unchanged + reactivated + already_expired), jobs another source lists too (one
+# canonical job), and pairs too weakly alike to merge, recorded for review
+MORE_COUNTS = ("reactivated", "already_expired", "cross_source_duplicates", "possible_duplicates")
+TABLE_COUNTS = (*COUNTS[:5], "reactivated", "already_expired", "bad")
+# a column only a feed fills: shown when a board has some, so found = the counts after it, read across
 # The CLI prints its own table; the console logger would tell each board's story again.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 assert set(COUNTS + MORE_COUNTS) <= set(SYNC_COUNTS)
@@ -131,15 +133,17 @@ def register_partitions(instance, partitions_name: str, boards: Sequence[str]) -
 
 def print_table(result: dict) -> None:
     width = max([len("board"), len("total"), *map(len, result["boards"])])
-    header = f"{'board':<{width}}  " + "  ".join(f"{c:>11}" for c in TABLE_COUNTS) + f"  {'dupes':>7}  status"
+    shown = [c for c in TABLE_COUNTS if c != "already_expired" or result["totals"]["already_expired"]]
+    widths = {c: max(11, len(c)) for c in shown}
+    header = f"{'board':<{width}}  " + "  ".join(f"{c:>{widths[c]}}" for c in shown) + f"  {'dupes':>7}  status"
     print(header)
     print("-" * len(header))
     for board, row in result["boards"].items():
         status = "stale, skipped" if row.get("skipped") else row["status"]
-        print(f"{board:<{width}}  " + "  ".join(f"{row[c]:>11}" for c in TABLE_COUNTS)
+        print(f"{board:<{width}}  " + "  ".join(f"{row[c]:>{widths[c]}}" for c in shown)
               + f"  {row['cross_source_duplicates']:>7}  {status}")
     print("-" * len(header))
-    print(f"{'total':<{width}}  " + "  ".join(f"{result['totals'][c]:>11}" for c in TABLE_COUNTS)
+    print(f"{'total':<{width}}  " + "  ".join(f"{result['totals'][c]:>{widths[c]}}" for c in shown)
           + f"  {result['totals']['cross_source_duplicates']:>7}")
     print(f"\n{len(result['boards'])} board(s) in {result['duration_seconds']:.2f}s")
     for board, row in result["boards"].items():

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 KINDS = ("new", "changed", "unchanged", "reactivated", "expired")
+# Found postings that change nothing: a feed listed them past their own expiry date.
+SKIPS = ("already_expired",)
 _EMPTY = np.array([], dtype=object)
 
 
@@ -22,9 +24,10 @@ class SnapshotDiff:
     unchanged: np.ndarray = field(default_factory=lambda: _EMPTY)
     reactivated: np.ndarray = field(default_factory=lambda: _EMPTY)
     expired: np.ndarray = field(default_factory=lambda: _EMPTY)
+    already_expired: np.ndarray = field(default_factory=lambda: _EMPTY)
 
     def counts(self) -> dict[str, int]:
-        return {kind: len(getattr(self, kind)) for kind in KINDS}
+        return {kind: len(getattr(self, kind)) for kind in (*KINDS, *SKIPS)}
 
     @property
     def writes(self) -> int:
@@ -33,7 +36,7 @@ class SnapshotDiff:
 
     def __add__(self, other: SnapshotDiff) -> SnapshotDiff:
         return SnapshotDiff(**{kind: np.concatenate([getattr(self, kind), getattr(other, kind)])
-                               for kind in KINDS})
+                               for kind in (*KINDS, *SKIPS)})
 
 
 def previous_state(rows: list[tuple[str, int, bool]]) -> pd.DataFrame:

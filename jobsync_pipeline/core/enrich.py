@@ -19,8 +19,9 @@ from jobsync_pipeline.core.salary import UNKNOWN, parse_salary_text, salary_from
 from jobsync_pipeline.core.sanitize import describe, text_as_html
 from jobsync_pipeline.core.workplace import infer_workplace
 
-DERIVED_COLUMNS = ("description_html", "salary_annual_min", "salary_annual_max", "salary_period", "workplace",
-                   "workplace_regions", "workplace_evidence", "category", "company_key", "dedupe_key")
+DERIVED_COLUMNS = ("description_html", "salary_annual_min", "salary_annual_max", "salary_period",
+                   "salary_period_basis", "workplace", "workplace_regions", "workplace_evidence", "category",
+                   "company_key", "dedupe_key")
 
 
 def derive(rows: pd.DataFrame) -> pd.DataFrame:
@@ -43,6 +44,7 @@ def derive(rows: pd.DataFrame) -> pd.DataFrame:
         derived["salary_annual_min"].append(salary.annual_min)
         derived["salary_annual_max"].append(salary.annual_max)
         derived["salary_period"].append(salary.interval)
+        derived["salary_period_basis"].append(salary.period_basis)
         workplace = workplace_of(get["workplace_type"][i], get["region_restrictions"][i], location, title)
         derived["workplace"].append(workplace.kind)
         derived["workplace_regions"].append(json.dumps(list(workplace.regions), ensure_ascii=False)

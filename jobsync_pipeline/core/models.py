@@ -1,12 +1,14 @@
 """The normalized posting every source produces, and the records a parse sets aside."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
 
 import pandas as pd
+from jobsync_pipeline.core.mojibake import might_be_mojibake, repair_mojibake
 from jobsync_pipeline.core.normalize import content_hash, content_hashes
 
 MAX_ID_LENGTH = 255  # jobs.external_id: a longer id would fail the board's apply on PostgreSQL
@@ -16,8 +18,9 @@ CONTENT_FIELDS = ("title", "company", "location", "url", "description", "require
 # details, so the hashes of postings without (company files) stay as they were before details existed.
 HASHED_DETAIL_FIELDS = ("salary_min", "salary_max", "salary_currency", "salary_interval", "salary_text",
                         "workplace_type", "region_restrictions", "department", "tags", "valid_through")
-# Kept with the job as fetched, but not a change by themselves (the text form is in `description`).
-DETAIL_FIELDS = (*HASHED_DETAIL_FIELDS, "description_raw", "description_format")
+# Kept with the job as fetched, but not a change by themselves (the text form is in `description`; the
+# salary's source goes with the salary figures, which are hashed).
+DETAIL_FIELDS = (*HASHED_DETAIL_FIELDS, "salary_source", "description_raw", "description_format")
 POSTING_COLUMNS = ("external_id", *CONTENT_FIELDS, *DETAIL_FIELDS, "content_hash")
 DESCRIPTION_FORMATS = ("text", "html", "escaped_html")
 
@@ -51,6 +54,7 @@ class PostingDetails:
     department: str | None = None
     tags: str | None = None  # JSON list: feed tags, categories, teams
     valid_through: str | None = None  # ISO 8601 UTC: the source's own expiry of the posting
+    salary_source: str | None = None  # where the salary was read: a field's name, or a part of the text
     description_raw: str | None = None  # exactly as fetched (HTML, entity-escaped HTML or text)
     description_format: str = "text"  # one of DESCRIPTION_FORMATS
 
@@ -96,6 +100,10 @@ class Posting:
 
 
 _CORE_FIELDS = attrgetter("external_id", *CONTENT_FIELDS)
+# What sources leave at the ends of a location ("Krishnagiri, ", "Remote - "), and runs of separators
+# with nothing between them ("Remote, , US").
+_LOCATION_EDGES = " ,;|/-–—·•\t\n"
+_REPEATED_SEPARATORS = re.compile(r"([,;|])(?:\s*[,;|])+\s*")
 _CORE_COLUMNS = ("external_id", *CONTENT_FIELDS)
 # Checked for NUL in `storage_problems`: every text a posting keeps (the others are numbers).
 _TEXT_COLUMNS = (*_CORE_COLUMNS, *(name for name in DETAIL_FIELDS if name not in ("salary_min", "salary_max")))
@@ -147,6 +155,26 @@ class PostingColumns:
             if values and "\x00" in _joined_texts(values):
                 suspects.update(row for row, v in enumerate(values) if type(v) is str and "\x00" in v)
         return {row: self._problem(row) for row in sorted(suspects)}
+
+    def tidy(self) -> int:
+        """Repairs double-encoded UTF-8 in every text column and trims the separators sources leave at
+        the ends of locations ("Krishnagiri, "), in place; returns the rows whose text was repaired.
+
+        One search per column finds the columns with a mojibake suspect; only their values are looked at."""
+        repaired: set[int] = set()
+        for name in _TEXT_COLUMNS:
+            values = self.columns.get(name)
+            if not values or not might_be_mojibake(_joined_texts(values)):
+                continue
+            for row, value in enumerate(values):
+                if type(value) is str and (fixed := repair_mojibake(value)) is not None:
+                    values[row] = fixed
+                    repaired.add(row)
+        locations = self.columns["location"]
+        if any(v and (v[-1] in _LOCATION_EDGES or v[0] in _LOCATION_EDGES) for v in locations):
+            self.columns["location"] = [_REPEATED_SEPARATORS.sub(r"\1 ", v).strip(_LOCATION_EDGES) if v else v
+                                        for v in locations]
+        return len(repaired)
 
     def _problem(self, row: int) -> str:
         external_id = self.columns["external_id"][row]
@@ -235,6 +263,7 @@ class ParsedSnapshot:
     duplicates: list[str] = field(default_factory=list)
     inactive: int = 0
     display_name: str | None = None
+    repaired: int = 0  # postings whose text had mojibake repaired (`PostingColumns.tidy`)
 
     @property
     def found(self) -> int:

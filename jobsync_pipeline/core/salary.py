@@ -33,7 +33,17 @@ _CURRENCY_CODE = re.compile(r"\b(USD|EUR|GBP|CAD|AUD|CHF|JPY|INR|BRL|SEK|NOK|DKK
                             re.IGNORECASE)
 _SYMBOL = re.compile(r"(US\$|CA\$|AU\$|C\$|A\$|R\$|[$€£¥₹])")
 # an amount: digits with thousands separators or decimals, an optional k/m multiplier
-_AMOUNT = re.compile(r"(\d{1,3}(?:[,.\s '’]\d{3})+|\d+(?:[.,]\d+)?)\s*([kKmM])?(?![A-Za-z])")
+_AMOUNT = re.compile(r"(\d{1,3}(?:[,.\s '’]\d{3})+(?:[.,]\d{1,2}(?!\d))?|\d+(?:[.,]\d+)?)\s*([kKmM])?(?![A-Za-z])")
+_GROUPED = re.compile(r"(\d{1,3}(?:[,.\s '’]\d{3})+)(?:[.,](\d{1,2}))?")
+# What a sentence that states pay says: the words, and an amount marked as money (a symbol or a code).
+_PAY_WORDS = re.compile(r"\b(salary|salaries|pay|base|compensation|wage|wages|rate|ote|on[- ]target earnings|"
+                        r"remuneration|stipend|earnings)\b", re.IGNORECASE)
+_MONEY = re.compile(r"(?:US\$|CA\$|AU\$|C\$|A\$|R\$|[$€£¥₹])\s?\d|\d[\d,.]*\s?[kK]?\s?\b(?:USD|EUR|GBP|CAD|AUD|CHF|"
+                    r"JPY|INR|BRL|SEK|NOK|DKK|PLN|NZD|SGD|MXN|ZAR|CZK|ILS)\b|\b(?:USD|EUR|GBP|CAD|AUD|CHF|INR|"
+                    r"SEK|NOK|DKK|PLN|NZD|SGD)\s?\d")
+MAX_PAY_TEXT = 300
+# a sentence ends at . ! or ? before a space and a capital: "$90,000.00" and "U.S. base" go on
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z*])")
 _PER = re.compile(r"(?:/|\bper\b|\ban\b|\ba\b|\bp\.?\s?)\s*(hour|hr|h|day|diem|week|wk|month|mo|mth|year|yr|annum)\b"
                   r"|\b(hourly|daily|weekly|monthly|yearly|annual|annually)\b", re.IGNORECASE)
 
@@ -47,6 +57,9 @@ class Salary:
     text: str | None = None
     annual_min: float | None = None
     annual_max: float | None = None
+    # how the interval was found: stated (a field of the source), text (words beside the amounts),
+    # inferred (from the amounts' size, when nothing said it); None while the interval is unknown
+    period_basis: str | None = None
 
     @property
     def known(self) -> bool:
@@ -94,21 +107,24 @@ def _stated_amount(value: float | str | None) -> tuple[float | None, str | None]
 
 
 def salary_from_range(minimum, maximum, currency: str | None = None, interval: str | None = None,
-                      text: str | None = None) -> Salary:
+                      text: str | None = None, *, interval_basis: str = "stated") -> Salary:
     """A salary from structured bounds. Bounds may be numbers or numeric strings; a missing interval is
     inferred from the size of the figures (an hourly rate is under 300, a yearly one at least 10,000)
-    and left unknown in between, where month and year cannot be told apart."""
+    and left unknown in between, where month and year cannot be told apart. `interval_basis` says
+    where a given `interval` came from (`period_basis`)."""
     low, high = _number(minimum), _number(maximum)
     if low is None and high is None:
         return parse_salary_text(text, default_currency=currency) if text else UNKNOWN
     if low is not None and high is not None and low > high:
         low, high = high, low
-    period = parse_interval(interval) or _period_by_size(high if high is not None else low)
+    period, basis = parse_interval(interval), interval_basis
+    if period is None:
+        period, basis = _period_by_size(high if high is not None else low), "inferred"
     annual_min, annual_max = annualize(low, period), annualize(high, period)
     if not all(_plausible(v) for v in (annual_min, annual_max)):
         annual_min = annual_max = None
     return Salary(min=low, max=high, currency=_currency(currency), interval=period, text=text or None,
-                  annual_min=annual_min, annual_max=annual_max)
+                  annual_min=annual_min, annual_max=annual_max, period_basis=basis if period else None)
 
 
 def parse_salary_text(text: str | None, default_currency: str | None = None) -> Salary:
@@ -116,21 +132,53 @@ def parse_salary_text(text: str | None, default_currency: str | None = None) -> 
     UNKNOWN (with the text kept) when no amount can be read."""
     if not text or not isinstance(text, str):
         return UNKNOWN
-    amounts = [_amount(match) for match in _AMOUNT.finditer(text)][:2]
-    amounts = [amount for amount in amounts if amount is not None and amount > 0]
-    if not amounts:
+    matches = [(match, _amount(match)) for match in _AMOUNT.finditer(text)]
+    matches = [(match, amount) for match, amount in matches if amount is not None and amount > 0][:2]
+    if not matches:
         return Salary(text=text)
+    amounts = [amount for _, amount in matches]
+    if len(matches) == 2 and not matches[0][0].group(2) and matches[1][0].group(2):
+        # "$150-$190K", "€50–70k": the multiplier written once, after the second figure
+        scaled = amounts[0] * (1_000 if matches[1][0].group(2) in "kK" else 1_000_000)
+        if scaled <= amounts[1]:
+            amounts[0] = scaled
     per = _PER.search(text)
     interval = parse_interval(per.group(0)) if per else None
     currency = _currency_in(text) or _currency(default_currency)
-    found = salary_from_range(min(amounts), max(amounts), currency, interval, text)
-    return found
+    return salary_from_range(min(amounts), max(amounts), currency, interval, text, interval_basis="text")
+
+
+def pay_text_in(lines: list[str]) -> str | None:
+    """The first passage of a description (its lines, as `core.text.html_lines` gives them) that states
+    pay: a sentence with pay words and an amount marked as money ("Salary: $182,208 - $236,580/yr."), or
+    a short pay-words heading whose amount is on the next line. None when none does."""
+    for i, line in enumerate(lines):
+        if not _PAY_WORDS.search(line):
+            continue
+        sentence = next((s for s in _SENTENCE_END.split(line) if _PAY_WORDS.search(s) and _MONEY.search(s)), None)
+        if sentence is not None:
+            return _passage(sentence)
+        # a heading ("Salary Range:", "Compensation") and the range on the next line, starting with it
+        heading = len(line) <= 60 and not line.rstrip().endswith((".", "!", "?"))
+        if heading and i + 1 < len(lines) and len(lines[i + 1]) <= 120 and _MONEY.match(lines[i + 1].lstrip()):
+            return _passage(f"{line} {lines[i + 1]}")
+    return None
+
+
+def _passage(text: str) -> str:
+    """The sentence that holds the amount (the ones around it speak of bonuses and equity)."""
+    sentences = _SENTENCE_END.split(text)
+    text = next((sentence for sentence in sentences if _MONEY.search(sentence)), text)
+    return text if len(text) <= MAX_PAY_TEXT else text[:MAX_PAY_TEXT - 1] + "…"
 
 
 def _amount(match: re.Match) -> float | None:
     digits, multiplier = match.group(1), match.group(2)
-    if re.fullmatch(r"\d{1,3}(?:[,.\s '’]\d{3})+", digits):
-        number = float(re.sub(r"[,.\s '’]", "", digits))
+    grouped = _GROUPED.fullmatch(digits)
+    if grouped:
+        number = float(re.sub(r"[,.\s '’]", "", grouped.group(1)))
+        if grouped.group(2):
+            number += float(f"0.{grouped.group(2)}")
     else:
         number = float(digits.replace(",", "."))
     if multiplier:

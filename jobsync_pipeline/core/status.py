@@ -26,5 +26,7 @@ class BoardStatus(StrEnum):
 SYNCABLE = (BoardStatus.ACTIVE, BoardStatus.FAILING)
 
 # What a sync counts, as the `syncs` columns, the job_diff metadata and `jobsync sync --json` name them.
-DIFF_COUNTS = ("found", "new", "changed", "unchanged", "expired", "reactivated", "bad")
+# Every found posting is exactly one of new, changed, unchanged, reactivated or already_expired (a feed
+# listed it past its own expiry date); bad records and duplicate ids are counted apart from found.
+DIFF_COUNTS = ("found", "new", "changed", "unchanged", "expired", "reactivated", "already_expired", "bad")
 SYNC_COUNTS = (*DIFF_COUNTS, "duplicates", "cross_source_duplicates", "possible_duplicates")

@@ -106,7 +106,8 @@ def probe_candidates(registry: BoardRegistry, connectors: Mapping[str, BoardProb
         status, found, text = probe_company(candidate.name, connectors)
         stats.probed += 1
         for source, token in found.items():
-            stats.boards_added += [f"{source}:{b}" for b in registry.add(source, [token], origin="discovery")]
+            stats.boards_added += [f"{source}:{b}" for b in registry.add(source, [token], origin="discovery",
+                                                                         display_names={token: candidate.name})]
         if status == "found":
             stats.found += 1
         elif status == "not_found":

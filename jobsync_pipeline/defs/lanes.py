@@ -136,7 +136,8 @@ class LaneStep:
         raw = self.store.latest_raw(self.spec.name, board)
         if raw is None:
             raise BoardError(f"{self.spec.name}/{board}: nothing archived yet; materialize raw_snapshot first")
-        parsed = self.connector.parse(raw.payload())
+        company = self.store.boards.display_name(self.spec.name, board) if self.spec.board_registry else None
+        parsed = self.connector.parse(raw.payload(), company)
         applied = self.store.last_snapshot_at(self.spec.name, board)
         if parsed.snapshot_at and applied and parsed.snapshot_at < applied:
             raise StaleSnapshot(f"{raw.location}: snapshot of {parsed.snapshot_at.isoformat()} is older than "
@@ -297,7 +298,8 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
             if parsed.duplicates:
                 context.log.warning(f"{spec.name}/{board}: duplicate ids kept once: {parsed.duplicates[:20]}")
             step.report(board, started, found=parsed.found, bad=len(parsed.bad_records),
-                        duplicates=len(parsed.duplicates), inactive=parsed.inactive, stale=0, failed=0)
+                        duplicates=len(parsed.duplicates), inactive=parsed.inactive, text_repairs=parsed.repaired,
+                        stale=0, failed=0)
             if parsed.bad_records:
                 context.add_asset_metadata({"bad_records": dg.MetadataValue.json(
                     [{"position": r.position, "id": r.external_id, "reason": r.reason}

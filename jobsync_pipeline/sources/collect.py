@@ -34,6 +34,7 @@ class PostingCollector:
         self.bad_records: list[BadRecord] = []
         self.duplicates: list[str] = []
         self.inactive = 0
+        self.repaired = 0  # postings whose text had mojibake repaired
 
     def frame(self, records: Iterable[Any], start: int = 0) -> pd.DataFrame:
         """The postings of `records` (positions counted from `start`); refused ones are kept aside."""
@@ -46,6 +47,7 @@ class PostingCollector:
 
     def _collect(self, records: list[Any], start: int) -> PostingColumns:
         batch = self.build_batch(records)
+        self.repaired += batch.tidy()
         refused = dict(batch.refused)
         problems = batch.storage_problems()
         kept = []
@@ -87,7 +89,7 @@ class PostingCollector:
         postings = self.frame(records)
         return ParsedSnapshot(board=board, snapshot_at=snapshot_at, postings=postings,
                               bad_records=self.bad_records, duplicates=self.duplicates, inactive=self.inactive,
-                              display_name=display_name)
+                              display_name=display_name, repaired=self.repaired)
 
     def refuse(self, position: int, raw: Any, reason: str) -> None:
         external_id = raw.get("id") if isinstance(raw, dict) else None

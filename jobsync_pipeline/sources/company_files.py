@@ -206,8 +206,8 @@ class CompanyFilesConnector:
     def fetch(self, board: str, previous: RawPayload | None = None) -> RawPayload:
         return self.bucket.read(board, unless_etag=previous.etag if previous else None)
 
-    def parse(self, payload: RawPayload) -> ParsedSnapshot:
-        return parse_company_file(payload)
+    def parse(self, payload: RawPayload, company: str | None = None) -> ParsedSnapshot:
+        return parse_company_file(payload)  # the file names its company
 
     def close(self) -> None:
         """Nothing to release: the bucket opens a file per read."""

@@ -1,7 +1,9 @@
 """Greenhouse job boards: `GET {base}/v1/boards/{token}/jobs?content=true`, one board per token."""
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -10,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobsync_pipeline.core.models import ParsedSnapshot, Posting, PostingDetails
 from jobsync_pipeline.core.normalize import clean_text
-from jobsync_pipeline.core.text import html_to_text
+from jobsync_pipeline.core.salary import pay_text_in
+from jobsync_pipeline.core.text import html_lines
 from jobsync_pipeline.sources.base import BoardError, decode_json
 from jobsync_pipeline.core.models import RawPayload
 from jobsync_pipeline.sources.collect import MAX_ID_LENGTH, PostingCollector
@@ -65,35 +68,60 @@ class GreenhouseJob(BaseModel):
         return None
 
 
-def greenhouse_posting(board: str, raw: Any) -> tuple[Posting, bool]:
+# The pay-transparency block Greenhouse renders into `content` when a board sets pay ranges:
+# <div class="title">United States Salary Range</div><div class="pay-range"><span>$139,200</span>…</div>
+_PAY_BLOCK = re.compile(r'<div class="title">(?P<title>.*?)</div>\s*<div class="pay-range">(?P<range>.*?)</div>',
+                        re.DOTALL)
+
+
+def greenhouse_posting(board: str, raw: Any, company: str | None = None) -> tuple[Posting, bool]:
     job = GreenhouseJob.model_validate(raw)
     published = job.first_published or job.updated_at
-    pay = (job.pay_input_ranges or [None])[0]
+    # Greenhouse entity-escapes its HTML content: unescape once, then read the text
+    markup = html.unescape(job.content) if job.content else None
+    lines = html_lines(markup)
     departments = [d.name for d in job.departments or [] if d.name]
     return Posting(
         source=SOURCE, board=board, external_id=job.id, title=clean_text(job.title),
-        company=clean_text(job.company_name) or board,
+        company=clean_text(job.company_name) or company or board,
         location=clean_text(job.location.name if job.location else None), url=job.absolute_url or "",
-        # Greenhouse entity-escapes its HTML content: unescape once, then read the text
-        description=html_to_text(job.content, escaped=True), requirements="[]",
+        description="\n".join(lines), requirements="[]",
         posted_date=published.date().isoformat() if published else None,
         details=PostingDetails(
-            salary_min=pay.min_cents / 100 if pay and pay.min_cents else None,
-            salary_max=pay.max_cents / 100 if pay and pay.max_cents else None,
-            salary_currency=pay.currency_type if pay else None, salary_interval="year" if pay else None,
-            salary_text=pay.title if pay else None,
-            workplace_type=job.metadata_value("Workplace Type"),
+            **_pay(job, markup, lines),
+            workplace_type=job.metadata_value("Workplace Type") or job.metadata_value("Location Type"),
             department=clean_text(departments[0]) if departments else None,
             tags=json.dumps(departments, ensure_ascii=False) if departments else None,
             description_raw=job.content, description_format="escaped_html")), True
 
 
-def parse_greenhouse(payload: RawPayload) -> ParsedSnapshot:
-    """A board's jobs; raises `BoardError` for anything that is not a Greenhouse jobs document."""
+def _pay(job: GreenhouseJob, markup: str | None, lines: list[str]) -> dict[str, Any]:
+    """The salary fields, from the best the board gives: the structured ranges (in cents; sent only by
+    the single-job endpoint with pay_transparency=true), else the pay block of the content, else a
+    sentence of the content that states pay. Greenhouse states no interval: it is read from the text
+    or inferred from the amounts."""
+    pay = next((r for r in job.pay_input_ranges or [] if r.min_cents or r.max_cents), None)
+    if pay is not None:
+        return {"salary_min": pay.min_cents / 100 if pay.min_cents else None,
+                "salary_max": pay.max_cents / 100 if pay.max_cents else None,
+                "salary_currency": pay.currency_type, "salary_text": clean_text(pay.title) or None,
+                "salary_source": "pay_input_ranges"}
+    block = _PAY_BLOCK.search(markup or "")
+    if block:
+        text = clean_text(" ".join(html_lines(f"<p>{block['title']}</p><p>{block['range']}</p>")))
+        return {"salary_text": text, "salary_source": "content_pay_range"}
+    text = pay_text_in(lines)
+    return {"salary_text": text, "salary_source": "content"} if text else {}
+
+
+def parse_greenhouse(payload: RawPayload, company: str | None = None) -> ParsedSnapshot:
+    """A board's jobs; raises `BoardError` for anything that is not a Greenhouse jobs document. `company`:
+    the board's name in the registry, for jobs that do not name their company."""
     document = decode_json(payload.body, payload.location)
     if not isinstance(document, dict) or not isinstance(document.get("jobs"), list):
         raise BoardError(f"{payload.location}: not a Greenhouse jobs document (expected {{\"jobs\": [...]}})")
-    return PostingCollector(partial(greenhouse_posting, payload.board)).snapshot(payload.board, document["jobs"])
+    return PostingCollector(partial(greenhouse_posting, payload.board, company=company)).snapshot(
+        payload.board, document["jobs"])
 
 
 class GreenhouseConnector:
@@ -114,8 +142,8 @@ class GreenhouseConnector:
                                   last_modified=previous.last_modified if previous else None)
         return fetched_payload(board, fetched)
 
-    def parse(self, payload: RawPayload) -> ParsedSnapshot:
-        return parse_greenhouse(payload)
+    def parse(self, payload: RawPayload, company: str | None = None) -> ParsedSnapshot:
+        return parse_greenhouse(payload, company)
 
     def close(self) -> None:
         self.client.close()

@@ -7,6 +7,7 @@ the pages, each exactly as fetched.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,9 +34,11 @@ class HimalayasJob(BaseModel):
     title: str = Field(min_length=1)
     companyName: str | None = None
     employmentType: str | None = None
+    companySlug: str | None = None
     minSalary: float | str | None = None
     maxSalary: float | str | None = None
     currency: str | None = None
+    salaryPeriod: str | None = None  # "annual", "monthly", "hourly", …
     locationRestrictions: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)
     parentCategories: list[str] = Field(default_factory=list)
@@ -54,7 +57,7 @@ def himalayas_posting(raw: Any) -> tuple[Posting, bool]:
     tags = [*job.categories, *job.parentCategories]
     return Posting(
         source=SOURCE, board=FEED_BOARD, external_id=job.guid, title=clean_text(job.title),
-        company=clean_text(job.companyName),
+        company=_company(job),
         # an empty restriction list means the job is open worldwide
         location=", ".join(restrictions) or "Worldwide", url=job.applicationLink or job.guid,
         description=html_to_text(job.description) or clean_text(job.excerpt), requirements="[]",
@@ -62,13 +65,31 @@ def himalayas_posting(raw: Any) -> tuple[Posting, bool]:
         details=PostingDetails(
             salary_min=low, salary_max=high,
             salary_currency=((job.currency or "").upper() or None) if low or high else None, salary_text=text,
+            salary_interval=job.salaryPeriod if low or high else None,
+            salary_source="minSalary/maxSalary" if low or high or text else None,
             region_restrictions=json.dumps(restrictions, ensure_ascii=False),
             tags=json.dumps(tags, ensure_ascii=False) if tags else None,
             valid_through=expires.isoformat() if expires else None,
             description_raw=job.description, description_format="html")), True
 
 
-def parse_himalayas(payload: RawPayload) -> ParsedSnapshot:
+# What Himalayas sometimes sends instead of a company's name (the field's own name, a template's blank).
+_PLACEHOLDER_COMPANIES = {"", "name", "company", "companyname", "company name", "null", "none", "undefined",
+                          "n/a", "na", "unknown", "tbd"}
+_COMPANY_IN_URL = re.compile(r"/companies/([^/?#]+)")
+
+
+def _company(job: HimalayasJob) -> str:
+    """The company's name; for a placeholder, its slug (or the company part of the listing URL) as words."""
+    name = clean_text(job.companyName)
+    if name.casefold() not in _PLACEHOLDER_COMPANIES:
+        return name
+    slug = job.companySlug or next((m.group(1) for m in map(_COMPANY_IN_URL.search, (job.guid, job.applicationLink or ""))
+                                    if m), "")
+    return " ".join(word.capitalize() for word in re.split(r"[-_\s]+", slug) if word)
+
+
+def parse_himalayas(payload: RawPayload, company: str | None = None) -> ParsedSnapshot:
     """The feed's jobs over all its pages; raises `BoardError` for anything else."""
     pages = decode_json(payload.body, payload.location, replace_bad_utf8=True)
     if not isinstance(pages, list) or not all(isinstance(p, dict) and isinstance(p.get("jobs"), list) for p in pages):
@@ -110,7 +131,7 @@ class HimalayasConnector:
         return RawPayload(board=board, location=self.jobs_url(), body=b"[" + b",".join(pages) + b"]",
                           fetched_at=first.fetched_at)
 
-    def parse(self, payload: RawPayload) -> ParsedSnapshot:
+    def parse(self, payload: RawPayload, company: str | None = None) -> ParsedSnapshot:
         return parse_himalayas(payload)
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobsync_pipeline.core.models import ParsedSnapshot, Posting, PostingDetails
 from jobsync_pipeline.core.normalize import clean_text
+from jobsync_pipeline.core.salary import pay_text_in
 from jobsync_pipeline.core.text import html_lines, html_to_text
 from jobsync_pipeline.sources.base import BoardError, decode_json
 from jobsync_pipeline.core.models import RawPayload
@@ -56,8 +57,11 @@ class LeverPosting(BaseModel):
     description: str | None = None
     descriptionPlain: str | None = None
     lists: list[LeverList] = Field(default_factory=list)
+    additional: str | None = None  # the closing section (benefits, often the pay range), HTML
+    additionalPlain: str | None = None
     workplaceType: str | None = None
     salaryRange: LeverSalaryRange | None = None
+    salaryDescription: str | None = None
     salaryDescriptionPlain: str | None = None
 
 
@@ -69,32 +73,53 @@ def epoch_date(value: int | None) -> str | None:
     return datetime.fromtimestamp(seconds, tz=timezone.utc).date().isoformat()
 
 
-def lever_posting(board: str, raw: Any) -> tuple[Posting, bool]:
+def lever_posting(board: str, raw: Any, company: str | None = None) -> tuple[Posting, bool]:
     job = LeverPosting.model_validate(raw)
-    location = job.categories.location or ", ".join(job.categories.allLocations)
+    # a posting open in several places lists them all in allLocations ("London", "Stockholm")
+    locations = [clean_text(place) for place in [job.categories.location, *job.categories.allLocations]]
     requirements = [line for item in job.lists for line in html_lines(item.content)]
-    pay = job.salaryRange
+    opening = (job.descriptionPlain or html_to_text(job.description)).strip()
+    closing = (job.additionalPlain or html_to_text(job.additional)).strip()
     teams = [t for t in (job.categories.department, job.categories.team) if t]
     return Posting(
-        source=SOURCE, board=board, external_id=job.id, title=clean_text(job.text), company=board,
-        location=clean_text(location), url=job.hostedUrl or "",
-        description=(job.descriptionPlain or html_to_text(job.description)).strip(),
+        source=SOURCE, board=board, external_id=job.id, title=clean_text(job.text), company=company or board,
+        location="; ".join(dict.fromkeys(place for place in locations if place)), url=job.hostedUrl or "",
+        description="\n\n".join(part for part in (opening, closing) if part),
         requirements=json.dumps(requirements, ensure_ascii=False), posted_date=epoch_date(job.createdAt),
         details=PostingDetails(
-            salary_min=pay.min if pay else None, salary_max=pay.max if pay else None,
-            salary_currency=pay.currency if pay else None, salary_interval=pay.interval if pay else None,
-            salary_text=clean_text(job.salaryDescriptionPlain) or None,
-            workplace_type=job.workplaceType, department=clean_text(job.categories.department) or None,
+            **_pay(job, opening, closing), workplace_type=job.workplaceType,
+            department=clean_text(job.categories.department) or None,
             tags=json.dumps(teams, ensure_ascii=False) if teams else None,
-            description_raw=job.description, description_format="html")), True
+            description_raw="".join(part for part in (job.description, job.additional) if part) or None,
+            description_format="html")), True
 
 
-def parse_lever(payload: RawPayload) -> ParsedSnapshot:
-    """A site's postings over all its pages; raises `BoardError` for anything else."""
+def _pay(job: LeverPosting, opening: str, closing: str) -> dict[str, Any]:
+    """The salary fields: `salaryRange` when the site fills it in (its interval stated), else the pay
+    written in `salaryDescription`, else a sentence of the closing section or the description that
+    states pay ("The US base salary range for this role is $95.4K–$190K annually")."""
+    pay = job.salaryRange
+    stated = clean_text(job.salaryDescriptionPlain or html_to_text(job.salaryDescription)) or None
+    if pay is not None and (pay.min or pay.max):
+        return {"salary_min": pay.min, "salary_max": pay.max, "salary_currency": pay.currency,
+                "salary_interval": pay.interval, "salary_text": stated, "salary_source": "salaryRange"}
+    if stated and pay_text_in([stated]):
+        return {"salary_text": stated, "salary_currency": pay.currency if pay else None,
+                "salary_source": "salaryDescription"}
+    for name, text in (("additional", closing), ("description", opening)):
+        found = pay_text_in(text.splitlines())
+        if found:
+            return {"salary_text": found, "salary_source": name}
+    return {}
+
+
+def parse_lever(payload: RawPayload, company: str | None = None) -> ParsedSnapshot:
+    """A site's postings over all its pages; raises `BoardError` for anything else. `company`: the
+    site's company name from the registry (Lever names none; the site slug stands in without one)."""
     pages = decode_json(payload.body, payload.location)
     if not isinstance(pages, list) or not all(isinstance(page, list) for page in pages):
         raise BoardError(f"{payload.location}: not Lever postings (expected a JSON array of pages)")
-    return PostingCollector(partial(lever_posting, payload.board)).snapshot(
+    return PostingCollector(partial(lever_posting, payload.board, company=company)).snapshot(
         payload.board, (posting for page in pages for posting in page))
 
 
@@ -134,8 +159,8 @@ class LeverConnector:
         return RawPayload(board=board, location=self.postings_url(board), body=b"[" + b",".join(pages) + b"]",
                           fetched_at=first.fetched_at)
 
-    def parse(self, payload: RawPayload) -> ParsedSnapshot:
-        return parse_lever(payload)
+    def parse(self, payload: RawPayload, company: str | None = None) -> ParsedSnapshot:
+        return parse_lever(payload, company)
 
     def close(self) -> None:
         self.client.close()

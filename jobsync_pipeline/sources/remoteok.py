@@ -60,13 +60,17 @@ def remoteok_posting(raw: Any) -> tuple[Posting, bool]:
         description=html_to_text(job.description), requirements="[]",
         posted_date=posted.date().isoformat() if posted else (job.date or "")[:10] or None,
         details=PostingDetails(
-            salary_min=low, salary_max=high, salary_currency="USD" if low or high else None,
-            salary_interval="year" if low or high else None, salary_text=text,
+            # RemoteOK states no interval: "21"–"24" is an hourly rate, "120000" a yearly salary; the
+            # interval is inferred from the size when the job is written, and recorded as inferred
+            salary_min=low, salary_max=high, salary_currency="USD" if low or high else None, salary_text=text,
+            salary_source="salary_min/salary_max" if low or high or text else None,
+            # a remote-only feed: every job on it is remote, whatever its location says
+            workplace_type="remote",
             tags=json.dumps(job.tags, ensure_ascii=False) if job.tags else None,
             description_raw=job.description, description_format="html")), True
 
 
-def parse_remoteok(payload: RawPayload) -> ParsedSnapshot:
+def parse_remoteok(payload: RawPayload, company: str | None = None) -> ParsedSnapshot:
     """One tag's jobs; raises `BoardError` for anything that is not a RemoteOK feed."""
     document = decode_json(payload.body, payload.location, replace_bad_utf8=True)
     if not isinstance(document, list):
@@ -93,7 +97,7 @@ class RemoteOkConnector:
                                   last_modified=previous.last_modified if previous else None)
         return fetched_payload(board, fetched)
 
-    def parse(self, payload: RawPayload) -> ParsedSnapshot:
+    def parse(self, payload: RawPayload, company: str | None = None) -> ParsedSnapshot:
         return parse_remoteok(payload)
 
     def close(self) -> None:

@@ -118,7 +118,8 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
         refresh: list[np.ndarray] = []
         for chunk in chunks:
             if not expiry.complete:
-                chunk = _listed(chunk, now)
+                chunk, past = _listed(chunk, now)
+                result = result + SnapshotDiff(already_expired=past)
             part = classify(previous, chunk, seen=seen)
             ids = chunk["external_id"]
             if len(part.new):
@@ -137,7 +138,7 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
         listed = list(listed_ids)
         if listed:  # listed but refused (malformed record, readable id): still on the board, not gone
             seen |= previous.index.isin(listed)
-        reasons = _expiries(previous, seen, expiry)
+        reasons = _expiries(previous, seen, expiry, result.already_expired)
         result = result + SnapshotDiff(expired=np.concatenate(list(reasons.values())))
         verdict = guard(result) if guard else None
         if verdict is not None and not verdict.ok:
@@ -294,18 +295,25 @@ def _cross_source_duplicates(conn: sa.Connection, source: str, board: str, sync_
     return {"cross_source_duplicates": same_key or 0, "possible_duplicates": len(pairs)}
 
 
-def _listed(chunk: pd.DataFrame, now: datetime) -> pd.DataFrame:
-    """A feed chunk without the postings whose own expiry date has passed: they are gone, not new."""
+def _listed(chunk: pd.DataFrame, now: datetime) -> tuple[pd.DataFrame, np.ndarray]:
+    """A feed chunk without the postings whose own expiry date has passed (they are gone, not new), and
+    those postings' ids."""
     through = pd.to_datetime(chunk["valid_through"], utc=True, errors="coerce", format="ISO8601")
-    return chunk[~(through < now).to_numpy()]
+    past = (through < now).to_numpy()
+    return chunk[~past], chunk["external_id"].to_numpy(dtype=object)[past]
 
 
-def _expiries(previous: pd.DataFrame, seen: np.ndarray, expiry: Expiry) -> dict[str, np.ndarray]:
-    """The active jobs a snapshot expires, by reason."""
+def _expiries(previous: pd.DataFrame, seen: np.ndarray, expiry: Expiry,
+              listed_past: np.ndarray = _NO_IDS) -> dict[str, np.ndarray]:
+    """The active jobs a snapshot expires, by reason. `listed_past`: ids a feed listed past their own
+    expiry date, which expire whatever expiry date the store had for them."""
     if expiry.complete:
         return {"absent": expired_unseen(previous, seen)}
     unseen = previous["active"].to_numpy() & ~seen
-    past = unseen & previous["past_expiry"].to_numpy()
+    stated = previous["past_expiry"].to_numpy().copy()
+    if len(listed_past):
+        stated[previous.index.isin(listed_past)] = True
+    past = unseen & stated
     old = unseen & ~past & previous["too_old"].to_numpy()
     return {"past_expiry": previous.index[past].to_numpy(dtype=object),
             "too_old": previous.index[old].to_numpy(dtype=object)}

@@ -6,7 +6,7 @@ makes it active again. Retired boards are re-probed by discovery later.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,6 +29,7 @@ class BoardInfo:
     status: str
     origin: str | None
     added_at: datetime
+    display_name: str | None
     last_synced_at: datetime | None
     status_reason: str | None
     last_sync_status: str | None
@@ -47,11 +48,17 @@ class BoardRegistry:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
 
-    def add(self, source: str, names: Iterable[str], origin: str) -> list[str]:
-        """Register boards (a retired one comes back active); returns the ones that are new or revived."""
+    def add(self, source: str, names: Iterable[str], origin: str,
+            display_names: Mapping[str, str] | None = None) -> list[str]:
+        """Register boards (a retired one comes back active); returns the ones that are new or revived.
+
+        `display_names`: the company a board belongs to, by board, as people write it ("Idealist
+        Consulting" for the Lever site `idealistconsulting`); set for new boards and for known ones
+        that have none, never replacing one already set."""
         names = list(dict.fromkeys(names))
         if not names:
             return []
+        display_names = {n: d.strip() for n, d in (display_names or {}).items() if d and d.strip()}
         now = utcnow()
         with self.engine.begin() as conn:
             existing = dict(conn.execute(sa.select(boards.c.board, boards.c.status).where(
@@ -60,12 +67,23 @@ class BoardRegistry:
             revived = [n for n in names if existing.get(n) == BoardStatus.RETIRED]
             if fresh:
                 conn.execute(boards.insert(), [{"source": source, "board": n, "added_at": now, "origin": origin,
-                                                "status": BoardStatus.ACTIVE, "status_changed_at": now} for n in fresh])
+                                                "status": BoardStatus.ACTIVE, "status_changed_at": now,
+                                                "display_name": display_names.get(n)} for n in fresh])
+            for name, display in display_names.items():
+                if name in existing:
+                    conn.execute(boards.update().where(boards.c.source == source, boards.c.board == name,
+                                                       boards.c.display_name.is_(None)).values(display_name=display))
             if revived:
                 conn.execute(boards.update().where(boards.c.source == source, boards.c.board.in_(revived)).values(
                     status=BoardStatus.ACTIVE, consecutive_not_found=0, status_changed_at=now,
                     status_reason=f"added again ({origin})"))
         return fresh + revived
+
+    def display_name(self, source: str, board: str) -> str | None:
+        """The company name the registry knows the board by, or None."""
+        with self.engine.connect() as conn:
+            return conn.scalar(sa.select(boards.c.display_name).where(boards.c.source == source,
+                                                                      boards.c.board == board))
 
     def syncable(self, source: str) -> list[str]:
         with self.engine.connect() as conn:
@@ -176,7 +194,7 @@ class BoardRegistry:
         with self.engine.connect() as conn:
             return [BoardInfo(
                 source=r.source, board=r.board, status=r.status, origin=r.origin, added_at=as_utc(r.added_at),
-                last_synced_at=as_utc(r.last_synced_at), status_reason=r.status_reason,
+                display_name=r.display_name, last_synced_at=as_utc(r.last_synced_at), status_reason=r.status_reason,
                 last_sync_status=r.sync_status, last_sync_error=r.sync_error,
                 last_sync_counts=None if r.sync_status is None else {c: getattr(r, f"sync_{c}") for c in COUNTS})
                 for r in conn.execute(query)]
