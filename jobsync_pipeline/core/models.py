@@ -125,6 +125,8 @@ class PostingColumns:
     records: list[int]
     listed: list[bool]
     refused: list[tuple[int, str]] = field(default_factory=list)
+    # the text columns holding a NUL, found by `tidy` on its pass over the columns (None: not looked)
+    _nul_columns: set[str] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_postings(cls, postings: list[Posting], records: list[int] | None = None,
@@ -150,30 +152,40 @@ class PostingColumns:
                             if not i or len(i) > MAX_ID_LENGTH or not t)
         # PostgreSQL text cannot hold NUL: one such posting would fail the board's whole apply. One
         # search over each column; the rows are looked for only in a column that has one.
-        for name in _TEXT_COLUMNS:
-            values = self.columns.get(name)
-            if values and "\x00" in _joined_texts(values):
-                suspects.update(row for row, v in enumerate(values) if type(v) is str and "\x00" in v)
+        nul_columns = self._nul_columns
+        if nul_columns is None:
+            nul_columns = {name for name in _TEXT_COLUMNS
+                           if self.columns.get(name) and "\x00" in _joined_texts(self.columns[name])}
+        for name in nul_columns:
+            suspects.update(row for row, v in enumerate(self.columns[name]) if type(v) is str and "\x00" in v)
         return {row: self._problem(row) for row in sorted(suspects)}
 
     def tidy(self) -> int:
         """Repairs double-encoded UTF-8 in every text column and trims the separators sources leave at
         the ends of locations ("Krishnagiri, "), in place; returns the rows whose text was repaired.
 
-        One search per column finds the columns with a mojibake suspect; only their values are looked at."""
+        One pass over each column's joined text finds the columns with a mojibake suspect (only their
+        values are looked at) and those with a NUL (for `storage_problems`, which need not join again)."""
         repaired: set[int] = set()
+        self._nul_columns = set()
         for name in _TEXT_COLUMNS:
             values = self.columns.get(name)
-            if not values or not might_be_mojibake(_joined_texts(values)):
+            if not values:
+                continue
+            joined = _joined_texts(values)
+            if "\x00" in joined:
+                self._nul_columns.add(name)  # a repair or a trim never adds or removes one
+            if joined.isascii() or not might_be_mojibake(joined):  # ASCII (most columns) is answered at once
                 continue
             for row, value in enumerate(values):
                 if type(value) is str and (fixed := repair_mojibake(value)) is not None:
                     values[row] = fixed
                     repaired.add(row)
         locations = self.columns["location"]
-        if any(v and (v[-1] in _LOCATION_EDGES or v[0] in _LOCATION_EDGES) for v in locations):
-            self.columns["location"] = [_REPEATED_SEPARATORS.sub(r"\1 ", v).strip(_LOCATION_EDGES) if v else v
-                                        for v in locations]
+        trimmed = [v.strip(_LOCATION_EDGES) if v else v for v in locations]
+        if _REPEATED_SEPARATORS.search(_joined_texts(locations)):
+            trimmed = [_REPEATED_SEPARATORS.sub(r"\1 ", v).strip(_LOCATION_EDGES) if v else v for v in trimmed]
+        self.columns["location"] = trimmed
         return len(repaired)
 
     def _problem(self, row: int) -> str:
