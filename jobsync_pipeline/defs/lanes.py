@@ -283,8 +283,9 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
 
     @dg.asset(name="postings", kinds={"python", "pydantic"}, deps=[raw_snapshot],
               check_specs=[board_outcome_spec(key["postings"], partitions, "parse")],
-              description=f"{spec.title}: each board's postings validated and normalized; bad records "
-                          "counted and kept aside in `bad_records`, late snapshots recorded as stale.", **common)
+              description=f"{spec.title}: each board's postings validated and normalized (mojibake repaired: "
+                          "text_repairs); bad records counted and kept aside in `bad_records`, late snapshots "
+                          "recorded as stale.", **common)
     def postings(context: dg.AssetExecutionContext):
         step = LaneStep(spec, context, "postings")
         boards = step.boards()
@@ -317,7 +318,8 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                               "or all of it after one empty answer: the board's diff is not applied and its "
                               "syncs row says why. Passes for boards it did not need to stop.")],
               description=f"{spec.title}: each board's snapshot diffed against the store (new, changed, "
-                          "unchanged, expired, reactivated) and applied in one transaction; only applied "
+                          "unchanged, expired, reactivated; a feed's postings already past their own expiry "
+                          "date are already_expired, not added) and applied in one transaction; only applied "
                           "boards are materialized.", **common)
     def job_diff(context: dg.AssetExecutionContext, config: JobDiffConfig):
         step = LaneStep(spec, context, "job_diff")
