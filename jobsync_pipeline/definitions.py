@@ -1,12 +1,14 @@
-"""The one Definitions object: a lane per source, discovery, the resources they share, the console logger."""
+"""The one Definitions object: a lane per source, discovery, saved searches, the resources they share, the
+console logger."""
 import dagster as dg
 
-from jobsync_pipeline.defs import console, discovery, lanes, resources, run_failures
+from jobsync_pipeline.defs import console, discovery, lanes, resources, run_failures, searches
 from jobsync_pipeline.defs.source_specs import SOURCE_SPECS
 
 defs = dg.Definitions.merge(
     *(lanes.build_source_lane(spec) for spec in SOURCE_SPECS),
     discovery.defs,
     run_failures.defs,
+    searches.defs,
     dg.Definitions(resources=resources.build_resources(), loggers={"console": console.console_logger}),
 )

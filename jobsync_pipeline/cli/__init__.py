@@ -58,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="bring the store's schema to this jobsync's (idempotent)")
 
-    for sub in (sync, add, remove, listing, seed, candidates, db_commands.choices["upgrade"]):
+    from jobsync_pipeline.cli.searches import add_commands as add_search_commands
+
+    search_leaves = add_search_commands(commands)
+    for sub in (sync, add, remove, listing, seed, candidates, db_commands.choices["upgrade"], *search_leaves):
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -91,6 +94,10 @@ def _interrupt(signum, frame) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.command == "sync":
         return run_sync(args)
+    if args.command in ("users", "searches", "search"):
+        from jobsync_pipeline.cli import searches
+
+        return searches.run(args)
     if args.command == "boards":
         return run_boards(args)
     if args.command == "discover":

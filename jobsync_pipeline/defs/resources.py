@@ -114,7 +114,20 @@ class SyncPolicyResource(dg.ConfigurableResource):
                                       "come first, and each page costs a paced request.")
 
 
+class SearchPolicyResource(dg.ConfigurableResource):
+    """How saved searches run: who gets scheduled runs, when a run counts as stuck, what a run keeps."""
+
+    active_user_days: float = Field(
+        default=30, gt=0, description="The schedule enqueues runs only for users seen (a command, an API call) "
+                                      "within this many days.")
+    stuck_after_minutes: float = Field(
+        default=30, gt=0, description="A search run still `running` after this long lost its process: it goes "
+                                      "back to `pending` (at most 3 attempts), then `failed`.")
+    max_results: int = Field(default=500, ge=1, le=10_000,
+                             description="The best matches a run keeps in search_run_results (jobs_found counts all).")
+
+
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     """The resources with their embedded defaults: each reads its environment variable when it is used."""
     return {"store": StoreResource(), "bucket": BucketResource(), "http": HttpResource(),
-            "sync_policy": SyncPolicyResource()}
+            "sync_policy": SyncPolicyResource(), "search_policy": SearchPolicyResource()}

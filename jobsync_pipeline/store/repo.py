@@ -16,6 +16,7 @@ from jobsync_pipeline.core.models import BadRecord, RawPayload
 from jobsync_pipeline.core.status import SYNC_COUNTS, SyncStatus
 from jobsync_pipeline.store.apply import apply_snapshot, board_transaction
 from jobsync_pipeline.store.boards import BoardRegistry
+from jobsync_pipeline.store.searches import SearchStore
 from jobsync_pipeline.store.engine import check_schema, engine_for, upgrade
 from jobsync_pipeline.store.tables import bad_records, boards, raw_snapshots, syncs
 from jobsync_pipeline.store.time import as_utc, to_utc, utcnow
@@ -71,6 +72,10 @@ class Store:
     @property
     def boards(self) -> BoardRegistry:
         return BoardRegistry(self.engine)
+
+    @property
+    def searches(self) -> SearchStore:
+        return SearchStore(self.engine)
 
     def recent_found(self, source: str, board: str, limit: int = 5) -> list[int]:
         """Found counts of the board's latest successful syncs, newest first (the guard's history)."""

@@ -196,3 +196,54 @@ host_pacing = sa.Table(
               comment="the newest slot plus the interval of whoever reserved it"),
     sa.Column("held_until", sa.Double, nullable=False, comment="a Retry-After: no slot before this"),
 )
+
+# --- saved searches and the search-run queue (store/searches.py) ---------------------------------
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True, comment="lower case"),
+    sa.Column("name", sa.Text),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="Europe/London", comment="IANA name"),
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.Column("last_seen_at", UTC_TIME, nullable=False,
+              comment="the user's last command or API call; cron searches run for users seen recently"),
+)
+saved_searches = sa.Table(
+    "saved_searches", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("parameters", sa.Text, nullable=False, comment="JSON of core.search.SearchParameters"),
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.Column("removed_at", UTC_TIME, comment="removed by its user: no new runs; its runs stay readable"),
+    sa.Index("ix_saved_searches_user", "user_id"),
+)
+search_runs = sa.Table(
+    "search_runs", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("saved_search_id", sa.BigInteger, sa.ForeignKey("saved_searches.id"), nullable=False),
+    sa.Column("source", sa.String(8), nullable=False, comment="manual | cron"),
+    sa.Column("status", sa.String(16), nullable=False, comment="pending | running | success | failed | cancelled"),
+    sa.Column("parameters", sa.Text, nullable=False, comment="the saved search's parameters when enqueued"),
+    sa.Column("client_context", sa.Text, comment="JSON object from the client, at most 4 KB"),
+    sa.Column("jobs_found", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("dagster_run_id", sa.String(64), comment="the Dagster run executing it, once launched"),
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.Column("started_at", UTC_TIME),
+    sa.Column("completed_at", UTC_TIME),
+    sa.Index("ix_search_runs_status", "status", "created_at"),
+    sa.Index("ix_search_runs_user", "user_id", "created_at"),
+    # one pending run per saved search: a second enqueue returns it instead of piling up
+    sa.Index("uq_search_runs_one_pending", "saved_search_id", unique=True,
+             sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'")),
+)
+search_run_results = sa.Table(
+    "search_run_results", metadata,
+    sa.Column("search_run_id", sa.BigInteger, sa.ForeignKey("search_runs.id"), primary_key=True),
+    sa.Column("rank", sa.Integer, primary_key=True, comment="1 is the best match"),
+    sa.Column("job_id", sa.BigInteger, nullable=False, comment="jobs.id of the canonical job"),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False, comment="JSON list: why it matched"),
+)

@@ -1,0 +1,126 @@
+"""Saved searches in Dagster: the `search_run` job executes one queued search run; a sensor launches
+pending runs (manual before cron), a schedule enqueues cron runs for active users, and a run-failure
+sensor records a failed Dagster run on its search run. The queue itself is `store/searches.py`."""
+
+from datetime import timedelta
+
+import dagster as dg
+from pydantic import Field
+
+from jobsync_pipeline.core.search import SearchParameters
+from jobsync_pipeline.defs.resources import SearchPolicyResource, StoreResource
+from jobsync_pipeline.store.searches import MANUAL, InvalidTransition, NotFound
+from jobsync_pipeline.store.time import utcnow
+
+SEARCH_RUN_TAG, USER_TAG = "jobsync/search_run_id", "jobsync/user"
+# the QueuedRunCoordinator launches higher priorities first: what a user is waiting for before the clock's
+PRIORITY = {MANUAL: 10, "cron": 0}
+PREVIEW_ROWS = 10
+
+
+class SearchRunConfig(dg.Config):
+    search_run_id: int = Field(description="The search_runs row this run executes (the sensor and "
+                                           "`jobsync search start --wait` fill it in).")
+
+
+@dg.asset(group_name="searches", kinds={"python", "sql"}, owners=["team:search"],
+          description="The matches of one queued search run over the catalog (canonical, open jobs; full text "
+                      "in the database), ranked and stored in search_run_results; its search_runs row goes "
+                      "running → success or failed. A cancelled run is not executed.")
+def search_results(context: dg.AssetExecutionContext, config: SearchRunConfig, store: StoreResource,
+                   search_policy: SearchPolicyResource) -> dg.MaterializeResult:
+    searches = store.store().searches
+    run_id = config.search_run_id
+    try:
+        run = searches.start(run_id, dagster_run_id=context.run.run_id)
+    except InvalidTransition as exc:  # cancelled (or done) before it started: nothing to execute
+        context.log.warning(str(exc))
+        return dg.MaterializeResult(metadata={"search_run_id": run_id, "executed": False, "reason": str(exc)})
+    started = utcnow()
+    try:
+        results, found = searches.execute(SearchParameters.model_validate(run.parameters),
+                                          limit=search_policy.max_results)
+    except Exception as exc:
+        searches.fail(run_id, f"the search failed: {exc}")
+        raise
+    try:
+        searches.succeed(run_id, results, found)
+    except InvalidTransition as exc:  # cancelled while it ran: it stays cancelled, its results unkept
+        context.log.warning(str(exc))
+        return dg.MaterializeResult(metadata={"search_run_id": run_id, "executed": False, "reason": str(exc)})
+    preview = searches.results(run.user, run_id, limit=PREVIEW_ROWS)
+    return dg.MaterializeResult(metadata={
+        "search_run_id": run_id, "user": run.user, "source": run.source, "jobs_found": found,
+        "results_kept": len(results), "duration_seconds": round((utcnow() - started).total_seconds(), 3),
+        "top_matches": dg.TableMetadataValue(
+            records=[dg.TableRecord({"rank": r["rank"], "title": r["title"], "company": r["company"],
+                                     "location": r["location"] or "", "salary": r["salary"] or "",
+                                     "why": "; ".join(r["why"])}) for r in preview],
+            schema=dg.TableSchema(columns=[dg.TableColumn(name, type_) for name, type_ in (
+                ("rank", "int"), ("title", "string"), ("company", "string"), ("location", "string"),
+                ("salary", "string"), ("why", "string"))])),
+    })
+
+
+search_run_job = dg.define_asset_job("search_run", selection=[search_results],
+                                     description="Executes one queued search run (its id in the run config).")
+
+
+def run_config(search_run_id: int) -> dict:
+    return {"ops": {"search_results": {"config": {"search_run_id": search_run_id}}}}
+
+
+def run_tags(search_run_id: int, user: str, source: str) -> dict[str, str]:
+    return {SEARCH_RUN_TAG: str(search_run_id), USER_TAG: user, "jobsync/search_source": source,
+            "dagster/priority": str(PRIORITY.get(source, 0))}
+
+
+@dg.sensor(job=search_run_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Launches a search_run for each pending search run, manual before cron (run priority "
+                       "10 over 0), with the search run's id as the run key so a row never launches twice "
+                       "(a retry after a stuck attempt is keyed `ID.ATTEMPT`); first returns runs stuck in "
+                       "`running` to pending or fails them. Reads and writes the local store only.")
+def search_run_sensor(context: dg.SensorEvaluationContext, store: StoreResource,
+                      search_policy: SearchPolicyResource):
+    searches = store.store().searches
+    swept = searches.sweep(timedelta(minutes=search_policy.stuck_after_minutes))
+    if swept["retried"] or swept["failed"]:
+        context.log.warning(f"stuck search runs: retried {swept['retried']}, failed {swept['failed']}")
+    pending = searches.pending()
+    for run in pending:
+        yield dg.RunRequest(run_key=str(run.id) if run.attempts == 0 else f"{run.id}.{run.attempts + 1}",
+                            run_config=run_config(run.id), tags=run_tags(run.id, run.user, run.source))
+    if not pending:
+        yield dg.SkipReason("no pending search runs")
+
+
+@dg.schedule(cron_schedule=["0 8,10,14,16,22 * * *", "45 16 * * *"], execution_timezone="Europe/London",
+             job=search_run_job, default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="At 08:00, 10:00, 14:00, 16:00, 16:45 and 22:00 London time, enqueues one cron search "
+                         "run per saved search of each user seen within search_policy.active_user_days, except "
+                         "saved searches with a run pending or running; search_run_sensor launches them. Reads "
+                         "and writes the local store only.")
+def search_schedule(context: dg.ScheduleEvaluationContext, store: StoreResource,
+                    search_policy: SearchPolicyResource):
+    now = context.scheduled_execution_time or utcnow()
+    created = store.store().searches.enqueue_cron(now - timedelta(days=search_policy.active_user_days), now=now)
+    return dg.SkipReason(f"enqueued {len(created)} cron search run(s); search_run_sensor launches them")
+
+
+@dg.run_failure_sensor(monitored_jobs=[search_run_job], name="failed_search_runs_sensor",
+                       default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
+                       description="Records a failed search_run Dagster run on its search run (failed, with the "
+                                   "reason), so no search shows `running` that nothing is doing.")
+def failed_search_runs_sensor(context: dg.RunFailureSensorContext, store: StoreResource) -> None:
+    run_id = context.dagster_run.tags.get(SEARCH_RUN_TAG)
+    if not run_id:
+        return
+    reason = (context.failure_event.message or "its Dagster run failed").splitlines()[0][:500]
+    try:
+        store.store().searches.fail(int(run_id), f"its Dagster run {context.dagster_run.run_id} failed: {reason}")
+    except (InvalidTransition, NotFound) as exc:  # already ended (failed by the step itself, cancelled)
+        context.log.info(str(exc))
+
+
+defs = dg.Definitions(assets=[search_results], jobs=[search_run_job], sensors=[search_run_sensor,
+                      failed_search_runs_sensor], schedules=[search_schedule])

@@ -1,0 +1,437 @@
+"""Users, their saved searches, and the search-run queue with its results (SQLAlchemy Core).
+
+A search run moves `pending → running → success | failed | cancelled`; `running → pending` again when
+the sweeper finds it stuck (its process died) and it has attempts left. Every move is one conditional
+UPDATE (`WHERE status IN (...)`), so two processes can never both claim a run, and an illegal move
+raises `InvalidTransition` instead of writing. Every read that takes a user answers only that user's
+rows: another user's run is `NotFound`, exactly like a run that does not exist.
+
+Executing a search is SQL over the catalog: full text in the database (FTS5 on SQLite, a weighted
+tsvector on PostgreSQL; migration 0008), the other filters as WHERE clauses, canonical jobs only
+(one row per dedupe key, the preferred source's), not expired.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from jobsync_pipeline.core.search import SearchParameters, reasons
+from jobsync_pipeline.store.tables import jobs, saved_searches, search_run_results, search_runs, users
+from jobsync_pipeline.store.time import as_utc, utcnow
+
+PENDING, RUNNING, SUCCESS, FAILED, CANCELLED = "pending", "running", "success", "failed", "cancelled"
+TERMINAL = (SUCCESS, FAILED, CANCELLED)
+MANUAL, CRON = "manual", "cron"
+MAX_ATTEMPTS = 3
+MAX_STORED_RESULTS = 500
+# Sources in the order their row is preferred for a canonical job (store/tables.SOURCE_PREFERENCE).
+_PREFERENCE = sa.case({"greenhouse": 0, "lever": 1, "company_files": 2, "himalayas": 3, "remoteok": 4},
+                      value=jobs.c.source, else_=5)
+
+
+class NotFound(LookupError):
+    """No such user, saved search or run (or it is another user's: the same answer)."""
+
+
+class InvalidTransition(RuntimeError):
+    """A search run asked to move where its state machine does not go (`cancel` of a finished run)."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    email: str
+    name: str | None
+    timezone: str
+    created_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class SavedSearch:
+    id: int
+    user_id: int
+    parameters: SearchParameters
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SearchRun:
+    id: int
+    user: str
+    saved_search_id: int
+    source: str
+    status: str
+    parameters: dict[str, Any]
+    client_context: dict[str, Any] | None
+    jobs_found: int | None
+    error: str | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    dagster_run_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The `jobsync search status --json` object (the contract's keys, in its order)."""
+        at = lambda value: value.isoformat(timespec="seconds") if value else None  # noqa: E731
+        return {"id": self.id, "user": self.user, "saved_search_id": self.saved_search_id, "source": self.source,
+                "status": self.status, "parameters": self.parameters, "client_context": self.client_context,
+                "jobs_found": self.jobs_found, "error": self.error, "attempts": self.attempts,
+                "created_at": at(self.created_at), "started_at": at(self.started_at),
+                "completed_at": at(self.completed_at)}
+
+
+class SearchStore:
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    # --- users ------------------------------------------------------------------------------------
+    def add_user(self, email: str, name: str | None, timezone: str, now: datetime | None = None) -> User:
+        email = _email(email)
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            if conn.scalar(sa.select(users.c.id).where(users.c.email == email)) is not None:
+                raise ValueError(f"a user {email} already exists")
+            conn.execute(users.insert().values(email=email, name=name, timezone=timezone, created_at=now,
+                                               last_seen_at=now))
+        return self.user(email)
+
+    def user(self, email: str, *, seen: datetime | None = None) -> User:
+        """The user by email; `seen`: record that the user was active then (a command, an API call)."""
+        email = _email(email)
+        with self.engine.begin() as conn:
+            if seen is not None:
+                conn.execute(users.update().where(users.c.email == email).values(last_seen_at=seen))
+            row = conn.execute(sa.select(users).where(users.c.email == email)).first()
+        if row is None:
+            raise NotFound(f"no user {email}; `jobsync users add {email}` adds one")
+        return _user(row)
+
+    def list_users(self) -> list[User]:
+        with self.engine.connect() as conn:
+            return [_user(r) for r in conn.execute(sa.select(users).order_by(users.c.email))]
+
+    # --- saved searches ---------------------------------------------------------------------------
+    def add_search(self, email: str, parameters: SearchParameters, now: datetime | None = None) -> SavedSearch:
+        user = self.user(email, seen=now or utcnow())
+        with self.engine.begin() as conn:
+            new_id = conn.execute(saved_searches.insert().values(
+                user_id=user.id, parameters=parameters.to_json(), created_at=now or utcnow())).inserted_primary_key[0]
+        return self.saved_search(email, new_id)
+
+    def saved_search(self, email: str, search_id: int) -> SavedSearch:
+        user = self.user(email)
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(saved_searches).where(
+                saved_searches.c.id == search_id, saved_searches.c.user_id == user.id,
+                saved_searches.c.removed_at.is_(None))).first()
+        if row is None:
+            raise NotFound(f"{email} has no saved search {search_id}")
+        return _saved(row)
+
+    def list_searches(self, email: str) -> list[SavedSearch]:
+        user = self.user(email)
+        with self.engine.connect() as conn:
+            return [_saved(r) for r in conn.execute(sa.select(saved_searches).where(
+                saved_searches.c.user_id == user.id, saved_searches.c.removed_at.is_(None)).order_by(saved_searches.c.id))]
+
+    def remove_search(self, email: str, search_id: int, now: datetime | None = None) -> None:
+        """Remove a saved search: no new runs, its pending runs cancelled; its past runs stay readable."""
+        self.saved_search(email, search_id)
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(saved_searches.update().where(saved_searches.c.id == search_id).values(removed_at=now))
+            conn.execute(search_runs.update().where(search_runs.c.saved_search_id == search_id,
+                                                    search_runs.c.status == PENDING).values(
+                status=CANCELLED, completed_at=now, error="its saved search was removed"))
+
+    # --- the queue --------------------------------------------------------------------------------
+    def enqueue(self, email: str, search_id: int, source: str = MANUAL, client_context: str | None = None,
+                now: datetime | None = None) -> tuple[SearchRun, bool]:
+        """A pending run of the saved search, and whether it is new: a saved search with a pending run
+        already gets that run back (no pile-up; the partial unique index makes it so under races)."""
+        now = now or utcnow()
+        search = self.saved_search(email, search_id)
+        with self.engine.begin() as conn:
+            existing = conn.scalar(sa.select(search_runs.c.id).where(
+                search_runs.c.saved_search_id == search_id, search_runs.c.status == PENDING))
+            if existing is None:
+                try:
+                    with conn.begin_nested():
+                        existing = conn.execute(search_runs.insert().values(
+                            user_id=search.user_id, saved_search_id=search_id, source=source, status=PENDING,
+                            parameters=search.parameters.to_json(), client_context=client_context,
+                            created_at=now)).inserted_primary_key[0]
+                    created = True
+                except sa.exc.IntegrityError:  # another process enqueued it just now: that one is the run
+                    existing = conn.scalar(sa.select(search_runs.c.id).where(
+                        search_runs.c.saved_search_id == search_id, search_runs.c.status == PENDING))
+                    created = False
+            else:
+                created = False
+        return self.run(email, existing), created
+
+    def enqueue_cron(self, active_since: datetime, now: datetime | None = None) -> list[int]:
+        """One cron run per saved search of every user seen since `active_since`, except saved searches
+        that have a pending or running run already; returns the new runs' ids."""
+        now = now or utcnow()
+        busy = sa.select(search_runs.c.saved_search_id).where(search_runs.c.status.in_((PENDING, RUNNING)))
+        query = (sa.select(saved_searches.c.id, saved_searches.c.user_id, saved_searches.c.parameters)
+                 .join(users, users.c.id == saved_searches.c.user_id)
+                 .where(saved_searches.c.removed_at.is_(None), users.c.last_seen_at >= active_since,
+                        saved_searches.c.id.not_in(busy)).order_by(saved_searches.c.id))
+        created = []
+        with self.engine.begin() as conn:
+            for search_id, user_id, parameters in conn.execute(query).all():
+                try:
+                    with conn.begin_nested():
+                        created.append(conn.execute(search_runs.insert().values(
+                            user_id=user_id, saved_search_id=search_id, source=CRON, status=PENDING,
+                            parameters=parameters, created_at=now)).inserted_primary_key[0])
+                except sa.exc.IntegrityError:
+                    continue  # enqueued by hand meanwhile
+        return created
+
+    def run(self, email: str, run_id: int) -> SearchRun:
+        """A run of the user's; another user's run is NotFound, like one that does not exist."""
+        user = self.user(email)
+        with self.engine.connect() as conn:
+            row = conn.execute(_runs_query().where(search_runs.c.id == run_id, search_runs.c.user_id == user.id)).first()
+        if row is None:
+            raise NotFound(f"{email} has no search run {run_id}")
+        return _run(row)
+
+    def run_by_id(self, run_id: int) -> SearchRun:
+        """A run whoever owns it: for the executor and the sensors, never for a user."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_runs_query().where(search_runs.c.id == run_id)).first()
+        if row is None:
+            raise NotFound(f"no search run {run_id}")
+        return _run(row)
+
+    def history(self, email: str, limit: int = 20) -> list[SearchRun]:
+        user = self.user(email)
+        with self.engine.connect() as conn:
+            return [_run(r) for r in conn.execute(_runs_query().where(search_runs.c.user_id == user.id)
+                                                  .order_by(search_runs.c.id.desc()).limit(limit))]
+
+    def pending(self, limit: int = 100) -> list[SearchRun]:
+        """Pending runs, manual before cron, oldest first (what the sensor launches)."""
+        with self.engine.connect() as conn:
+            return [_run(r) for r in conn.execute(_runs_query().where(search_runs.c.status == PENDING).order_by(
+                sa.case((search_runs.c.source == MANUAL, 0), else_=1), search_runs.c.id).limit(limit))]
+
+    def start(self, run_id: int, dagster_run_id: str | None = None, now: datetime | None = None) -> SearchRun:
+        """pending → running (one more attempt); InvalidTransition unless it was pending."""
+        self._move(run_id, (PENDING,), status=RUNNING, started_at=now or utcnow(), completed_at=None, error=None,
+                   attempts=search_runs.c.attempts + 1,
+                   **({"dagster_run_id": dagster_run_id} if dagster_run_id else {}))
+        return self.run_by_id(run_id)
+
+    def launched(self, run_id: int, dagster_run_id: str) -> None:
+        """Record the Dagster run that will execute the (still pending) run, so a cancel can end it."""
+        with self.engine.begin() as conn:
+            conn.execute(search_runs.update().where(search_runs.c.id == run_id).values(dagster_run_id=dagster_run_id))
+
+    def succeed(self, run_id: int, results: list[dict[str, Any]], jobs_found: int, now: datetime | None = None) -> None:
+        """running → success with its ranked results, in one transaction; a run cancelled meanwhile
+        stays cancelled and keeps no results (InvalidTransition)."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            moved = conn.execute(search_runs.update().where(search_runs.c.id == run_id, search_runs.c.status == RUNNING)
+                                 .values(status=SUCCESS, jobs_found=jobs_found, completed_at=now, error=None)).rowcount
+            if not moved:
+                raise InvalidTransition(self._refusal(conn, run_id, SUCCESS))
+            conn.execute(search_run_results.delete().where(search_run_results.c.search_run_id == run_id))
+            if results:
+                conn.execute(search_run_results.insert(), [
+                    {"search_run_id": run_id, "rank": rank, "job_id": r["job_id"], "score": r["score"],
+                     "reasons": json.dumps(r["reasons"], ensure_ascii=False)} for rank, r in enumerate(results, 1)])
+
+    def fail(self, run_id: int, error: str, now: datetime | None = None) -> None:
+        """pending or running → failed, with its error."""
+        self._move(run_id, (PENDING, RUNNING), status=FAILED, error=error[:2000], completed_at=now or utcnow())
+
+    def cancel(self, email: str, run_id: int, now: datetime | None = None) -> SearchRun:
+        """pending or running → cancelled (a pending run is then never launched); InvalidTransition for a
+        finished run."""
+        self.run(email, run_id)
+        self._move(run_id, (PENDING, RUNNING), status=CANCELLED, completed_at=now or utcnow(),
+                   error="cancelled by its user")
+        return self.run(email, run_id)
+
+    def sweep(self, stuck_after: timedelta, now: datetime | None = None,
+              max_attempts: int = MAX_ATTEMPTS) -> dict[str, list[int]]:
+        """Runs `running` for longer than `stuck_after` (their process died): back to pending while they
+        have attempts left, failed after `max_attempts`. Returns the ids by outcome."""
+        now = now or utcnow()
+        cutoff = now - stuck_after
+        with self.engine.begin() as conn:
+            stuck = conn.execute(sa.select(search_runs.c.id, search_runs.c.attempts).where(
+                search_runs.c.status == RUNNING, search_runs.c.started_at < cutoff)).all()
+            retried = [run_id for run_id, attempts in stuck if attempts < max_attempts]
+            failed = [run_id for run_id, attempts in stuck if attempts >= max_attempts]
+            for run_id in retried:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(search_runs.update().where(search_runs.c.id == run_id,
+                                                                search_runs.c.status == RUNNING).values(
+                            status=PENDING, started_at=None, dagster_run_id=None,
+                            error=f"stuck in running for over {stuck_after}; retried"))
+                except sa.exc.IntegrityError:  # a manual run of the same search is pending: that one will do
+                    failed.append(run_id)
+            if failed:
+                conn.execute(search_runs.update().where(search_runs.c.id.in_(failed), search_runs.c.status == RUNNING)
+                             .values(status=FAILED, completed_at=now,
+                                     error=f"stuck in running for over {stuck_after}, {max_attempts} attempts"))
+        return {"retried": retried, "failed": failed}
+
+    def results(self, email: str, run_id: int, limit: int = 20) -> list[dict[str, Any]]:
+        """The run's matches, best first, with the job as the catalog has it now."""
+        self.run(email, run_id)
+        query = (sa.select(search_run_results.c.rank, search_run_results.c.score, search_run_results.c.reasons,
+                           jobs.c.id, jobs.c.title, jobs.c.company, jobs.c.location, jobs.c.workplace,
+                           jobs.c.salary_annual_min, jobs.c.salary_annual_max, jobs.c.salary_currency, jobs.c.url,
+                           jobs.c.posted_date, jobs.c.source)
+                 .join(jobs, jobs.c.id == search_run_results.c.job_id)
+                 .where(search_run_results.c.search_run_id == run_id)
+                 .order_by(search_run_results.c.rank).limit(limit))
+        with self.engine.connect() as conn:
+            return [{"rank": r.rank, "job_id": r.id, "title": r.title, "company": r.company, "location": r.location,
+                     "workplace": r.workplace, "salary": _salary(r), "url": r.url, "posted_date": r.posted_date,
+                     "source": r.source, "score": float(f"{r.score:.4g}"), "why": json.loads(r.reasons)}
+                    for r in conn.execute(query)]
+
+    # --- executing a search ------------------------------------------------------------------------
+    def execute(self, parameters: SearchParameters, now: datetime | None = None,
+                limit: int = MAX_STORED_RESULTS) -> tuple[list[dict[str, Any]], int]:
+        """The canonical, open jobs matching `parameters`, best first (at most `limit`, each with its
+        score and reasons), and how many match in all."""
+        now = now or utcnow()
+        with self.engine.connect() as conn:
+            query, score = _search_query(conn.dialect.name, parameters, now)
+            total = conn.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+            # the text's rank first when there are keywords; then the newest postings
+            order = ([score.desc()] if score is not None else []) + [jobs.c.posted_date.desc(), jobs.c.id.desc()]
+            rows = conn.execute(query.add_columns((score if score is not None else sa.literal(0.0)).label("score"))
+                                .order_by(*order).limit(limit)).mappings().all()
+        return [{"job_id": row["id"], "score": float(row["score"] or 0.0),
+                 "reasons": reasons(parameters, row)} for row in rows], total
+
+    def _move(self, run_id: int, sources: tuple[str, ...], **values) -> None:
+        with self.engine.begin() as conn:
+            moved = conn.execute(search_runs.update().where(search_runs.c.id == run_id,
+                                                            search_runs.c.status.in_(sources)).values(**values)).rowcount
+            if not moved:
+                raise InvalidTransition(self._refusal(conn, run_id, values["status"]))
+
+    @staticmethod
+    def _refusal(conn: sa.Connection, run_id: int, target: str) -> str:
+        status = conn.scalar(sa.select(search_runs.c.status).where(search_runs.c.id == run_id))
+        if status is None:
+            return f"no search run {run_id}"
+        return f"search run {run_id} is {status}: it cannot become {target}"
+
+
+def _search_query(dialect: str, p: SearchParameters, now: datetime) -> tuple[sa.Select, sa.ColumnElement | None]:
+    """The SELECT of matching canonical jobs and its text score (higher is better; None without keywords)."""
+    conditions = [jobs.c.expired_at.is_(None), _is_canonical()]
+    score: sa.ColumnElement | None = None
+    words = p.words()
+    if words:
+        if dialect == "postgresql":
+            query = sa.func.to_tsquery("simple", " & ".join(_pg_word(w) for w in words))
+            vector = sa.literal_column("jobs.search_vector")
+            conditions.append(vector.op("@@")(query))
+            score = sa.func.ts_rank_cd(vector, query)
+        else:
+            match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+            hits = sa.text("SELECT rowid AS id, -bm25(jobs_fts, 10.0, 1.0) AS rank FROM jobs_fts "
+                           "WHERE jobs_fts MATCH :match").bindparams(match=match).columns(
+                id=sa.BigInteger, rank=sa.Float).subquery("fts")
+            conditions.append(jobs.c.id == hits.c.id)
+            score = hits.c.rank
+    if p.locations:
+        either = []
+        for asked, region in p.regions().items():
+            either.append(sa.func.lower(jobs.c.location).contains(asked.casefold(), autoescape=True))
+            if region:
+                either.append(jobs.c.workplace_regions.contains(json.dumps(region, ensure_ascii=False), autoescape=True))
+        conditions.append(sa.or_(*either))
+    if p.remote:
+        conditions.append(jobs.c.workplace == "remote")
+    if p.sources:
+        conditions.append(jobs.c.source.in_(p.sources))
+    if p.categories:
+        conditions.append(jobs.c.category.in_(p.categories))
+    if p.min_salary is not None:
+        conditions.append(sa.func.coalesce(jobs.c.salary_annual_max, jobs.c.salary_annual_min) >= p.min_salary)
+    if p.posted_within_days:
+        since = now - timedelta(days=p.posted_within_days)
+        conditions.append(sa.or_(jobs.c.posted_date >= since.date().isoformat(),
+                                 sa.and_(jobs.c.posted_date.is_(None), jobs.c.first_seen_at >= since)))
+    query = sa.select(*jobs.c).select_from(jobs)
+    if words and dialect != "postgresql":
+        query = query.select_from(jobs.join(hits, hits.c.id == jobs.c.id))
+    return query.where(*conditions), score
+
+
+def _is_canonical() -> sa.ColumnElement[bool]:
+    """The row is its dedupe key's preferred listing: no open row of a preferred source (or an earlier
+    one of the same source) shares the key."""
+    other = jobs.alias("other")
+    preference = sa.case({"greenhouse": 0, "lever": 1, "company_files": 2, "himalayas": 3, "remoteok": 4},
+                         value=other.c.source, else_=5)
+    better = sa.select(other.c.id).where(
+        other.c.dedupe_key == jobs.c.dedupe_key, other.c.expired_at.is_(None), other.c.id != jobs.c.id,
+        sa.or_(preference < _PREFERENCE, sa.and_(preference == _PREFERENCE, other.c.id < jobs.c.id)))
+    return sa.or_(jobs.c.dedupe_key.is_(None), ~sa.exists(better))
+
+
+def _pg_word(word: str) -> str:
+    """A word as a to_tsquery operand: quoted, so "c++" or "node.js" are words, not operators."""
+    return "'" + word.replace("'", "''").replace("\\", "\\\\") + "'"
+
+
+def _runs_query() -> sa.Select:
+    return sa.select(search_runs, users.c.email).join(users, users.c.id == search_runs.c.user_id)
+
+
+def _email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if "@" not in email or email.startswith("@") or email.endswith("@") or " " in email or len(email) > 320:
+        raise ValueError(f"{email!r} is not an email address")
+    return email
+
+
+def _user(row) -> User:
+    return User(id=row.id, email=row.email, name=row.name, timezone=row.timezone, created_at=as_utc(row.created_at),
+                last_seen_at=as_utc(row.last_seen_at))
+
+
+def _saved(row) -> SavedSearch:
+    return SavedSearch(id=row.id, user_id=row.user_id, parameters=SearchParameters.model_validate_json(row.parameters),
+                       created_at=as_utc(row.created_at))
+
+
+def _run(row) -> SearchRun:
+    return SearchRun(id=row.id, user=row.email, saved_search_id=row.saved_search_id, source=row.source,
+                     status=row.status, parameters=json.loads(row.parameters),
+                     client_context=json.loads(row.client_context) if row.client_context else None,
+                     jobs_found=row.jobs_found, error=row.error, attempts=row.attempts,
+                     created_at=as_utc(row.created_at), started_at=as_utc(row.started_at),
+                     completed_at=as_utc(row.completed_at), dagster_run_id=row.dagster_run_id)
+
+
+def _salary(row) -> str | None:
+    low, high = row.salary_annual_min, row.salary_annual_max
+    if low is None and high is None:
+        return None
+    money = lambda v: f"{v:,.0f}"  # noqa: E731
+    span = money(low) if high is None or high == low else (money(high) if low is None else f"{money(low)}–{money(high)}")
+    return f"{span} {row.salary_currency or ''} a year".replace("  ", " ")
