@@ -28,10 +28,11 @@ def posting(i: int, title: str, *, source: str = "greenhouse", board: str = "acm
 CATALOG = [
     posting(1, "Senior Python Engineer", description="Django and Postgres."),
     posting(2, "Data Scientist", description="Python, SQL and statistics."),
-    posting(3, "Product Designer", location="Remote - US", workplace_type="remote"),
+    posting(3, "Product Designer", location="Remote - US", workplace_type="remote",
+            description="Figma, and prototypes in Node.js."),
     posting(4, "Python Developer", location="Berlin, Germany", salary_min=90000, salary_max=120000,
             salary_currency="EUR", salary_interval="year", posted="2026-10-01"),
-    posting(5, "Account Executive", location="Paris, France"),
+    posting(5, "Account Executive", location="Paris, France", description="Selling C++ tooling."),
 ]
 
 
@@ -244,6 +245,8 @@ def test_title_matches_rank_before_description_matches(store_url):
     (SearchParameters(keywords="statistics"), ["2"]),
     (SearchParameters(keywords="python django"), ["1"]),  # every word
     (SearchParameters(keywords="cobol"), []),
+    (SearchParameters(keywords="node.js"), ["3"]),
+    (SearchParameters(keywords="c++"), ["5"]),
 ])
 def test_each_filter_on_known_answers(store_url, parameters, expected):
     store = catalog(store_url)

@@ -13,6 +13,7 @@ tsvector on PostgreSQL; migration 0008), the other filters as WHERE clauses, can
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -350,7 +351,8 @@ def _search_query(dialect: str, p: SearchParameters, now: datetime) -> tuple[sa.
             conditions.append(vector.op("@@")(query))
             score = sa.func.ts_rank_cd(vector, query)
         else:
-            match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+            # every token of every word (the index keeps no positions: "node.js" is node AND js)
+            match = " ".join(f'"{token}"' for w in words for token in re.findall(r"[^\W_]+", w))
             hits = sa.text("SELECT rowid AS id, -bm25(jobs_fts, 10.0, 1.0) AS rank FROM jobs_fts "
                            "WHERE jobs_fts MATCH :match").bindparams(match=match).columns(
                 id=sa.BigInteger, rank=sa.Float).subquery("fts")

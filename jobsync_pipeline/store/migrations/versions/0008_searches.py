@@ -18,8 +18,10 @@ UTC_TIME = sa.DateTime(timezone=True)
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 SQLITE_FTS = [
+    # detail=column: which column a word is in (title matches rank higher), not where in it; a third of
+    # the index and of the apply's indexing work. Searches are words, never phrases.
     "CREATE VIRTUAL TABLE jobs_fts USING fts5(title, description, content='jobs', content_rowid='id', "
-    "tokenize='unicode61 remove_diacritics 2')",
+    "tokenize='unicode61 remove_diacritics 2', detail=column)",
     "CREATE TRIGGER jobs_fts_insert AFTER INSERT ON jobs BEGIN "
     "INSERT INTO jobs_fts(rowid, title, description) VALUES (new.id, new.title, new.description); END",
     "CREATE TRIGGER jobs_fts_delete AFTER DELETE ON jobs BEGIN "
