@@ -67,11 +67,14 @@ def test_importing_the_definitions_changes_no_variable_creates_no_folder_and_war
 def test_automation_that_calls_public_apis_starts_stopped():
     sensors = [defs.resolve_sensor_def(s.name) for s in defs.sensors]
     running = {s.name for s in sensors if s.default_status == dg.DefaultSensorStatus.RUNNING}
-    # the bucket sensor reads the local bucket, the run-failure sensor the local store: nothing else starts
-    assert running == {"company_files_bucket_sensor", "interrupted_syncs_sensor"}
-    assert len(sensors) == 4 and len(defs.schedules) == 5
-    assert all(defs.resolve_schedule_def(s.name).default_status == dg.DefaultScheduleStatus.STOPPED
-               for s in defs.schedules)
+    # the bucket sensor reads the local bucket; the run-failure sensors and the search-run sensor and
+    # schedule read and write the local store: nothing else starts
+    assert running == {"company_files_bucket_sensor", "interrupted_syncs_sensor", "search_run_sensor",
+                       "failed_search_runs_sensor"}
+    assert len(sensors) == 6 and len(defs.schedules) == 6
+    running_schedules = {s.name for s in defs.schedules
+                         if defs.resolve_schedule_def(s.name).default_status == dg.DefaultScheduleStatus.RUNNING}
+    assert running_schedules == {"search_schedule"}
 
 
 def test_the_code_location_is_named_jobsync():

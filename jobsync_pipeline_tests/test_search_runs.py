@@ -89,7 +89,7 @@ def test_the_job_executes_a_run_and_shows_its_matches(sqlite_url):
         result = dg.materialize([search_results], instance=instance, resources=resources(sqlite_url),
                                 run_config=run_config(run.id))
     assert result.success
-    (materialization,) = result.asset_materializations_for_node("search_results")
+    (materialization,) = result.asset_materializations_for_node("searches__search_results")
     metadata = {k: v.value for k, v in materialization.metadata.items()}
     assert metadata["jobs_found"] == 3 and metadata["search_run_id"] == run.id and metadata["user"] == ANN
     assert [r.data["rank"] for r in metadata["top_matches"].records] == [1, 2, 3]
@@ -106,12 +106,12 @@ def test_a_cancelled_run_is_not_executed(sqlite_url):
         result = dg.materialize([search_results], instance=instance, resources=resources(sqlite_url),
                                 run_config=run_config(run.id))
     assert result.success
-    (materialization,) = result.asset_materializations_for_node("search_results")
+    (materialization,) = result.asset_materializations_for_node("searches__search_results")
     assert materialization.metadata["executed"].value is False
     assert searches.run(ANN, run.id).status == "cancelled" and searches.results(ANN, run.id) == []
 
 
-@dg.asset(name="search_results")
+@dg.asset(name="search_results", key_prefix="searches")
 def breaks_midway() -> None:
     raise RuntimeError("the step blew up")
 

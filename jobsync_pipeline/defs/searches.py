@@ -23,7 +23,7 @@ class SearchRunConfig(dg.Config):
                                            "`jobsync search start --wait` fill it in).")
 
 
-@dg.asset(group_name="searches", kinds={"python", "sql"}, owners=["team:search"],
+@dg.asset(key_prefix="searches", group_name="searches", kinds={"python", "sql"}, owners=["team:search"],
           description="The matches of one queued search run over the catalog (canonical, open jobs; full text "
                       "in the database), ranked and stored in search_run_results; its search_runs row goes "
                       "running → success or failed. A cancelled run is not executed.")
@@ -67,7 +67,7 @@ search_run_job = dg.define_asset_job("search_run", selection=[search_results],
 
 
 def run_config(search_run_id: int) -> dict:
-    return {"ops": {"search_results": {"config": {"search_run_id": search_run_id}}}}
+    return {"ops": {"searches__search_results": {"config": {"search_run_id": search_run_id}}}}
 
 
 def run_tags(search_run_id: int, user: str, source: str) -> dict[str, str]:
