@@ -111,3 +111,15 @@ def test_removing_a_saved_search_keeps_its_runs(people):
     assert ok(people, "searches", "remove", str(saved["id"]), "--user", "ann@example.com") == {"id": saved["id"], "removed": True}
     assert ok(people, "search", "status", str(run["id"]), "--user", "ann@example.com")["status"] == "cancelled"
     assert ok(people, "searches", "list", "--user", "ann@example.com") == []
+
+
+def test_a_token_is_issued_once_and_revoked(people):
+    issued = ok(people, "users", "token", "ann@example.com")
+    assert issued["email"] == "ann@example.com" and issued["token"].startswith("jsk_")
+    from jobsync_pipeline.store.repo import Store
+
+    searches = Store(people["JOBSYNC_DATABASE_URL"]).searches
+    assert searches.authenticate(issued["token"]).email == "ann@example.com"
+    assert ok(people, "users", "token", "ann@example.com", "--revoke") == {"email": "ann@example.com", "revoked": 1}
+    assert searches.authenticate(issued["token"]) is None
+    assert "no user nobody@example.com" in refused(people, "users", "token", "nobody@example.com")

@@ -272,3 +272,22 @@ def test_results_are_capped_but_all_are_counted(store_url):
     store = catalog(store_url, [posting(i, f"Python Engineer {i}") for i in range(30)])
     found, total = store.searches.execute(SearchParameters(keywords="python"), now=T0, limit=10)
     assert len(found) == 10 and total == 30
+
+
+# --- API tokens --------------------------------------------------------------------------------------
+
+def test_a_token_is_shown_once_kept_hashed_and_revocable(store_url):
+    searches = users(catalog(store_url))
+    token = searches.issue_token(ANN, now=T0)
+    assert token.startswith("jsk_") and len(token) > 40
+    with searches.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT token_hash FROM api_tokens")).scalars().all()
+    assert len(stored) == 1 and token not in stored[0] and len(stored[0]) == 64
+    later = T0 + timedelta(days=3)
+    assert searches.authenticate(token, now=later).email == ANN
+    assert searches.user(ANN).last_seen_at == later  # an API call is activity
+    for wrong in (token + "x", token[:-1], "", "Bearer " + token, "jsk_" + "a" * 43):
+        assert searches.authenticate(wrong) is None
+    other = searches.issue_token(BOB)
+    assert searches.revoke_tokens(ANN) == 1 and searches.authenticate(token) is None
+    assert searches.authenticate(other).email == BOB  # another user's token is untouched

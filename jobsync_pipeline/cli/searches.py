@@ -28,6 +28,9 @@ def add_commands(commands: argparse._SubParsersAction) -> list[argparse.Argument
     add.add_argument("--name")
     add.add_argument("--timezone", default="Europe/London", help="an IANA time zone (default Europe/London)")
     listing = user_commands.add_parser("list", help="every user")
+    token = user_commands.add_parser("token", help="issue an API token for a user (shown once), or revoke theirs")
+    token.add_argument("email")
+    token.add_argument("--revoke", action="store_true", help="revoke every token of the user instead")
 
     searches = commands.add_parser("searches", help="a user's saved searches")
     search_commands = searches.add_subparsers(dest="searches_command", required=True)
@@ -68,7 +71,7 @@ def add_commands(commands: argparse._SubParsersAction) -> list[argparse.Argument
         sub.add_argument("--user", required=True, metavar="EMAIL")
     for sub in (results, history):
         sub.add_argument("--limit", type=int, default=20)
-    return [add, listing, new, mine, remove, start, status, results, history, rerun, cancel]
+    return [add, listing, token, new, mine, remove, start, status, results, history, rerun, cancel]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,6 +114,16 @@ def _users(args) -> int:
     if args.users_command == "add":
         user = searches.add_user(args.email, args.name, valid_timezone(args.timezone))
         _print(args, _user_json(user), f"added {user.email} ({user.timezone})")
+        return 0
+    if args.users_command == "token":
+        if args.revoke:
+            revoked = searches.revoke_tokens(args.email)
+            _print(args, {"email": args.email.lower(), "revoked": revoked}, f"revoked {revoked} token(s) of {args.email}")
+        else:
+            token = searches.issue_token(args.email)
+            _print(args, {"email": args.email.lower(), "token": token},
+                   f"{token}\n(shown once: jobsync keeps only its hash; `jobsync users token {args.email} --revoke` "
+                   "ends it)")
         return 0
     rows = [_user_json(u) for u in searches.list_users()]
     _print(args, rows, "\n".join(f"{r['email']}  {r['name'] or ''}  {r['timezone']}  last seen {r['last_seen_at']}"

@@ -12,8 +12,10 @@ tsvector on PostgreSQL; migration 0008), the other filters as WHERE clauses, can
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from jobsync_pipeline.core.search import SearchParameters, reasons
-from jobsync_pipeline.store.tables import jobs, saved_searches, search_run_results, search_runs, users
+from jobsync_pipeline.store.tables import api_tokens, jobs, saved_searches, search_run_results, search_runs, users
 from jobsync_pipeline.store.time import as_utc, utcnow
 
 PENDING, RUNNING, SUCCESS, FAILED, CANCELLED = "pending", "running", "success", "failed", "cancelled"
@@ -29,6 +31,7 @@ TERMINAL = (SUCCESS, FAILED, CANCELLED)
 MANUAL, CRON = "manual", "cron"
 MAX_ATTEMPTS = 3
 MAX_STORED_RESULTS = 500
+TOKEN_PREFIX = "jsk_"
 # Sources in the order their row is preferred for a canonical job (store/tables.SOURCE_PREFERENCE).
 _PREFERENCE = sa.case({"greenhouse": 0, "lever": 1, "company_files": 2, "himalayas": 3, "remoteok": 4},
                       value=jobs.c.source, else_=5)
@@ -112,6 +115,38 @@ class SearchStore:
         if row is None:
             raise NotFound(f"no user {email}; `jobsync users add {email}` adds one")
         return _user(row)
+
+    def issue_token(self, email: str, now: datetime | None = None) -> str:
+        """A new API token for the user, shown this once; only its hash is kept."""
+        user = self.user(email)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            conn.execute(api_tokens.insert().values(user_id=user.id, token_hash=_token_hash(token),
+                                                    created_at=now or utcnow()))
+        return token
+
+    def revoke_tokens(self, email: str, now: datetime | None = None) -> int:
+        """Revoke every live token of the user; returns how many."""
+        user = self.user(email)
+        with self.engine.begin() as conn:
+            return conn.execute(api_tokens.update().where(api_tokens.c.user_id == user.id,
+                                                          api_tokens.c.revoked_at.is_(None))
+                                .values(revoked_at=now or utcnow())).rowcount
+
+    def authenticate(self, token: str, now: datetime | None = None) -> User | None:
+        """The user a live token belongs to (recording the use), or None for any other string."""
+        if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            return None
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(api_tokens.c.id, users).join(users, users.c.id == api_tokens.c.user_id)
+                               .where(api_tokens.c.token_hash == _token_hash(token),
+                                      api_tokens.c.revoked_at.is_(None))).first()
+            if row is None:
+                return None
+            conn.execute(api_tokens.update().where(api_tokens.c.id == row[0]).values(last_used_at=now))
+            conn.execute(users.update().where(users.c.id == row.id).values(last_seen_at=now))
+        return self.user(row.email)
 
     def list_users(self) -> list[User]:
         with self.engine.connect() as conn:
@@ -408,6 +443,10 @@ def _pg_word(word: str) -> str:
 
 def _runs_query() -> sa.Select:
     return sa.select(search_runs, users.c.email).join(users, users.c.id == search_runs.c.user_id)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _email(email: str) -> str:

@@ -247,3 +247,14 @@ search_run_results = sa.Table(
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("reasons", sa.Text, nullable=False, comment="JSON list: why it matched"),
 )
+# A user's API tokens (`jobsync users token`): only a SHA-256 of each is kept. A token is 32 random
+# bytes, so a fast hash is as safe as a slow one and lets every request be checked by one index lookup.
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True, comment="sha256 hex of the token"),
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.Column("last_used_at", UTC_TIME),
+    sa.Column("revoked_at", UTC_TIME),
+)
