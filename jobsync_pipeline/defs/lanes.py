@@ -74,6 +74,7 @@ class LaneStep:
         self.asset_key = dg.AssetKey([spec.name, stage])
         self.store: Store = context.resources.store.store()
         self._connector = None
+        self._companies: dict[str, str] | None = None
         self.started = time.monotonic()
         self.failures: dict[str, str] = {}
         self.outcomes: dict[str, CheckOutcome] = {}
@@ -83,6 +84,15 @@ class LaneStep:
         if self._connector is None:
             self._connector = self.spec.connector(self.context.resources)
         return self._connector
+
+    def company(self, board: str) -> str | None:
+        """The board's company name in the registry, for sources whose payload names none; read once per
+        step for all the run's boards (a backfill of thousands must not ask board by board)."""
+        if not self.spec.board_registry:
+            return None
+        if self._companies is None:
+            self._companies = self.store.boards.display_names(self.spec.name, self.context.partition_keys)
+        return self._companies.get(board)
 
     def close(self) -> None:
         """Close the connector's HTTP connections, if this step opened any."""
@@ -136,8 +146,7 @@ class LaneStep:
         raw = self.store.latest_raw(self.spec.name, board)
         if raw is None:
             raise BoardError(f"{self.spec.name}/{board}: nothing archived yet; materialize raw_snapshot first")
-        company = self.store.boards.display_name(self.spec.name, board) if self.spec.board_registry else None
-        parsed = self.connector.parse(raw.payload(), company)
+        parsed = self.connector.parse(raw.payload(), self.company(board))
         applied = self.store.last_snapshot_at(self.spec.name, board)
         if parsed.snapshot_at and applied and parsed.snapshot_at < applied:
             raise StaleSnapshot(f"{raw.location}: snapshot of {parsed.snapshot_at.isoformat()} is older than "

@@ -81,9 +81,18 @@ class BoardRegistry:
 
     def display_name(self, source: str, board: str) -> str | None:
         """The company name the registry knows the board by, or None."""
+        return self.display_names(source, [board]).get(board)
+
+    def display_names(self, source: str, names: Iterable[str]) -> dict[str, str]:
+        """The company names the registry knows, by board, for those of `names` that have one."""
+        names = list(names)
+        found: dict[str, str] = {}
         with self.engine.connect() as conn:
-            return conn.scalar(sa.select(boards.c.display_name).where(boards.c.source == source,
-                                                                      boards.c.board == board))
+            for start in range(0, len(names), 1000):  # bounded IN lists, whatever the backfill's size
+                found.update(conn.execute(sa.select(boards.c.board, boards.c.display_name).where(
+                    boards.c.source == source, boards.c.board.in_(names[start:start + 1000]),
+                    boards.c.display_name.is_not(None))).all())
+        return found
 
     def syncable(self, source: str) -> list[str]:
         with self.engine.connect() as conn:
