@@ -155,13 +155,14 @@ def _searches(args) -> int:
 
 def _search(args) -> int:
     from jobsync_pipeline.core.search import parse_client_context
+    from jobsync_pipeline.store.time import utcnow
 
     searches = _store()
     command = args.search_command
     if command in ("start", "rerun"):
         if command == "start":
             context = parse_client_context(args.client_context)
-            searches.user(args.user, seen=_now())
+            searches.user(args.user, seen=utcnow())
             run, _ = searches.enqueue(args.user, args.saved_search_id, client_context=context)
         else:
             previous = searches.run(args.user, args.run_id)
@@ -184,8 +185,8 @@ def _search(args) -> int:
             or "no matches")
         return 0
     if command == "history":
-        rows = [r.as_json() for r in searches.history(args.user, limit=args.limit)]
-        _print(args, rows, "\n".join(_status_line(r) for r in searches.history(args.user, limit=args.limit))
+        runs = searches.history(args.user, limit=args.limit)
+        _print(args, [r.as_json() for r in runs], "\n".join(map(_status_line, runs))
                or f"{args.user} has no search runs")
         return 0
     run = searches.cancel(args.user, args.run_id)
@@ -217,12 +218,6 @@ def _terminate(dagster_run_id: str) -> None:
     run = dagster.get_run_by_id(dagster_run_id)
     if run is not None and not run.is_finished:
         dagster.run_coordinator.cancel_run(dagster_run_id)
-
-
-def _now():
-    from jobsync_pipeline.store.time import utcnow
-
-    return utcnow()
 
 
 def _print(args, value: Any, text: str) -> None:

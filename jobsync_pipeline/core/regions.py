@@ -63,9 +63,7 @@ CONJUNCTIONS = re.compile(r"\s*(?:&|\+|\band\b|\bor\b)\s*")
 
 def fold(text: str) -> str:
     """Lower case, accents gone, words joined by single spaces: "São Paulo" → "sao paulo"."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return " ".join(re.findall(r"[^\W_]+", bare))
+    return " ".join(re.findall(r"[^\W_]+", fold_keep(text)))
 
 
 def fold_keep(text: str) -> str:

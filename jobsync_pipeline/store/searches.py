@@ -23,18 +23,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from jobsync_pipeline.core.search import SearchParameters, reasons
-from jobsync_pipeline.store.tables import api_tokens, jobs, saved_searches, search_run_results, search_runs, users
+from jobsync_pipeline.store.tables import (SOURCE_PREFERENCE, api_tokens, jobs, saved_searches, search_run_results,
+                                           search_runs, users)
 from jobsync_pipeline.store.time import as_utc, utcnow
 
 PENDING, RUNNING, SUCCESS, FAILED, CANCELLED = "pending", "running", "success", "failed", "cancelled"
-TERMINAL = (SUCCESS, FAILED, CANCELLED)
 MANUAL, CRON = "manual", "cron"
 MAX_ATTEMPTS = 3
 MAX_STORED_RESULTS = 500
 TOKEN_PREFIX = "jsk_"
-# Sources in the order their row is preferred for a canonical job (store/tables.SOURCE_PREFERENCE).
-_PREFERENCE = sa.case({"greenhouse": 0, "lever": 1, "company_files": 2, "himalayas": 3, "remoteok": 4},
-                      value=jobs.c.source, else_=5)
 
 
 class NotFound(LookupError):
@@ -397,8 +394,7 @@ def _search_query(dialect: str, p: SearchParameters, now: datetime) -> tuple[sa.
             hits = sa.text("SELECT rowid AS id, -bm25(jobs_fts, 10.0, 1.0) AS rank FROM jobs_fts "
                            "WHERE jobs_fts MATCH :match").bindparams(match=match).columns(
                 id=sa.BigInteger, rank=sa.Float).subquery("fts")
-            conditions.append(jobs.c.id == hits.c.id)
-            score = hits.c.rank
+            score = hits.c.rank  # joined below: only the rows the index matched
     if p.locations:
         either = []
         for asked, region in p.regions().items():
@@ -428,12 +424,17 @@ def _is_canonical() -> sa.ColumnElement[bool]:
     """The row is its dedupe key's preferred listing: no open row of a preferred source (or an earlier
     one of the same source) shares the key."""
     other = jobs.alias("other")
-    preference = sa.case({"greenhouse": 0, "lever": 1, "company_files": 2, "himalayas": 3, "remoteok": 4},
-                         value=other.c.source, else_=5)
+    mine, theirs = _preference(jobs), _preference(other)
     better = sa.select(other.c.id).where(
         other.c.dedupe_key == jobs.c.dedupe_key, other.c.expired_at.is_(None), other.c.id != jobs.c.id,
-        sa.or_(preference < _PREFERENCE, sa.and_(preference == _PREFERENCE, other.c.id < jobs.c.id)))
+        sa.or_(theirs < mine, sa.and_(theirs == mine, other.c.id < jobs.c.id)))
     return sa.or_(jobs.c.dedupe_key.is_(None), ~sa.exists(better))
+
+
+def _preference(table: sa.FromClause) -> sa.ColumnElement[int]:
+    """A row's rank among the sources of one canonical job (SOURCE_PREFERENCE: an ATS first)."""
+    return sa.case({source: rank for rank, source in enumerate(SOURCE_PREFERENCE)}, value=table.c.source,
+                   else_=len(SOURCE_PREFERENCE))
 
 
 def _pg_word(word: str) -> str:
