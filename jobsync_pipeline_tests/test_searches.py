@@ -214,6 +214,54 @@ def test_another_users_rows_answer_as_if_they_did_not_exist(store_url):
     assert searches.history(BOB) == [] and searches.run(ANN, run.id).status == PENDING
 
 
+def test_postgres_row_security_hides_other_users_rows_from_hand_written_sql(postgres_url):
+    """As the application role with user A named, no statement reaches B's rows: not a SELECT without
+    a WHERE, not one naming B's ids, not an UPDATE, DELETE or an INSERT in B's name."""
+    store = catalog(postgres_url)
+    searches = users(store)
+    ann_search = searches.add_search(ANN, SearchParameters(keywords="python"), now=T0)
+    bob_search = searches.add_search(BOB, SearchParameters(remote=True), now=T0)
+    ann_run, _ = searches.enqueue(ANN, ann_search.id, now=T0)
+    bob_run, _ = searches.enqueue(BOB, bob_search.id, now=T0)
+    for run in (ann_run, bob_run):
+        searches.start(run.id, now=T0)
+        searches.succeed(run.id, *searches.execute(SearchParameters.model_validate(run.parameters), now=T0), now=T0)
+    ann, bob = searches.user(ANN).id, searches.user(BOB).id
+
+    def as_user(conn, user_id):
+        conn.execute(sa.text("SET LOCAL ROLE jobsync_app"))
+        if user_id is not None:
+            conn.execute(sa.text("SELECT set_config('jobsync.user_id', :u, true)"), {"u": str(user_id)})
+
+    with store.engine.connect() as conn, conn.begin():
+        as_user(conn, ann)
+        assert conn.execute(sa.text("SELECT DISTINCT user_id FROM saved_searches")).scalars().all() == [ann]
+        assert conn.execute(sa.text("SELECT DISTINCT user_id FROM search_runs")).scalars().all() == [ann]
+        assert conn.execute(sa.text("SELECT email FROM users")).scalars().all() == [ANN]
+        assert conn.scalar(sa.text("SELECT count(*) FROM search_runs WHERE id = :b"), {"b": bob_run.id}) == 0
+        assert conn.scalar(sa.text("SELECT count(*) FROM search_run_results WHERE search_run_id = :b"),
+                           {"b": bob_run.id}) == 0
+        assert conn.scalar(sa.text("SELECT count(*) FROM search_run_results")) > 0  # A's own results
+        assert conn.execute(sa.text("UPDATE search_runs SET status = 'cancelled' WHERE id = :b"),
+                            {"b": bob_run.id}).rowcount == 0
+        assert conn.execute(sa.text("UPDATE saved_searches SET removed_at = now() WHERE user_id = :b"),
+                            {"b": bob}).rowcount == 0
+        assert conn.execute(sa.text("DELETE FROM search_run_results WHERE search_run_id = :b"),
+                            {"b": bob_run.id}).rowcount == 0
+        with pytest.raises(sa.exc.ProgrammingError, match="row-level security"), conn.begin_nested():
+            conn.execute(sa.text("INSERT INTO saved_searches (user_id, parameters, created_at) "
+                                 "VALUES (:b, '{\"remote\": true}', now())"), {"b": bob})
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), conn.begin_nested():
+            conn.execute(sa.text("SELECT token_hash FROM api_tokens"))
+    with store.engine.connect() as conn, conn.begin():
+        as_user(conn, None)  # the role with no user named sees no one's rows
+        assert conn.scalar(sa.text("SELECT count(*) FROM search_runs")) == 0
+        assert conn.scalar(sa.text("SELECT count(*) FROM saved_searches")) == 0
+    with store.engine.connect() as conn:  # the pipeline, as the tables' owner, sees every row
+        assert conn.scalar(sa.text("SELECT count(DISTINCT user_id) FROM search_runs")) == 2
+    assert searches.run(BOB, bob_run.id).status == SUCCESS and searches.results(BOB, bob_run.id)
+
+
 def test_users_are_unique_by_email_in_any_case(store_url):
     searches = users(catalog(store_url))
     with pytest.raises(ValueError, match="already exists"):

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     from jobsync_pipeline.cli.searches import add_commands as add_search_commands
 
     search_leaves = add_search_commands(commands)
+    from jobsync_pipeline.cli.api import add_command as add_api_command
+
+    add_api_command(commands)
     for sub in (sync, add, remove, listing, seed, candidates, db_commands.choices["upgrade"], *search_leaves):
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -94,6 +97,10 @@ def _interrupt(signum, frame) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.command == "sync":
         return run_sync(args)
+    if args.command == "api":
+        from jobsync_pipeline.cli import api
+
+        return api.run(args)
     if args.command in ("users", "searches", "search"):
         from jobsync_pipeline.cli import searches
 

@@ -191,7 +191,7 @@ def _search(args) -> int:
         return 0
     run = searches.cancel(args.user, args.run_id)
     if run.dagster_run_id:
-        _terminate(run.dagster_run_id)
+        terminate(run.dagster_run_id)
     _print(args, run.as_json(), _status_line(run))
     return 0
 
@@ -210,7 +210,7 @@ def execute_now(run_id: int, user: str, source: str):
     return _store().run_by_id(run_id)
 
 
-def _terminate(dagster_run_id: str) -> None:
+def terminate(dagster_run_id: str) -> None:
     """End the Dagster run executing a cancelled search run, when it is still going."""
     from jobsync_pipeline.cli.runtime import instance
 

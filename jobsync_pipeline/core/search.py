@@ -17,6 +17,9 @@ from jobsync_pipeline.core.categories import CATEGORIES
 from jobsync_pipeline.core.regions import region_named
 
 SEARCH_SOURCES = ("company_files", "greenhouse", "lever", "remoteok", "himalayas", "site_crawl", "jobspy")
+# The job sites JobSpy (python-jobspy >= 1.3) searches: the values of its `jobspy.model.Site` enum (a test
+# compares them when the extra is installed; this module must not import it).
+LIVE_SITES = ("indeed", "linkedin", "zip_recruiter", "glassdoor", "google", "bayt", "naukri", "bdjobs", "hellowork")
 MAX_CLIENT_CONTEXT_BYTES = 4096
 MAX_KEYWORDS_CHARS = 300
 _WORDS = re.compile(r"[^\W_]+(?:[+#.][^\W_]*)*", re.UNICODE)  # "c++", "c#", "node.js" stay one word
@@ -37,8 +40,9 @@ class SearchParameters(BaseModel):
     min_salary: float | None = Field(default=None, ge=0, le=10_000_000,
                                      description="Annual salary (the upper bound of the job's range) at least this.")
     posted_within_days: int | None = Field(default=None, gt=0, le=3650, description="Posted at most this many days ago.")
-    live_sites: tuple[str, ...] = Field(default=(), max_length=10,
-                                        description="Job sites to search live as well (through JobSpy).")
+    live_sites: tuple[str, ...] = Field(default=(), max_length=len(LIVE_SITES),
+                                        description=f"Job sites to search live as well (through JobSpy): "
+                                                    f"{', '.join(LIVE_SITES)}.")
 
     @field_validator("keywords")
     @classmethod
@@ -48,13 +52,24 @@ class SearchParameters(BaseModel):
             raise ValueError(f"keywords {value!r} hold no word to search for")
         return value or None
 
-    @field_validator("locations", "live_sites")
+    @field_validator("locations")
     @classmethod
     def _texts(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         cleaned = tuple(dict.fromkeys(" ".join(v.split()) for v in values if v and v.strip()))
         if any(len(v) > 100 for v in cleaned):
-            raise ValueError("a location or site name is at most 100 characters")
+            raise ValueError("a location is at most 100 characters")
         return cleaned
+
+    @field_validator("live_sites")
+    @classmethod
+    def _live_sites(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        # "ZipRecruiter", "zip-recruiter" and "zip_recruiter" are one site
+        named = [re.sub(r"[\s-]+", "_", v.strip().casefold()) for v in values if v and v.strip()]
+        named = ["zip_recruiter" if v == "ziprecruiter" else v for v in named]
+        unknown = [v for v in named if v not in LIVE_SITES]
+        if unknown:
+            raise ValueError(f"unknown live site {unknown[0]!r}; live sites: {', '.join(LIVE_SITES)}")
+        return tuple(dict.fromkeys(named))
 
     @field_validator("sources")
     @classmethod
@@ -92,18 +107,19 @@ class SearchParameters(BaseModel):
         return json.dumps(self.model_dump(exclude_defaults=True), sort_keys=True, ensure_ascii=False)
 
 
-def parse_client_context(text: str | None) -> str | None:
-    """A client's context as stored: a JSON object of at most 4 KB, or None; ValueError otherwise."""
+def parse_client_context(text: str | None, name: str = "--client-context") -> str | None:
+    """A client's context as stored: a JSON object of at most 4 KB, or None; ValueError otherwise
+    (naming it as the client gave it: an option, a JSON key)."""
     if text is None:
         return None
     if len(text.encode()) > MAX_CLIENT_CONTEXT_BYTES:
-        raise ValueError(f"--client-context is {len(text.encode()):,} bytes; at most {MAX_CLIENT_CONTEXT_BYTES:,}")
+        raise ValueError(f"{name} is {len(text.encode()):,} bytes; at most {MAX_CLIENT_CONTEXT_BYTES:,}")
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise ValueError(f"--client-context is not JSON ({exc.args[0].split(':')[0]})") from None
+        raise ValueError(f"{name} is not JSON ({exc.args[0].split(':')[0]})") from None
     if not isinstance(value, dict):
-        raise ValueError("--client-context must be a JSON object ({...})")
+        raise ValueError(f"{name} must be a JSON object ({{...}})")
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 

@@ -3,8 +3,11 @@
 A search run moves `pending → running → success | failed | cancelled`; `running → pending` again when
 the sweeper finds it stuck (its process died) and it has attempts left. Every move is one conditional
 UPDATE (`WHERE status IN (...)`), so two processes can never both claim a run, and an illegal move
-raises `InvalidTransition` instead of writing. Every read that takes a user answers only that user's
-rows: another user's run is `NotFound`, exactly like a run that does not exist.
+raises `InvalidTransition` instead of writing. Every call that takes a user answers only that user's
+rows: another user's run is `NotFound`, exactly like a run that does not exist. On PostgreSQL the
+database holds that too: a user's calls run as the application role with the user named in the
+transaction, under row-level security (migration 0010), so even a query that forgot its WHERE would
+see no one else's rows.
 
 Executing a search is SQL over the catalog: full text in the database (FTS5 on SQLite, a weighted
 tsvector on PostgreSQL; migration 0008), the other filters as WHERE clauses, canonical jobs only
@@ -16,6 +19,8 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +37,7 @@ MANUAL, CRON = "manual", "cron"
 MAX_ATTEMPTS = 3
 MAX_STORED_RESULTS = 500
 TOKEN_PREFIX = "jsk_"
+APP_ROLE = "jobsync_app"  # the role row-level security binds (migration 0010)
 
 
 class NotFound(LookupError):
@@ -152,14 +158,14 @@ class SearchStore:
     # --- saved searches ---------------------------------------------------------------------------
     def add_search(self, email: str, parameters: SearchParameters, now: datetime | None = None) -> SavedSearch:
         user = self.user(email, seen=now or utcnow())
-        with self.engine.begin() as conn:
+        with self._as(user.id) as conn:
             new_id = conn.execute(saved_searches.insert().values(
                 user_id=user.id, parameters=parameters.to_json(), created_at=now or utcnow())).inserted_primary_key[0]
         return self.saved_search(email, new_id)
 
     def saved_search(self, email: str, search_id: int) -> SavedSearch:
         user = self.user(email)
-        with self.engine.connect() as conn:
+        with self._as(user.id) as conn:
             row = conn.execute(sa.select(saved_searches).where(
                 saved_searches.c.id == search_id, saved_searches.c.user_id == user.id,
                 saved_searches.c.removed_at.is_(None))).first()
@@ -169,15 +175,15 @@ class SearchStore:
 
     def list_searches(self, email: str) -> list[SavedSearch]:
         user = self.user(email)
-        with self.engine.connect() as conn:
+        with self._as(user.id) as conn:
             return [_saved(r) for r in conn.execute(sa.select(saved_searches).where(
                 saved_searches.c.user_id == user.id, saved_searches.c.removed_at.is_(None)).order_by(saved_searches.c.id))]
 
     def remove_search(self, email: str, search_id: int, now: datetime | None = None) -> None:
         """Remove a saved search: no new runs, its pending runs cancelled; its past runs stay readable."""
-        self.saved_search(email, search_id)
+        search = self.saved_search(email, search_id)
         now = now or utcnow()
-        with self.engine.begin() as conn:
+        with self._as(search.user_id) as conn:
             conn.execute(saved_searches.update().where(saved_searches.c.id == search_id).values(removed_at=now))
             conn.execute(search_runs.update().where(search_runs.c.saved_search_id == search_id,
                                                     search_runs.c.status == PENDING).values(
@@ -190,7 +196,7 @@ class SearchStore:
         already gets that run back (no pile-up; the partial unique index makes it so under races)."""
         now = now or utcnow()
         search = self.saved_search(email, search_id)
-        with self.engine.begin() as conn:
+        with self._as(search.user_id) as conn:
             existing = conn.scalar(sa.select(search_runs.c.id).where(
                 search_runs.c.saved_search_id == search_id, search_runs.c.status == PENDING))
             if existing is None:
@@ -233,7 +239,7 @@ class SearchStore:
     def run(self, email: str, run_id: int) -> SearchRun:
         """A run of the user's; another user's run is NotFound, like one that does not exist."""
         user = self.user(email)
-        with self.engine.connect() as conn:
+        with self._as(user.id) as conn:
             row = conn.execute(_runs_query().where(search_runs.c.id == run_id, search_runs.c.user_id == user.id)).first()
         if row is None:
             raise NotFound(f"{email} has no search run {run_id}")
@@ -249,7 +255,7 @@ class SearchStore:
 
     def history(self, email: str, limit: int = 20) -> list[SearchRun]:
         user = self.user(email)
-        with self.engine.connect() as conn:
+        with self._as(user.id) as conn:
             return [_run(r) for r in conn.execute(_runs_query().where(search_runs.c.user_id == user.id)
                                                   .order_by(search_runs.c.id.desc()).limit(limit))]
 
@@ -293,10 +299,27 @@ class SearchStore:
     def cancel(self, email: str, run_id: int, now: datetime | None = None) -> SearchRun:
         """pending or running → cancelled (a pending run is then never launched); InvalidTransition for a
         finished run."""
-        self.run(email, run_id)
-        self._move(run_id, (PENDING, RUNNING), status=CANCELLED, completed_at=now or utcnow(),
-                   error="cancelled by its user")
+        user = self.user(email)
+        with self._as(user.id) as conn:
+            moved = conn.execute(search_runs.update().where(
+                search_runs.c.id == run_id, search_runs.c.user_id == user.id,
+                search_runs.c.status.in_((PENDING, RUNNING))).values(
+                status=CANCELLED, completed_at=now or utcnow(), error="cancelled by its user")).rowcount
+            if not moved:
+                mine = conn.scalar(sa.select(search_runs.c.status).where(search_runs.c.id == run_id,
+                                                                         search_runs.c.user_id == user.id))
+                if mine is None:
+                    raise NotFound(f"{email} has no search run {run_id}")
+                raise InvalidTransition(f"search run {run_id} is {mine}: it cannot become {CANCELLED}")
         return self.run(email, run_id)
+
+    def manual_runs_since(self, email: str, since: datetime) -> list[datetime]:
+        """When the user's manual runs since `since` were created, oldest first (the API's rate limit)."""
+        user = self.user(email)
+        with self._as(user.id) as conn:
+            return [as_utc(at) for at in conn.scalars(sa.select(search_runs.c.created_at).where(
+                search_runs.c.user_id == user.id, search_runs.c.source == MANUAL,
+                search_runs.c.created_at >= since).order_by(search_runs.c.created_at))]
 
     def sweep(self, stuck_after: timedelta, now: datetime | None = None,
               max_attempts: int = MAX_ATTEMPTS) -> dict[str, list[int]]:
@@ -326,6 +349,7 @@ class SearchStore:
 
     def results(self, email: str, run_id: int, limit: int = 20) -> list[dict[str, Any]]:
         """The run's matches, best first, with the job as the catalog has it now."""
+        user_id = self.user(email).id
         self.run(email, run_id)
         query = (sa.select(search_run_results.c.rank, search_run_results.c.score, search_run_results.c.reasons,
                            jobs.c.id, jobs.c.title, jobs.c.company, jobs.c.location, jobs.c.workplace,
@@ -334,7 +358,7 @@ class SearchStore:
                  .join(jobs, jobs.c.id == search_run_results.c.job_id)
                  .where(search_run_results.c.search_run_id == run_id)
                  .order_by(search_run_results.c.rank).limit(limit))
-        with self.engine.connect() as conn:
+        with self._as(user_id) as conn:
             return [{"rank": r.rank, "job_id": r.id, "title": r.title, "company": r.company, "location": r.location,
                      "workplace": r.workplace, "salary": _salary(r), "url": r.url, "posted_date": r.posted_date,
                      "source": r.source, "score": float(f"{r.score:.4g}"), "why": json.loads(r.reasons)}
@@ -361,6 +385,16 @@ class SearchStore:
         total = rows[0]["matches"] if rows else 0
         return [{"job_id": row["id"], "score": float(row["score"] or 0.0),
                  "reasons": reasons(parameters, row)} for row in rows], total
+
+    @contextmanager
+    def _as(self, user_id: int) -> Iterator[sa.Connection]:
+        """A transaction for one user's rows: on PostgreSQL as the application role with the user named,
+        so row-level security admits that user's rows only (migration 0010)."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text(f"SET LOCAL ROLE {APP_ROLE}"))
+                conn.execute(sa.select(sa.func.set_config("jobsync.user_id", str(user_id), True)))
+            yield conn
 
     def _move(self, run_id: int, sources: tuple[str, ...], **values) -> None:
         with self.engine.begin() as conn:
