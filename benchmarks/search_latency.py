@@ -116,7 +116,7 @@ def measure(url: str, queries: list[SearchParameters]) -> tuple[float, float, fl
         best = None
         for _ in range(3):
             started = time.perf_counter()
-            _, total = store.searches.execute(parameters, now=NOW, limit=500)
+            _, total, _ = store.searches.execute(parameters, now=NOW, limit=500)
             elapsed = time.perf_counter() - started
             best = elapsed if best is None else min(best, elapsed)
         times.append(best * 1000)

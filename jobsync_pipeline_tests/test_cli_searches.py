@@ -9,7 +9,7 @@ from jobsync_pipeline_tests.test_cli import env, jobsync  # noqa: F401 - the fix
 from jobsync_pipeline_tests.test_searches import catalog
 
 STATUS_KEYS = ["id", "user", "saved_search_id", "source", "status", "parameters", "client_context", "jobs_found",
-               "error", "attempts", "created_at", "started_at", "completed_at"]
+               "error", "attempts", "created_at", "started_at", "completed_at", "jobs_found_capped"]
 
 
 def ok(env, *args):
@@ -46,6 +46,7 @@ def test_users_are_added_and_listed(people):
 
 @pytest.mark.parametrize("args, problem", [
     ((), "needs at least one filter"),
+    (("--live-site", "indeed"), "live sites alone are not one"),
     (("--min-salary", "-5"), "min-salary: Input should be greater than or equal to 0"),
     (("--source", "monster"), "unknown source 'monster'"),
     (("--category", "wizardry"), "unknown category 'wizardry'"),

@@ -9,7 +9,7 @@ import dagster as dg
 from dagster._utils.schedules import schedule_execution_time_iterator  # the daemon's own tick arithmetic
 
 from jobsync_pipeline.core.search import SearchParameters
-from jobsync_pipeline.defs.resources import SearchPolicyResource, StoreResource
+from jobsync_pipeline.defs.resources import LiveSitesResource, SearchPolicyResource, StoreResource
 from jobsync_pipeline.defs.searches import (failed_search_runs_sensor, run_config, search_results,
                                             search_run_sensor, search_schedule)
 from jobsync_pipeline_tests.test_searches import ANN, BOB, T0, catalog, users
@@ -18,7 +18,8 @@ LONDON = ZoneInfo("Europe/London")
 
 
 def resources(store_url: str) -> dict:
-    return {"store": StoreResource(url=store_url), "search_policy": SearchPolicyResource()}
+    return {"store": StoreResource(url=store_url), "search_policy": SearchPolicyResource(),
+            "live_sites": LiveSitesResource()}
 
 
 def requests(store_url: str) -> list[dg.RunRequest]:

@@ -72,8 +72,8 @@ def test_a_run_goes_pending_running_success_with_its_results(store_url):
     assert created and run.status == PENDING and run.attempts == 0 and run.client_context == {"device": "phone"}
     started = searches.start(run.id, dagster_run_id="abc", now=T0 + timedelta(seconds=1))
     assert (started.status, started.attempts, started.started_at) == (RUNNING, 1, T0 + timedelta(seconds=1))
-    results, found = searches.execute(started_params := SearchParameters.model_validate(started.parameters), now=T0)
-    searches.succeed(run.id, results, found, now=T0 + timedelta(seconds=2))
+    matches = searches.execute(started_params := SearchParameters.model_validate(started.parameters), now=T0)
+    searches.succeed(run.id, *matches, now=T0 + timedelta(seconds=2))
     done = searches.run(ANN, run.id)
     assert (done.status, done.jobs_found, done.completed_at) == (SUCCESS, 3, T0 + timedelta(seconds=2))
     assert started_params.keywords == "python"
@@ -298,9 +298,9 @@ def test_title_matches_rank_before_description_matches(store_url):
 ])
 def test_each_filter_on_known_answers(store_url, parameters, expected):
     store = catalog(store_url)
-    found, total = store.searches.execute(parameters, now=T0)
+    found, total, capped = store.searches.execute(parameters, now=T0)
     by_id = {job_id(store, e): e for e in "12345"}
-    assert sorted(by_id[r["job_id"]] for r in found) == sorted(expected) and total == len(expected)
+    assert sorted(by_id[r["job_id"]] for r in found) == sorted(expected) and total == len(expected) and not capped
     assert all(r["reasons"] for r in found)
 
 
@@ -310,16 +310,35 @@ def test_only_canonical_open_jobs_are_found(store_url):
     catalog(store_url, [posting(91, "Senior Python Engineer", source="remoteok", board="python",
                                 description="Django and Postgres.")], source="remoteok", board="python")
     catalog(store_url, CATALOG[1:])  # the ATS board drops job 1: it expires
-    found, total = store.searches.execute(SearchParameters(keywords="senior python"), now=T0)
+    found, total, _ = store.searches.execute(SearchParameters(keywords="senior python"), now=T0)
     with store.engine.connect() as conn:
         sources = conn.execute(sa.text("SELECT source FROM jobs WHERE id = :i"), {"i": found[0]["job_id"]}).scalar()
     assert total == 1 and sources == "remoteok"  # the ATS row expired: the feed's row is the job now
 
 
-def test_results_are_capped_but_all_are_counted(store_url):
-    store = catalog(store_url, [posting(i, f"Python Engineer {i}") for i in range(30)])
-    found, total = store.searches.execute(SearchParameters(keywords="python"), now=T0, limit=10)
-    assert len(found) == 10 and total == 30
+def test_results_are_capped_and_matches_counted_up_to_the_count_limit(store_url):
+    store = catalog(store_url, [posting(i, f"Python Engineer {i}", posted=f"2026-11-{1 + i % 28:02d}")
+                                for i in range(30)] + [posting(99, "Engineer", description="Python.")])
+    found, total, capped = store.searches.execute(SearchParameters(keywords="python"), now=T0, limit=10)
+    assert len(found) == 10 and (total, capped) == (31, False)
+    found, total, capped = store.searches.execute(SearchParameters(keywords="python"), now=T0, limit=5,
+                                                  count_limit=20)
+    assert len(found) == 5 and (total, capped) == (20, True)  # at least 20
+    every, total, capped = store.searches.execute(SearchParameters(keywords="python"), now=T0, limit=40)
+    assert len(every) == 31 and (total, capped) == (31, False) and every[-1]["score"] < every[0]["score"]
+    assert every[-1]["job_id"] == job_id(store, "99")  # the description match comes after every title match
+
+
+def test_each_tier_is_newest_first_and_undated_jobs_come_last(store_url):
+    store = catalog(store_url, [posting(1, "Python Engineer", posted="2026-10-01", company="Ann Co"),
+                                posting(2, "Python Engineer", posted=None, company="Bob Co"),
+                                posting(3, "Python Engineer", posted="2026-11-20", company="Cy Co"),
+                                posting(4, "Engineer", description="python", posted="2026-11-30", company="Di Co"),
+                                posting(5, "Engineer", description="python", posted=None, company="Ed Co")])
+    order = [job_id(store, e) for e in ("3", "1", "2", "4", "5")]
+    assert ids(store.searches.execute(SearchParameters(keywords="python"), now=T0)) == order
+    no_keywords = ids(store.searches.execute(SearchParameters(sources=("greenhouse",)), now=T0))
+    assert no_keywords == [job_id(store, e) for e in ("4", "3", "1", "5", "2")]
 
 
 # --- API tokens --------------------------------------------------------------------------------------

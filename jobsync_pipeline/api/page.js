@@ -11,6 +11,9 @@ let follower = null;      // the AbortController of the stream being read
 let followed = null;      // the followed run, as the last event said
 let clockOffset = 0;      // server time minus this browser's time, from each event
 
+// a count that stopped at its limit is "at least": 1000+
+function found(run) { return run.jobs_found == null ? "" : `${run.jobs_found}${run.jobs_found_capped ? "+" : ""}`; }
+
 function say(text) { $("message").textContent = text || ""; }
 
 async function api(path, options = {}) {
@@ -80,7 +83,7 @@ async function loadRuns() {
     cell(row, run.source);
     const status = cell(row, run.status);
     status.className = "run-status";
-    cell(row, run.jobs_found ?? "").className = "run-found";
+    cell(row, found(run)).className = "run-found";
     cell(row, new Date(run.created_at).toLocaleString());
     const button = document.createElement("button");
     button.textContent = "Follow";
@@ -110,14 +113,14 @@ function show(run) {
   $("run-search").textContent = run.saved_search_id;
   $("run-status").textContent = run.status;
   $("run-status").className = `status ${run.status}`;
-  $("run-found").textContent = run.jobs_found == null ? "" : `${run.jobs_found} job(s) found`;
+  $("run-found").textContent = run.jobs_found == null ? "" : `${found(run)} job(s) found`;
   $("run-error").textContent = run.error && run.status !== "success" ? run.error : "";
   $("run-cancel").hidden = ENDED.includes(run.status);
   tick();
   const listed = document.querySelector(`#runs tr[data-run-id="${run.id}"]`);
   if (listed) {
     listed.querySelector(".run-status").textContent = run.status;
-    listed.querySelector(".run-found").textContent = run.jobs_found ?? "";
+    listed.querySelector(".run-found").textContent = found(run);
   }
 }
 

@@ -225,7 +225,8 @@ def _print(args, value: Any, text: str) -> None:
 
 
 def _status_line(run) -> str:
-    found = f", {run.jobs_found} job(s) found" if run.jobs_found is not None else ""
+    more = "+" if run.jobs_found_capped else ""  # counting stopped at the limit: at least that many
+    found = f", {run.jobs_found:,}{more} job(s) found" if run.jobs_found is not None else ""
     error = f": {run.error}" if run.error and run.status in ("failed", "cancelled") else ""
     return f"search run {run.id} ({run.source}, saved search {run.saved_search_id}): {run.status}{found}{error}"
 

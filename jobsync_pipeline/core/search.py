@@ -89,10 +89,13 @@ class SearchParameters(BaseModel):
 
     @model_validator(mode="after")
     def _some_filter(self) -> SearchParameters:
+        # live sites alone are no filter: the catalog part would match every job, and a site is asked
+        # for the search's keywords and locations
         if not (self.keywords or self.locations or self.remote or self.sources or self.categories
-                or self.min_salary is not None or self.posted_within_days or self.live_sites):
+                or self.min_salary is not None or self.posted_within_days):
             raise ValueError("a saved search needs at least one filter (keywords, location, remote, source, "
-                             "category, min salary, posted within days or live site): it would match every job")
+                             "category, min salary or posted within days; live sites alone are not one): "
+                             "it would match every job")
         return self
 
     def words(self) -> list[str]:

@@ -5,6 +5,7 @@ from pydantic import Field
 
 from jobsync_pipeline import settings
 from jobsync_pipeline.sources.bucket import DEFAULT_MAX_FILE_BYTES, Bucket
+from jobsync_pipeline.sources.jobspy import Scrape, installed_scrape
 from jobsync_pipeline.sources.http import (
     DEFAULT_DEADLINE_SECONDS,
     DEFAULT_MAX_BODY_BYTES,
@@ -124,10 +125,34 @@ class SearchPolicyResource(dg.ConfigurableResource):
         default=30, gt=0, description="A search run still `running` after this long lost its process: it goes "
                                       "back to `pending` (at most 3 attempts), then `failed`.")
     max_results: int = Field(default=500, ge=1, le=10_000,
-                             description="The best matches a run keeps in search_run_results (jobs_found counts all).")
+                             description="The best matches a run keeps in search_run_results.")
+    count_limit: int = Field(
+        default=1000, ge=1, le=1_000_000,
+        description="jobs_found counts matches up to this many (at least max_results); a run at the limit says "
+                    "jobs_found_capped: there are at least that many. Counting every match of a broad search "
+                    "means reading them all.")
+
+
+class LiveSitesResource(dg.ConfigurableResource):
+    """Live job-site searches through JobSpy (the `jobspy` extra), for saved searches naming live sites."""
+
+    results_wanted_per_site: int = Field(
+        default=20, ge=1, le=1000, description="Postings a search run asks of each live site (shared out over the "
+                                               "search's locations); each one costs the site a scraped result.")
+    max_age_days: float = Field(
+        default=30, gt=0, description="A live site's posting no live search has shown for this many days expires "
+                                      "(a live search lists a few of a site's jobs: absence alone is not expiry).")
+    country_indeed: str = Field(
+        default="usa", description="The country whose Indeed and Glassdoor a live search asks (JobSpy's "
+                                   "country_indeed: usa, uk, germany, india, …).")
+
+    def scraper(self) -> Scrape:
+        """JobSpy's `scrape_jobs`, imported when a search needs it; `JobSpyMissing` without the extra."""
+        return installed_scrape()
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     """The resources with their embedded defaults: each reads its environment variable when it is used."""
     return {"store": StoreResource(), "bucket": BucketResource(), "http": HttpResource(),
-            "sync_policy": SyncPolicyResource(), "search_policy": SearchPolicyResource()}
+            "sync_policy": SyncPolicyResource(), "search_policy": SearchPolicyResource(),
+            "live_sites": LiveSitesResource()}

@@ -8,7 +8,9 @@ import dagster as dg
 from pydantic import Field
 
 from jobsync_pipeline.core.search import SearchParameters
-from jobsync_pipeline.defs.resources import SearchPolicyResource, StoreResource
+from jobsync_pipeline.defs.resources import LiveSitesResource, SearchPolicyResource, StoreResource
+from jobsync_pipeline.sources.jobspy import JobSpyMissing
+from jobsync_pipeline.store.live_sites import LiveSiteResult, search_live_sites
 from jobsync_pipeline.store.searches import MANUAL, InvalidTransition, NotFound
 from jobsync_pipeline.store.time import utcnow
 
@@ -26,9 +28,11 @@ class SearchRunConfig(dg.Config):
 @dg.asset(key_prefix="searches", group_name="searches", kinds={"python", "sql"}, owners=["team:search"],
           description="The matches of one queued search run over the catalog (canonical, open jobs; full text "
                       "in the database), ranked and stored in search_run_results; its search_runs row goes "
-                      "running → success or failed. A cancelled run is not executed.")
+                      "running → success or failed. A search naming live sites first searches them through "
+                      "JobSpy and applies their postings as `jobspy` boards, so they are among the matches. "
+                      "A cancelled run is not executed.")
 def search_results(context: dg.AssetExecutionContext, config: SearchRunConfig, store: StoreResource,
-                   search_policy: SearchPolicyResource) -> dg.MaterializeResult:
+                   search_policy: SearchPolicyResource, live_sites: LiveSitesResource) -> dg.MaterializeResult:
     searches = store.store().searches
     run_id = config.search_run_id
     try:
@@ -37,21 +41,31 @@ def search_results(context: dg.AssetExecutionContext, config: SearchRunConfig, s
         context.log.warning(str(exc))
         return dg.MaterializeResult(metadata={"search_run_id": run_id, "executed": False, "reason": str(exc)})
     started = utcnow()
+    live: list[LiveSiteResult] = []
     try:
-        results, found = searches.execute(SearchParameters.model_validate(run.parameters),
-                                          limit=search_policy.max_results)
+        parameters = SearchParameters.model_validate(run.parameters)
+        if parameters.live_sites:  # first, so the live postings are in the catalog the search reads
+            live = _search_live_sites(context, store, live_sites, parameters)
+        matches = searches.execute(parameters, limit=search_policy.max_results,
+                                   count_limit=search_policy.count_limit)
+    except JobSpyMissing as exc:  # one clear line, not a traceback: the deployment lacks the extra
+        searches.fail(run_id, str(exc))
+        raise dg.Failure(description=str(exc)) from None
     except Exception as exc:
         searches.fail(run_id, f"the search failed: {exc}")
         raise
     try:
-        searches.succeed(run_id, results, found)
+        searches.succeed(run_id, *matches)
     except InvalidTransition as exc:  # cancelled while it ran: it stays cancelled, its results unkept
         context.log.warning(str(exc))
-        return dg.MaterializeResult(metadata={"search_run_id": run_id, "executed": False, "reason": str(exc)})
+        return dg.MaterializeResult(metadata={"search_run_id": run_id, "executed": False, "reason": str(exc),
+                                              **live_metadata(live)})
     preview = searches.results(run.user, run_id, limit=PREVIEW_ROWS)
     return dg.MaterializeResult(metadata={
-        "search_run_id": run_id, "user": run.user, "source": run.source, "jobs_found": found,
-        "results_kept": len(results), "duration_seconds": round((utcnow() - started).total_seconds(), 3),
+        **live_metadata(live),
+        "search_run_id": run_id, "user": run.user, "source": run.source, "jobs_found": matches.jobs_found,
+        "jobs_found_capped": matches.capped, "results_kept": len(matches.results),
+        "duration_seconds": round((utcnow() - started).total_seconds(), 3),
         "top_matches": dg.TableMetadataValue(
             records=[dg.TableRecord({"rank": r["rank"], "title": r["title"], "company": r["company"],
                                      "location": r["location"] or "", "salary": r["salary"] or "",
@@ -60,6 +74,39 @@ def search_results(context: dg.AssetExecutionContext, config: SearchRunConfig, s
                 ("rank", "int"), ("title", "string"), ("company", "string"), ("location", "string"),
                 ("salary", "string"), ("why", "string"))])),
     })
+
+
+def _search_live_sites(context: dg.AssetExecutionContext, store: StoreResource, live_sites: LiveSitesResource,
+                       parameters: SearchParameters) -> list[LiveSiteResult]:
+    """The search's live sites searched and applied (`store/live_sites.py`), each site's outcome logged; a
+    failed site is its failed syncs row and a warning, and the search still runs over the catalog."""
+    outcomes = search_live_sites(
+        store.store(), parameters, run_id=context.run.run_id, scrape=live_sites.scraper(),
+        results_wanted=live_sites.results_wanted_per_site, max_age=timedelta(days=live_sites.max_age_days),
+        country_indeed=live_sites.country_indeed)
+    for outcome in outcomes:
+        counts = ", ".join(f"{outcome.counts.get(name, 0)} {name}" for name in ("found", "new", "changed", "bad"))
+        if not outcome.applied:
+            context.log.warning(f"jobspy/{outcome.site}: failed, nothing applied: {outcome.error}")
+        elif outcome.error:
+            context.log.warning(f"jobspy/{outcome.site}: {counts} (some calls failed: {outcome.error})")
+        else:
+            context.log.info(f"jobspy/{outcome.site}: {counts}")
+    return outcomes
+
+
+def live_metadata(outcomes: list[LiveSiteResult]) -> dict:
+    """Each live site's numbers (plain ints, so the UI plots them) and the errors of those that failed."""
+    if not outcomes:
+        return {}
+    metadata: dict = {"live_sites_failed": sum(not outcome.applied for outcome in outcomes)}
+    for outcome in outcomes:
+        for name in ("found", "new", "bad"):
+            metadata[f"live_{outcome.site}_{name}"] = int(outcome.counts.get(name, 0))
+    errors = {outcome.site: outcome.error for outcome in outcomes if outcome.error}
+    if errors:
+        metadata["live_errors"] = dg.MetadataValue.json(errors)
+    return metadata
 
 
 search_run_job = dg.define_asset_job("search_run", selection=[search_results],

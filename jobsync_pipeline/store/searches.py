@@ -11,7 +11,11 @@ see no one else's rows.
 
 Executing a search is SQL over the catalog: full text in the database (FTS5 on SQLite, a weighted
 tsvector on PostgreSQL; migration 0008), the other filters as WHERE clauses, canonical jobs only
-(one row per dedupe key, the preferred source's), not expired.
+(one row per dedupe key, the preferred source's), not expired. Its order is one an index can give
+without reading every match: jobs whose title has every keyword first, then those with the keywords
+anywhere, each newest first (the open jobs' `posted_date` index, migration 0011). So a search over a
+million jobs reads about as many rows as it keeps, and it counts its matches only up to a limit
+(`jobs_found_capped`: at least that many): an exact count of 300,000 matches means reading them all.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -36,12 +40,21 @@ PENDING, RUNNING, SUCCESS, FAILED, CANCELLED = "pending", "running", "success", 
 MANUAL, CRON = "manual", "cron"
 MAX_ATTEMPTS = 3
 MAX_STORED_RESULTS = 500
+COUNT_LIMIT = 1000  # matches counted at most; a run at the limit found at least that many
 TOKEN_PREFIX = "jsk_"
 APP_ROLE = "jobsync_app"  # the role row-level security binds (migration 0010)
 
 
 class NotFound(LookupError):
     """No such user, saved search or run (or it is another user's: the same answer)."""
+
+
+class Matches(NamedTuple):
+    """What executing a search found: the best matches (each with its score and reasons), how many
+    match in all, and whether counting stopped at its limit (then there are at least that many)."""
+    results: list[dict[str, Any]]
+    jobs_found: int
+    capped: bool = False
 
 
 class InvalidTransition(RuntimeError):
@@ -76,6 +89,7 @@ class SearchRun:
     parameters: dict[str, Any]
     client_context: dict[str, Any] | None
     jobs_found: int | None
+    jobs_found_capped: bool
     error: str | None
     attempts: int
     created_at: datetime
@@ -90,7 +104,7 @@ class SearchRun:
                 "status": self.status, "parameters": self.parameters, "client_context": self.client_context,
                 "jobs_found": self.jobs_found, "error": self.error, "attempts": self.attempts,
                 "created_at": at(self.created_at), "started_at": at(self.started_at),
-                "completed_at": at(self.completed_at)}
+                "completed_at": at(self.completed_at), "jobs_found_capped": self.jobs_found_capped}
 
 
 class SearchStore:
@@ -277,13 +291,15 @@ class SearchStore:
         with self.engine.begin() as conn:
             conn.execute(search_runs.update().where(search_runs.c.id == run_id).values(dagster_run_id=dagster_run_id))
 
-    def succeed(self, run_id: int, results: list[dict[str, Any]], jobs_found: int, now: datetime | None = None) -> None:
-        """running → success with its ranked results, in one transaction; a run cancelled meanwhile
-        stays cancelled and keeps no results (InvalidTransition)."""
+    def succeed(self, run_id: int, results: list[dict[str, Any]], jobs_found: int, capped: bool = False,
+                now: datetime | None = None) -> None:
+        """running → success with its ranked results (`Matches`, spread), in one transaction; a run
+        cancelled meanwhile stays cancelled and keeps no results (InvalidTransition)."""
         now = now or utcnow()
         with self.engine.begin() as conn:
             moved = conn.execute(search_runs.update().where(search_runs.c.id == run_id, search_runs.c.status == RUNNING)
-                                 .values(status=SUCCESS, jobs_found=jobs_found, completed_at=now, error=None)).rowcount
+                                 .values(status=SUCCESS, jobs_found=jobs_found, jobs_found_capped=capped,
+                                         completed_at=now, error=None)).rowcount
             if not moved:
                 raise InvalidTransition(self._refusal(conn, run_id, SUCCESS))
             conn.execute(search_run_results.delete().where(search_run_results.c.search_run_id == run_id))
@@ -366,25 +382,32 @@ class SearchStore:
 
     # --- executing a search ------------------------------------------------------------------------
     def execute(self, parameters: SearchParameters, now: datetime | None = None,
-                limit: int = MAX_STORED_RESULTS) -> tuple[list[dict[str, Any]], int]:
+                limit: int = MAX_STORED_RESULTS, count_limit: int = COUNT_LIMIT) -> Matches:
         """The canonical, open jobs matching `parameters`, best first (at most `limit`, each with its
-        score and reasons), and how many match in all."""
+        score and reasons), and how many match, counted up to `count_limit`."""
         now = now or utcnow()
+        count_limit = max(count_limit, limit)
+        tiers = _search_tiers(self.engine.dialect.name, parameters, now)
+        rows: list[dict[str, Any]] = []
         with self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 # the planner prices the per-row canonical test high enough to JIT-compile the query,
-                # which costs more (hundreds of ms) than running it
+                # which costs more (tens of ms) than running it
                 conn.execute(sa.text("SET LOCAL jit = off"))
-            query, score = _search_query(conn.dialect.name, parameters, now)
-            # the text's rank first when there are keywords; then the newest postings
-            order = ([score.desc()] if score is not None else []) + [jobs.c.posted_date.desc(), jobs.c.id.desc()]
-            # one pass: the window counts every match before LIMIT keeps the best
-            rows = conn.execute(query.add_columns((score if score is not None else sa.literal(0.0)).label("score"),
-                                                  sa.func.count().over().label("matches"))
-                                .order_by(*order).limit(limit)).mappings().all()
-        total = rows[0]["matches"] if rows else 0
-        return [{"job_id": row["id"], "score": float(row["score"] or 0.0),
-                 "reasons": reasons(parameters, row)} for row in rows], total
+            for score, query in tiers:
+                if len(rows) >= limit:
+                    break
+                found = conn.execute(query.add_columns(sa.literal(score).label("score"))
+                                     .order_by(*NEWEST_FIRST).limit(limit - len(rows))).mappings().all()
+                rows.extend(found)
+            total = len(rows)
+            if total >= limit:  # there may be more than it kept: count them, up to the limit
+                counted = sa.union_all(*(query.with_only_columns(jobs.c.id) for _, query in tiers)).subquery()
+                total = conn.scalar(sa.select(sa.func.count()).select_from(
+                    sa.select(counted.c.id).limit(count_limit + 1).subquery()))
+        capped = total > count_limit
+        return Matches([{"job_id": row["id"], "score": float(row["score"]), "reasons": reasons(parameters, row)}
+                        for row in rows], min(total, count_limit), capped)
 
     @contextmanager
     def _as(self, user_id: int) -> Iterator[sa.Connection]:
@@ -411,28 +434,51 @@ class SearchStore:
         return f"search run {run_id} is {status}: it cannot become {target}"
 
 
-def _search_query(dialect: str, p: SearchParameters, now: datetime) -> tuple[sa.Select, sa.ColumnElement | None]:
-    """The SELECT of matching canonical jobs and its text score (higher is better; None without keywords)."""
-    conditions = [jobs.c.expired_at.is_(None), _is_canonical()]
-    score: sa.ColumnElement | None = None
+# the order every tier is read in: an index on the open jobs gives it (migration 0011)
+NEWEST_FIRST = (jobs.c.posted_date.desc().nulls_last(), jobs.c.id.desc())
+TITLE_SCORE, TEXT_SCORE, FILTER_SCORE = 2.0, 1.0, 0.0
+# what `reasons` reads of a match: the wide text columns stay in the table
+REASON_COLUMNS = ("id", "title", "location", "workplace_regions", "source", "category", "salary_annual_min",
+                  "salary_annual_max", "posted_date")
+
+
+def _search_tiers(dialect: str, p: SearchParameters, now: datetime) -> list[tuple[float, sa.Select]]:
+    """The SELECTs of matching canonical open jobs, best tier first, each with its score: with
+    keywords, the jobs whose title has every word, then the others that have every word somewhere;
+    without, one tier of every job the filters admit. The tiers never share a job."""
+    filters = [jobs.c.expired_at.is_(None), _is_canonical(), *_filters(p, now)]
+    query = sa.select(*(jobs.c[name] for name in REASON_COLUMNS)).select_from(jobs)
     words = p.words()
-    if words:
-        if dialect == "postgresql":
-            query = sa.func.to_tsquery("simple", " & ".join(_pg_word(w) for w in words))
-            vector = sa.literal_column("jobs.search_vector")
-            conditions.append(vector.op("@@")(query))
-            score = sa.func.ts_rank_cd(vector, query)
-        else:
-            # every token of every word (the index keeps no positions: "node.js" is node AND js)
-            match = " ".join(f'"{token}"' for w in words for token in re.findall(r"[^\W_]+", w))
-            hits = sa.text("SELECT rowid AS id, -bm25(jobs_fts, 10.0, 1.0) AS rank FROM jobs_fts "
-                           "WHERE jobs_fts MATCH :match").bindparams(match=match).columns(
-                id=sa.BigInteger, rank=sa.Float).subquery("fts")
-            score = hits.c.rank  # joined below: only the rows the index matched
+    if not words:
+        return [(FILTER_SCORE, query.where(*filters))]
+    if dialect == "postgresql":
+        query_text = " & ".join(_pg_word(w) for w in words)
+        matches = lambda column: sa.literal_column(f"jobs.{column}").op("@@")(  # noqa: E731
+            sa.func.to_tsquery("simple", query_text))
+        # title_vector (migration 0011): the words' own statistics for titles, so a word no title
+        # has is an empty index lookup rather than a walk of every job
+        return [(TITLE_SCORE, query.where(matches("title_vector"), *filters)),
+                (TEXT_SCORE, query.where(matches("search_vector"), ~matches("title_vector"), *filters))]
+    # every token of every word (the index keeps no positions: "node.js" is node AND js)
+    tokens = " ".join(f'"{token}"' for w in words for token in re.findall(r"[^\W_]+", w))
+    in_title = f"title : ({tokens})"
+
+    def fts(match: str, name: str) -> sa.Select:
+        hits = sa.text(f"SELECT rowid AS id FROM jobs_fts WHERE jobs_fts MATCH :{name}").bindparams(
+            **{name: match}).columns(id=sa.BigInteger).subquery(name)
+        return query.where(jobs.c.id.in_(sa.select(hits.c.id)), *filters)
+
+    return [(TITLE_SCORE, fts(in_title, "title_match")), (TEXT_SCORE, fts(f"({tokens}) NOT {in_title}", "text_match"))]
+
+
+def _filters(p: SearchParameters, now: datetime) -> list[sa.ColumnElement[bool]]:
+    """The WHERE clauses of every filter but the keywords."""
+    conditions = []
     if p.locations:
         either = []
         for asked, region in p.regions().items():
-            either.append(sa.func.lower(jobs.c.location).contains(asked.casefold(), autoescape=True))
+            # on the column itself, not lower(location): PostgreSQL estimates ILIKE from its statistics
+            either.append(jobs.c.location.icontains(asked, autoescape=True))
             if region:
                 either.append(jobs.c.workplace_regions.contains(json.dumps(region, ensure_ascii=False), autoescape=True))
         conditions.append(sa.or_(*either))
@@ -448,10 +494,7 @@ def _search_query(dialect: str, p: SearchParameters, now: datetime) -> tuple[sa.
         since = now - timedelta(days=p.posted_within_days)
         conditions.append(sa.or_(jobs.c.posted_date >= since.date().isoformat(),
                                  sa.and_(jobs.c.posted_date.is_(None), jobs.c.first_seen_at >= since)))
-    query = sa.select(*jobs.c).select_from(jobs)
-    if words and dialect != "postgresql":
-        query = query.select_from(jobs.join(hits, hits.c.id == jobs.c.id))
-    return query.where(*conditions), score
+    return conditions
 
 
 def _is_canonical() -> sa.ColumnElement[bool]:
@@ -505,7 +548,8 @@ def _run(row) -> SearchRun:
     return SearchRun(id=row.id, user=row.email, saved_search_id=row.saved_search_id, source=row.source,
                      status=row.status, parameters=json.loads(row.parameters),
                      client_context=json.loads(row.client_context) if row.client_context else None,
-                     jobs_found=row.jobs_found, error=row.error, attempts=row.attempts,
+                     jobs_found=row.jobs_found, jobs_found_capped=bool(row.jobs_found_capped), error=row.error,
+                     attempts=row.attempts,
                      created_at=as_utc(row.created_at), started_at=as_utc(row.started_at),
                      completed_at=as_utc(row.completed_at), dagster_run_id=row.dagster_run_id)
 

@@ -76,6 +76,8 @@ jobs = sa.Table(
     sa.UniqueConstraint("source", "board", "external_id", name="uq_jobs_source_board_external_id"),
     sa.Index("ix_jobs_dedupe_key", "dedupe_key"),
     sa.Index("ix_jobs_company_key", "company_key"),
+    # ix_jobs_open_newest (migration 0011): open jobs by posted_date DESC NULLS LAST, id DESC, the order
+    # a search reads them in; written in SQL there, as each database spells NULLS LAST differently
 )
 
 syncs = sa.Table(
@@ -179,8 +181,8 @@ possible_duplicates = sa.Table(
 )
 
 # Sources in the order their data is preferred for the canonical job: an ATS states the company's own
-# posting; an aggregator re-lists it.
-SOURCE_PREFERENCE = ("greenhouse", "lever", "company_files", "himalayas", "remoteok")
+# posting; an aggregator re-lists it; a live job-site search (JobSpy) scrapes a re-listing.
+SOURCE_PREFERENCE = ("greenhouse", "lever", "company_files", "himalayas", "remoteok", "jobspy")
 
 # Each API host's next free request slot, shared by every process of the instance (store/pacing.py).
 # Epoch seconds from time.time() as double precision: every process reads the same wall clock, the
@@ -227,6 +229,8 @@ search_runs = sa.Table(
     sa.Column("parameters", sa.Text, nullable=False, comment="the saved search's parameters when enqueued"),
     sa.Column("client_context", sa.Text, comment="JSON object from the client, at most 4 KB"),
     sa.Column("jobs_found", sa.Integer),
+    sa.Column("jobs_found_capped", sa.Boolean, nullable=False, server_default=sa.false(),
+              comment="the count stopped at its limit: at least jobs_found"),
     sa.Column("error", sa.Text),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("dagster_run_id", sa.String(64), comment="the Dagster run executing it, once launched"),
