@@ -329,6 +329,19 @@ def test_results_are_capped_and_matches_counted_up_to_the_count_limit(store_url)
     assert every[-1]["job_id"] == job_id(store, "99")  # the description match comes after every title match
 
 
+def test_postgres_finds_filters_through_the_facets_index_and_locations_as_words(postgres_url):
+    store = catalog(postgres_url, CATALOG + [posting(6, "Python Engineer", location="Austin, TX", company="Tx"),
+                                             posting(7, "Python Engineer", location="Remote (US)", company="Us",
+                                                     workplace_type="remote")])
+    found = ids(store.searches.execute(SearchParameters(keywords="python", locations=("US",)), now=T0))
+    assert found == [job_id(store, "7")]  # the word US, not the letters in Austin
+    both = ids(store.searches.execute(SearchParameters(categories=("engineering",), remote=True), now=T0))
+    assert both == [job_id(store, "7")]
+    with store.engine.connect() as conn:  # the facets a job is found by, kept by the database itself
+        facets = conn.scalar(sa.text("SELECT facets::text FROM jobs WHERE external_id = '4'"))
+    assert "'berlin':" in facets and "'engineering':" in facets and "'greenhouse':" in facets
+
+
 def test_each_tier_is_newest_first_and_undated_jobs_come_last(store_url):
     store = catalog(store_url, [posting(1, "Python Engineer", posted="2026-10-01", company="Ann Co"),
                                 posting(2, "Python Engineer", posted=None, company="Bob Co"),
