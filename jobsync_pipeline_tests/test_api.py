@@ -185,7 +185,7 @@ def test_cancel_ends_a_running_run_and_its_dagster_run_then_refuses_a_second_tim
     world.searches.start(run["id"], dagster_run_id="dagster-run-7")
     cancelled = world.client.post(f"/api/runs/{run['id']}/cancel", headers=world.ann)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == CANCELLED
-    assert world.terminated == ["dagster-run-7"]
+    assert world.terminated == [run["id"]]
     again = world.client.post(f"/api/runs/{run['id']}/cancel", headers=world.ann)
     assert again.status_code == 409 and "is cancelled" in again.json()["error"]
 

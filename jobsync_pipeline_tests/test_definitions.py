@@ -70,8 +70,8 @@ def test_automation_that_calls_public_apis_starts_stopped():
     # the bucket sensor reads the local bucket; the run-failure sensors and the search-run sensor and
     # schedule read and write the local store: nothing else starts
     assert running == {"company_files_bucket_sensor", "interrupted_syncs_sensor", "search_run_sensor",
-                       "failed_search_runs_sensor"}
-    assert len(sensors) == 6 and len(defs.schedules) == 6
+                       "failed_search_runs_sensor", "canceled_search_runs_sensor"}
+    assert len(sensors) == 7 and len(defs.schedules) == 6
     running_schedules = {s.name for s in defs.schedules
                          if defs.resolve_schedule_def(s.name).default_status == dg.DefaultScheduleStatus.RUNNING}
     assert running_schedules == {"search_schedule"}

@@ -10,8 +10,8 @@ from dagster._utils.schedules import schedule_execution_time_iterator  # the dae
 
 from jobsync_pipeline.core.search import SearchParameters
 from jobsync_pipeline.defs.resources import LiveSitesResource, SearchPolicyResource, StoreResource
-from jobsync_pipeline.defs.searches import (failed_search_runs_sensor, run_config, search_results,
-                                            search_run_sensor, search_schedule)
+from jobsync_pipeline.defs.searches import (canceled_search_runs_sensor, failed_search_runs_sensor, run_config,
+                                            search_results, search_run_sensor, search_schedule)
 from jobsync_pipeline_tests.test_searches import ANN, BOB, T0, catalog, users
 
 LONDON = ZoneInfo("Europe/London")
@@ -37,10 +37,31 @@ def test_the_sensor_launches_pending_runs_manual_first_keyed_by_run_id(store_url
     manual, _ = searches.enqueue(BOB, c.id)
     launched = requests(store_url)
     assert [r.run_key for r in launched] == [str(manual.id), str(cron[0]), str(cron[1])]
-    assert [r.tags["dagster/priority"] for r in launched] == ["10", "0", "0"]
+    assert [r.tags["dagster/priority"] for r in launched] == ["10", "-1", "-1"]
     assert launched[0].tags["jobsync/search_run_id"] == str(manual.id) and launched[0].tags["jobsync/user"] == BOB
     assert launched[0].run_config == run_config(manual.id)
     assert {a.id, b.id} == {1, 2}
+
+
+def test_the_cursor_keeps_a_backlog_of_launched_runs_from_hiding_new_ones(store_url):
+    searches = users(catalog(store_url))
+    saved = [searches.add_search(ANN, SearchParameters(keywords=f"python{i}")) for i in range(120)]
+    backlog = searches.enqueue_cron(active_since=T0 - timedelta(days=30))  # 120 pending cron runs
+    with dg.build_sensor_context(resources=resources(store_url)) as context:
+        first = [r.run_key for r in search_run_sensor(context) if isinstance(r, dg.RunRequest)]
+        assert first == [str(i) for i in backlog[:100]]  # one page; none of them has started yet
+        manual, _ = searches.enqueue(ANN, saved[0].id)  # its cron run is pending: that one comes back
+        late = searches.add_search(ANN, SearchParameters(remote=True))
+        new, _ = searches.enqueue(ANN, late.id)
+        second = [r.run_key for r in search_run_sensor(context) if isinstance(r, dg.RunRequest)]
+        assert second == [str(new.id)] + [str(i) for i in backlog[100:]]  # past the launched backlog
+        assert manual.id == backlog[0]
+        skipped = list(search_run_sensor(context))
+        assert len(skipped) == 1 and isinstance(skipped[0], dg.SkipReason)
+    # a run pending for longer than stuck_after_minutes (its launch lost) is asked for again
+    waiting = searches.pending(after={"cron": backlog[-1], "manual": new.id},
+                               waiting_since=datetime.now(timezone.utc) + timedelta(minutes=1))
+    assert len(waiting) == 100 and waiting[0].id == new.id
 
 
 def test_a_retried_run_gets_a_run_key_of_its_own(store_url):
@@ -140,3 +161,31 @@ def test_a_failed_dagster_run_fails_its_search_run(sqlite_url):
             dagster_event=again.get_run_failure_event(), dagster_run=again.dagster_run,
             resources={"store": StoreResource(url=sqlite_url)}).for_run_failure())
     assert searches.run(ANN, run.id).error == ended.error
+
+
+@dg.asset(name="search_results", key_prefix="searches")
+def is_terminated() -> None:
+    pass
+
+
+def test_a_dagster_run_terminated_in_dagster_cancels_its_search_run(sqlite_url):
+    searches = users(catalog(sqlite_url))
+    run, _ = searches.enqueue(ANN, searches.add_search(ANN, SearchParameters(keywords="python")).id)
+    searches.start(run.id)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([is_terminated], instance=instance, tags={"jobsync/search_run_id": str(run.id)})
+        instance.report_run_canceled(result.dagster_run, "terminated from the UI")
+        (record,) = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_CANCELED).records
+
+        def sense():
+            canceled_search_runs_sensor(dg.build_run_status_sensor_context(
+                sensor_name="canceled_search_runs_sensor", dagster_instance=instance,
+                dagster_event=record.event_log_entry.dagster_event, dagster_run=result.dagster_run,
+                resources={"store": StoreResource(url=sqlite_url)}))
+
+        sense()
+        ended = searches.run(ANN, run.id)
+        assert ended.status == "cancelled" and f"its Dagster run {result.run_id} was terminated" in ended.error
+        sense()  # already ended: left as it is
+    assert searches.run(ANN, run.id).completed_at == ended.completed_at
+    assert searches.sweep(timedelta(0))["retried"] == []  # and never run again by the sweeper

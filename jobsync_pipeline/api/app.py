@@ -66,8 +66,8 @@ class ApiError(Exception):
 
 def create_app(searches: SearchStore, settings: ApiSettings = ApiSettings(),
                terminate: Callable[[str], None] | None = None) -> Starlette:
-    """The API over `searches`; `terminate(dagster_run_id)` ends the Dagster run of a cancelled running
-    search (none: the run's own step finds it cancelled and keeps nothing)."""
+    """The API over `searches`; `terminate(search_run_id)` ends the unfinished Dagster runs of a
+    cancelled search run (none: a run's own step finds it cancelled and keeps nothing)."""
 
     async def call(function, *args, **kwargs):
         return await run_in_threadpool(function, *args, **kwargs)
@@ -133,8 +133,8 @@ def create_app(searches: SearchStore, settings: ApiSettings = ApiSettings(),
     async def cancel(request: Request) -> Response:
         user = await user_of(request)
         cancelled = await call(searches.cancel, user.email, _int(request.path_params["run_id"], "run id"))
-        if cancelled.dagster_run_id and terminate is not None:
-            await call(terminate, cancelled.dagster_run_id)
+        if terminate is not None:
+            await call(terminate, cancelled.id)
         return JSONResponse(cancelled.as_json())
 
     async def events(request: Request) -> Response:

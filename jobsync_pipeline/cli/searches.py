@@ -190,8 +190,7 @@ def _search(args) -> int:
                or f"{args.user} has no search runs")
         return 0
     run = searches.cancel(args.user, args.run_id)
-    if run.dagster_run_id:
-        terminate(run.dagster_run_id)
+    terminate(run.id)
     _print(args, run.as_json(), _status_line(run))
     return 0
 
@@ -210,14 +209,22 @@ def execute_now(run_id: int, user: str, source: str):
     return _store().run_by_id(run_id)
 
 
-def terminate(dagster_run_id: str) -> None:
-    """End the Dagster run executing a cancelled search run, when it is still going."""
+def terminate(search_run_id: int) -> int:
+    """End every unfinished Dagster run of a cancelled search run: a queued one leaves the queue, a
+    started one is terminated (the run coordinator does both). Returns how many."""
+    import dagster as dg
+
     from jobsync_pipeline.cli.runtime import instance
+    from jobsync_pipeline.defs.searches import SEARCH_RUN_TAG
 
     dagster = instance()
-    run = dagster.get_run_by_id(dagster_run_id)
-    if run is not None and not run.is_finished:
-        dagster.run_coordinator.cancel_run(dagster_run_id)
+    unfinished = dagster.get_runs(filters=dg.RunsFilter(
+        tags={SEARCH_RUN_TAG: str(search_run_id)},
+        statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+                  dg.DagsterRunStatus.STARTED]))
+    for run in unfinished:
+        dagster.run_coordinator.cancel_run(run.run_id)
+    return len(unfinished)
 
 
 def _print(args, value: Any, text: str) -> None:

@@ -2,6 +2,7 @@
 pending runs (manual before cron), a schedule enqueues cron runs for active users, and a run-failure
 sensor records a failed Dagster run on its search run. The queue itself is `store/searches.py`."""
 
+import json
 from datetime import timedelta
 
 import dagster as dg
@@ -15,8 +16,9 @@ from jobsync_pipeline.store.searches import MANUAL, InvalidTransition, NotFound
 from jobsync_pipeline.store.time import utcnow
 
 SEARCH_RUN_TAG, USER_TAG = "jobsync/search_run_id", "jobsync/user"
-# the QueuedRunCoordinator launches higher priorities first: what a user is waiting for before the clock's
-PRIORITY = {MANUAL: 10, "cron": 0}
+# the QueuedRunCoordinator launches higher priorities first: what a user is waiting for, then the lanes'
+# syncs (0), then the clock's searches, so a tick of hundreds of cron runs never holds a sync back
+PRIORITY = {MANUAL: 10, "cron": -1}
 PREVIEW_ROWS = 10
 
 
@@ -109,7 +111,9 @@ def live_metadata(outcomes: list[LiveSiteResult]) -> dict:
     return metadata
 
 
-search_run_job = dg.define_asset_job("search_run", selection=[search_results],
+# in-process: the one step runs in the run's own process; a search is a fraction of a second of SQL,
+# and a second Python process per run doubled what a tick of 300 runs cost (benchmarks/README.md)
+search_run_job = dg.define_asset_job("search_run", selection=[search_results], executor_def=dg.in_process_executor,
                                      description="Executes one queued search run (its id in the run config).")
 
 
@@ -124,21 +128,28 @@ def run_tags(search_run_id: int, user: str, source: str) -> dict[str, str]:
 
 @dg.sensor(job=search_run_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Launches a search_run for each pending search run, manual before cron (run priority "
-                       "10 over 0), with the search run's id as the run key so a row never launches twice "
-                       "(a retry after a stuck attempt is keyed `ID.ATTEMPT`); first returns runs stuck in "
-                       "`running` to pending or fails them. Reads and writes the local store only.")
+                       "10 over -1; lane syncs run at 0), with the search run's id as the run key so a row never launches twice "
+                       "(a retry after a stuck attempt is keyed `ID.ATTEMPT`); its cursor, the highest id "
+                       "launched per source, keeps a backlog of launched runs from hiding new ones. First returns "
+                       "runs stuck in `running` to pending or fails them. Reads and writes the local store only.")
 def search_run_sensor(context: dg.SensorEvaluationContext, store: StoreResource,
                       search_policy: SearchPolicyResource):
     searches = store.store().searches
-    swept = searches.sweep(timedelta(minutes=search_policy.stuck_after_minutes))
+    stuck_after = timedelta(minutes=search_policy.stuck_after_minutes)
+    swept = searches.sweep(stuck_after)
     if swept["retried"] or swept["failed"]:
         context.log.warning(f"stuck search runs: retried {swept['retried']}, failed {swept['failed']}")
-    pending = searches.pending()
+    # the cursor: the highest search run id launched per source. Launched runs stay `pending` until
+    # their step starts; without it, a queue of them would fill every tick's page and hide new rows.
+    launched = json.loads(context.cursor) if context.cursor else {}
+    pending = searches.pending(after=launched, waiting_since=utcnow() - stuck_after)
     for run in pending:
         yield dg.RunRequest(run_key=str(run.id) if run.attempts == 0 else f"{run.id}.{run.attempts + 1}",
                             run_config=run_config(run.id), tags=run_tags(run.id, run.user, run.source))
+        launched[run.source] = max(launched.get(run.source, 0), run.id)
+    context.update_cursor(json.dumps(launched, sort_keys=True))
     if not pending:
-        yield dg.SkipReason("no pending search runs")
+        yield dg.SkipReason("no new pending search runs")
 
 
 @dg.schedule(cron_schedule=["0 8,10,14,16,22 * * *", "45 16 * * *"], execution_timezone="Europe/London",
@@ -169,5 +180,21 @@ def failed_search_runs_sensor(context: dg.RunFailureSensorContext, store: StoreR
         context.log.info(str(exc))
 
 
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.CANCELED, monitored_jobs=[search_run_job],
+                      name="canceled_search_runs_sensor", default_status=dg.DefaultSensorStatus.RUNNING,
+                      minimum_interval_seconds=30,
+                      description="Records a search_run Dagster run terminated in Dagster (the UI, the API) on its "
+                                  "search run (cancelled), so it is neither shown running nor retried by the sweeper.")
+def canceled_search_runs_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
+    run_id = context.dagster_run.tags.get(SEARCH_RUN_TAG)
+    if not run_id:
+        return
+    try:
+        store.store().searches.cancel_by_id(int(run_id), f"its Dagster run {context.dagster_run.run_id} was "
+                                                         "terminated")
+    except (InvalidTransition, NotFound) as exc:  # already ended (cancelled by its user first)
+        context.log.info(str(exc))
+
+
 defs = dg.Definitions(assets=[search_results], jobs=[search_run_job], sensors=[search_run_sensor,
-                      failed_search_runs_sensor], schedules=[search_schedule])
+                      failed_search_runs_sensor, canceled_search_runs_sensor], schedules=[search_schedule])

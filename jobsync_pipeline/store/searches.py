@@ -273,10 +273,22 @@ class SearchStore:
             return [_run(r) for r in conn.execute(_runs_query().where(search_runs.c.user_id == user.id)
                                                   .order_by(search_runs.c.id.desc()).limit(limit))]
 
-    def pending(self, limit: int = 100) -> list[SearchRun]:
-        """Pending runs, manual before cron, oldest first (what the sensor launches)."""
+    def pending(self, limit: int = 100, after: dict[str, int] | None = None,
+                waiting_since: datetime | None = None) -> list[SearchRun]:
+        """Pending runs, manual before cron, oldest first (what the sensor launches). With `after` (the
+        highest id already launched, per source): only runs past it, runs on a second attempt, and runs
+        pending since before `waiting_since` (launched, perhaps, but never started): so a backlog of
+        launched runs waiting in Dagster's queue never hides the runs behind it."""
+        query = _runs_query().where(search_runs.c.status == PENDING)
+        if after is not None:
+            unseen = sa.and_(sa.true(), *(sa.or_(search_runs.c.source != source, search_runs.c.id > last)
+                                          for source, last in after.items()))
+            again = [search_runs.c.attempts > 0]
+            if waiting_since is not None:
+                again.append(search_runs.c.created_at < waiting_since)
+            query = query.where(sa.or_(unseen, *again)).order_by(sa.case((unseen, 0), else_=1))
         with self.engine.connect() as conn:
-            return [_run(r) for r in conn.execute(_runs_query().where(search_runs.c.status == PENDING).order_by(
+            return [_run(r) for r in conn.execute(query.order_by(
                 sa.case((search_runs.c.source == MANUAL, 0), else_=1), search_runs.c.id).limit(limit))]
 
     def start(self, run_id: int, dagster_run_id: str | None = None, now: datetime | None = None) -> SearchRun:
@@ -328,6 +340,11 @@ class SearchStore:
                     raise NotFound(f"{email} has no search run {run_id}")
                 raise InvalidTransition(f"search run {run_id} is {mine}: it cannot become {CANCELLED}")
         return self.run(email, run_id)
+
+    def cancel_by_id(self, run_id: int, reason: str, now: datetime | None = None) -> None:
+        """pending or running → cancelled for a reason of the system's (its Dagster run was terminated
+        in Dagster); InvalidTransition when it has ended already."""
+        self._move(run_id, (PENDING, RUNNING), status=CANCELLED, completed_at=now or utcnow(), error=reason[:2000])
 
     def manual_runs_since(self, email: str, since: datetime) -> list[datetime]:
         """When the user's manual runs since `since` were created, oldest first (the API's rate limit)."""
