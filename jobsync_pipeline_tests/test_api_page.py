@@ -111,3 +111,12 @@ def test_a_wrong_token_is_told_on_the_page(api):
             expect(page.locator("#signed-in")).to_be_hidden()
         finally:
             browser.close()
+
+
+def test_a_taken_port_is_one_line_and_nothing_starts(api, env):
+    base, _, _ = api
+    port = base.rsplit(":", 1)[1]
+    done = subprocess.run(["jobsync", "api", "--port", port], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (f"jobsync: error: cannot listen on 127.0.0.1:{port}: Address already in use "
+                                   "(another server there? try --port)")

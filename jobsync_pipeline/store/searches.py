@@ -40,6 +40,7 @@ PENDING, RUNNING, SUCCESS, FAILED, CANCELLED = "pending", "running", "success", 
 MANUAL, CRON = "manual", "cron"
 MAX_ATTEMPTS = 3
 MAX_STORED_RESULTS = 500
+SEARCH_TIMEOUT_MS = 60_000  # PostgreSQL: the longest a search's statement may take
 COUNT_LIMIT = 1000  # matches counted at most; a run at the limit found at least that many
 TOKEN_PREFIX = "jsk_"
 APP_ROLE = "jobsync_app"  # the role row-level security binds (migration 0010)
@@ -411,6 +412,9 @@ class SearchStore:
                 # the planner prices the per-row canonical test high enough to JIT-compile the query,
                 # which costs more (tens of ms) than running it
                 conn.execute(sa.text("SET LOCAL jit = off"))
+                # a search waiting on a lock (a migration, a VACUUM FULL) ends, and so does a cancel
+                # that has to wait for the statement to return
+                conn.execute(sa.text(f"SET LOCAL statement_timeout = {SEARCH_TIMEOUT_MS}"))
             for score, query in tiers:
                 if len(rows) >= limit:
                     break
