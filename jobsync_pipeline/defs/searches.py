@@ -170,14 +170,9 @@ def search_schedule(context: dg.ScheduleEvaluationContext, store: StoreResource,
                        description="Records a failed search_run Dagster run on its search run (failed, with the "
                                    "reason), so no search shows `running` that nothing is doing.")
 def failed_search_runs_sensor(context: dg.RunFailureSensorContext, store: StoreResource) -> None:
-    run_id = context.dagster_run.tags.get(SEARCH_RUN_TAG)
-    if not run_id:
-        return
     reason = (context.failure_event.message or "its Dagster run failed").splitlines()[0][:500]
-    try:
-        store.store().searches.fail(int(run_id), f"its Dagster run {context.dagster_run.run_id} failed: {reason}")
-    except (InvalidTransition, NotFound) as exc:  # already ended (failed by the step itself, cancelled)
-        context.log.info(str(exc))
+    _end_search_run(context, lambda searches, run_id: searches.fail(
+        run_id, f"its Dagster run {context.dagster_run.run_id} failed: {reason}"), store)
 
 
 @dg.run_status_sensor(run_status=dg.DagsterRunStatus.CANCELED, monitored_jobs=[search_run_job],
@@ -186,13 +181,18 @@ def failed_search_runs_sensor(context: dg.RunFailureSensorContext, store: StoreR
                       description="Records a search_run Dagster run terminated in Dagster (the UI, the API) on its "
                                   "search run (cancelled), so it is neither shown running nor retried by the sweeper.")
 def canceled_search_runs_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
+    _end_search_run(context, lambda searches, run_id: searches.cancel_by_id(
+        run_id, f"its Dagster run {context.dagster_run.run_id} was terminated"), store)
+
+
+def _end_search_run(context: dg.RunStatusSensorContext, end, store: StoreResource) -> None:
+    """`end(searches, search_run_id)` for the search run a Dagster run executed, if it has not ended."""
     run_id = context.dagster_run.tags.get(SEARCH_RUN_TAG)
     if not run_id:
         return
     try:
-        store.store().searches.cancel_by_id(int(run_id), f"its Dagster run {context.dagster_run.run_id} was "
-                                                         "terminated")
-    except (InvalidTransition, NotFound) as exc:  # already ended (cancelled by its user first)
+        end(store.store().searches, int(run_id))
+    except (InvalidTransition, NotFound) as exc:  # already ended (by its step, or cancelled by its user)
         context.log.info(str(exc))
 
 
