@@ -37,11 +37,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from jobsync_pipeline.core.search import parse_client_context
-from jobsync_pipeline.store.searches import (CANCELLED, FAILED, SUCCESS, InvalidTransition, NotFound, SearchRun,
-                                             SearchStore, User)
+from jobsync_pipeline.store.searches import ENDED, InvalidTransition, NotFound, SearchRun, SearchStore, User
 from jobsync_pipeline.store.time import utcnow
 
-ENDED = (SUCCESS, FAILED, CANCELLED)
 RATE_WINDOW = timedelta(minutes=1)
 MAX_BODY_BYTES = 8192
 # the page's own script and style only; its data is written as text, never as markup

@@ -34,6 +34,14 @@ function cell(row, text) {
   return td;
 }
 
+function buttonCell(row, label, className, onClick) {
+  const button = document.createElement("button");
+  button.textContent = label;
+  button.className = className;
+  button.addEventListener("click", onClick);
+  row.insertCell().append(button);
+}
+
 function describe(parameters) {
   return Object.entries(parameters).map(([k, v]) => `${k.replaceAll("_", " ")}: ${Array.isArray(v) ? v.join(", ") : v}`).join("; ");
 }
@@ -63,11 +71,7 @@ async function loadSearches() {
     row.dataset.searchId = search.id;
     cell(row, search.id);
     cell(row, describe(search.parameters));
-    const button = document.createElement("button");
-    button.textContent = "Start";
-    button.className = "start";
-    button.addEventListener("click", () => start(search.id));
-    row.insertCell().append(button);
+    buttonCell(row, "Start", "start", () => start(search.id));
   }
   if (!body.rows.length) cell(body.insertRow(), "No saved searches yet (jobsync searches add).").colSpan = 3;
 }
@@ -81,15 +85,10 @@ async function loadRuns() {
     cell(row, run.id);
     cell(row, run.saved_search_id);
     cell(row, run.source);
-    const status = cell(row, run.status);
-    status.className = "run-status";
+    cell(row, run.status).className = "run-status";
     cell(row, found(run)).className = "run-found";
     cell(row, new Date(run.created_at).toLocaleString());
-    const button = document.createElement("button");
-    button.textContent = "Follow";
-    button.className = "follow";
-    button.addEventListener("click", () => follow(run.id));
-    row.insertCell().append(button);
+    buttonCell(row, "Follow", "follow", () => follow(run.id));
   }
 }
 

@@ -128,10 +128,11 @@ def run_tags(search_run_id: int, user: str, source: str) -> dict[str, str]:
 
 @dg.sensor(job=search_run_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Launches a search_run for each pending search run, manual before cron (run priority "
-                       "10 over -1; lane syncs run at 0), with the search run's id as the run key so a row never launches twice "
-                       "(a retry after a stuck attempt is keyed `ID.ATTEMPT`); its cursor, the highest id "
-                       "launched per source, keeps a backlog of launched runs from hiding new ones. First returns "
-                       "runs stuck in `running` to pending or fails them. Reads and writes the local store only.")
+                       "10 over -1; lane syncs run at 0), with the search run's id as the run key so a row never "
+                       "launches twice (a retry after a stuck attempt is keyed `ID.ATTEMPT`); its cursor, the "
+                       "highest id launched per source, keeps a backlog of launched runs from hiding new ones. "
+                       "First returns runs stuck in `running` to pending or fails them. Reads and writes the local "
+                       "store only.")
 def search_run_sensor(context: dg.SensorEvaluationContext, store: StoreResource,
                       search_policy: SearchPolicyResource):
     searches = store.store().searches

@@ -37,6 +37,7 @@ from jobsync_pipeline.store.tables import (SOURCE_PREFERENCE, api_tokens, jobs, 
 from jobsync_pipeline.store.time import as_utc, utcnow
 
 PENDING, RUNNING, SUCCESS, FAILED, CANCELLED = "pending", "running", "success", "failed", "cancelled"
+ENDED = (SUCCESS, FAILED, CANCELLED)
 MANUAL, CRON = "manual", "cron"
 MAX_ATTEMPTS = 3
 MAX_STORED_RESULTS = 500
@@ -299,11 +300,6 @@ class SearchStore:
                    **({"dagster_run_id": dagster_run_id} if dagster_run_id else {}))
         return self.run_by_id(run_id)
 
-    def launched(self, run_id: int, dagster_run_id: str) -> None:
-        """Record the Dagster run that will execute the (still pending) run, so a cancel can end it."""
-        with self.engine.begin() as conn:
-            conn.execute(search_runs.update().where(search_runs.c.id == run_id).values(dagster_run_id=dagster_run_id))
-
     def succeed(self, run_id: int, results: list[dict[str, Any]], jobs_found: int, capped: bool = False,
                 now: datetime | None = None) -> None:
         """running → success with its ranked results (`Matches`, spread), in one transaction; a run
@@ -329,17 +325,9 @@ class SearchStore:
         """pending or running → cancelled (a pending run is then never launched); InvalidTransition for a
         finished run."""
         user = self.user(email)
-        with self._as(user.id) as conn:
-            moved = conn.execute(search_runs.update().where(
-                search_runs.c.id == run_id, search_runs.c.user_id == user.id,
-                search_runs.c.status.in_((PENDING, RUNNING))).values(
-                status=CANCELLED, completed_at=now or utcnow(), error="cancelled by its user")).rowcount
-            if not moved:
-                mine = conn.scalar(sa.select(search_runs.c.status).where(search_runs.c.id == run_id,
-                                                                         search_runs.c.user_id == user.id))
-                if mine is None:
-                    raise NotFound(f"{email} has no search run {run_id}")
-                raise InvalidTransition(f"search run {run_id} is {mine}: it cannot become {CANCELLED}")
+        self.run(email, run_id)  # another user's run: NotFound, like one that does not exist
+        self._move(run_id, (PENDING, RUNNING), owner=user.id, status=CANCELLED, completed_at=now or utcnow(),
+                   error="cancelled by its user")
         return self.run(email, run_id)
 
     def cancel_by_id(self, run_id: int, reason: str, now: datetime | None = None) -> None:
@@ -423,7 +411,7 @@ class SearchStore:
                 rows.extend(found)
             total = len(rows)
             if total >= limit:  # there may be more than it kept: count them, up to the limit
-                counted = sa.union_all(*(query.with_only_columns(jobs.c.id) for _, query in tiers)).subquery()
+                counted = sa.union_all(*(tier.with_only_columns(jobs.c.id) for _, tier in tiers)).subquery()
                 total = conn.scalar(sa.select(sa.func.count()).select_from(
                     sa.select(counted.c.id).limit(count_limit + 1).subquery()))
         capped = total > count_limit
@@ -440,11 +428,14 @@ class SearchStore:
                 conn.execute(sa.select(sa.func.set_config("jobsync.user_id", str(user_id), True)))
             yield conn
 
-    def _move(self, run_id: int, sources: tuple[str, ...], **values) -> None:
-        with self.engine.begin() as conn:
-            moved = conn.execute(search_runs.update().where(search_runs.c.id == run_id,
-                                                            search_runs.c.status.in_(sources)).values(**values)).rowcount
-            if not moved:
+    def _move(self, run_id: int, sources: tuple[str, ...], owner: int | None = None, **values) -> None:
+        """One conditional UPDATE from `sources`; `owner`: a user's own move, made as that user (row-level
+        security) and of their run only."""
+        where = [search_runs.c.id == run_id, search_runs.c.status.in_(sources)]
+        if owner is not None:
+            where.append(search_runs.c.user_id == owner)
+        with self.engine.begin() if owner is None else self._as(owner) as conn:
+            if not conn.execute(search_runs.update().where(*where).values(**values)).rowcount:
                 raise InvalidTransition(self._refusal(conn, run_id, values["status"]))
 
     @staticmethod
@@ -481,7 +472,7 @@ def _search_tiers(dialect: str, p: SearchParameters, now: datetime) -> list[tupl
         return [(TITLE_SCORE, query.where(matches("title_vector"), *filters)),
                 (TEXT_SCORE, query.where(matches("search_vector"), ~matches("title_vector"), *filters))]
     # every token of every word (the index keeps no positions: "node.js" is node AND js)
-    tokens = " ".join(f'"{token}"' for w in words for token in re.findall(r"[^\W_]+", w))
+    tokens = " ".join(f'"{token}"' for w in words for token in _tokens(w))
     in_title = f"title : ({tokens})"
 
     def fts(match: str, name: str) -> sa.Select:
