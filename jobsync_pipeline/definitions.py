@@ -2,7 +2,7 @@
 console logger."""
 import dagster as dg
 
-from jobsync_pipeline.defs import console, discovery, lanes, resources, run_failures, searches
+from jobsync_pipeline.defs import console, discovery, lanes, notifications, resources, run_failures, searches
 from jobsync_pipeline.defs.source_specs import SOURCE_SPECS
 
 defs = dg.Definitions.merge(
@@ -10,5 +10,6 @@ defs = dg.Definitions.merge(
     discovery.defs,
     run_failures.defs,
     searches.defs,
+    notifications.defs,
     dg.Definitions(resources=resources.build_resources(), loggers={"console": console.console_logger}),
 )

@@ -14,6 +14,7 @@ DAGSTER_HOME_VAR = "DAGSTER_HOME"
 REMOTEOK_TAGS_VAR = "JOBSYNC_REMOTEOK_TAGS"
 MAX_FILE_BYTES_VAR = "JOBSYNC_MAX_FILE_BYTES"
 POOL_WAIT_VAR = "JOBSYNC_POOL_WAIT_SECONDS"
+NOTIFY_ALLOW_HOSTS_VAR = "JOBSYNC_NOTIFY_ALLOW_HOSTS"
 DEFAULT_POOL_WAIT_SECONDS = 300.0
 BASE_URL_VARS = {
     "greenhouse": "JOBSYNC_GREENHOUSE_BASE_URL",
@@ -47,6 +48,11 @@ def database_url() -> str:
 def bucket_url() -> str:
     """JOBSYNC_BUCKET_URL, else the shipped sample bucket's first snapshot."""
     return os.environ.get(BUCKET_URL_VAR) or str(SAMPLE_BUCKET / "snapshot_1")
+
+
+def notify_allow_hosts() -> str:
+    """JOBSYNC_NOTIFY_ALLOW_HOSTS: hosts or CIDR ranges channels may reach although private (empty: none)."""
+    return os.environ.get(NOTIFY_ALLOW_HOSTS_VAR, "")
 
 
 class ConfigError(ValueError):

@@ -68,13 +68,15 @@ def test_automation_that_calls_public_apis_starts_stopped():
     sensors = [defs.resolve_sensor_def(s.name) for s in defs.sensors]
     running = {s.name for s in sensors if s.default_status == dg.DefaultSensorStatus.RUNNING}
     # the bucket sensor reads the local bucket; the run-failure sensors and the search-run sensor and
-    # schedule read and write the local store: nothing else starts
+    # schedule read and write the local store; delivery and the follow-ups reach only the channels users
+    # gave (the dev outbox folder by default): nothing else starts
     assert running == {"company_files_bucket_sensor", "interrupted_syncs_sensor", "search_run_sensor",
-                       "failed_search_runs_sensor", "canceled_search_runs_sensor"}
-    assert len(sensors) == 7 and len(defs.schedules) == 6
+                       "failed_search_runs_sensor", "canceled_search_runs_sensor", "delivery_sensor"}
+    assert len(sensors) == 8 and len(defs.schedules) == 9
     running_schedules = {s.name for s in defs.schedules
                          if defs.resolve_schedule_def(s.name).default_status == dg.DefaultScheduleStatus.RUNNING}
-    assert running_schedules == {"search_schedule"}
+    assert running_schedules == {"search_schedule", "followups_schedule", "notification_batches_schedule",
+                                 "notifications_cleanup_schedule"}
 
 
 def test_the_code_location_is_named_jobsync():

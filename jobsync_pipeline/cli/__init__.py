@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     from jobsync_pipeline.cli.searches import add_commands as add_search_commands
 
     search_leaves = add_search_commands(commands)
+    from jobsync_pipeline.cli.notifications import add_commands as add_alert_commands
+
+    search_leaves += add_alert_commands(commands)
     from jobsync_pipeline.cli.api import add_command as add_api_command
 
     add_api_command(commands)
@@ -105,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
         from jobsync_pipeline.cli import searches
 
         return searches.run(args)
+    if args.command in ("channels", "alerts", "notifications", "followups"):
+        from jobsync_pipeline.cli import notifications
+
+        return notifications.run(args)
     if args.command == "boards":
         return run_boards(args)
     if args.command == "discover":

@@ -27,7 +27,14 @@ def add_commands(commands: argparse._SubParsersAction) -> list[argparse.Argument
     add.add_argument("email")
     add.add_argument("--name")
     add.add_argument("--timezone", default="Europe/London", help="an IANA time zone (default Europe/London)")
-    listing = user_commands.add_parser("list", help="every user")
+    listing = user_commands.add_parser("list", help="every user, with their alert status and digest settings")
+    settings = user_commands.add_parser("set", help="a user's digest settings and time zone")
+    settings.add_argument("email")
+    settings.add_argument("--digest", choices=("asap", "hourly", "daily"), help="how often digests go")
+    settings.add_argument("--digest-hour", type=int, metavar="H", help="the local hour (0-23) of a daily digest")
+    settings.add_argument("--quiet-hours", metavar="HH:MM-HH:MM",
+                          help="local hours when no digest goes (a digest due then waits); '' clears them")
+    settings.add_argument("--timezone", help="an IANA time zone")
     token = user_commands.add_parser("token", help="issue an API token for a user (shown once), or revoke theirs")
     token.add_argument("email")
     token.add_argument("--revoke", action="store_true", help="revoke every token of the user instead")
@@ -71,7 +78,7 @@ def add_commands(commands: argparse._SubParsersAction) -> list[argparse.Argument
         sub.add_argument("--user", required=True, metavar="EMAIL")
     for sub in (results, history):
         sub.add_argument("--limit", type=int, default=20)
-    return [add, listing, token, new, mine, remove, start, status, results, history, rerun, cancel]
+    return [add, listing, settings, token, new, mine, remove, start, status, results, history, rerun, cancel]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,6 +122,16 @@ def _users(args) -> int:
         user = searches.add_user(args.email, args.name, valid_timezone(args.timezone))
         _print(args, _user_json(user), f"added {user.email} ({user.timezone})")
         return 0
+    if args.users_command == "set":
+        from jobsync_pipeline.store.repo import Store
+
+        if all(getattr(args, name) is None for name in ("digest", "digest_hour", "quiet_hours", "timezone")):
+            raise CommandError("users set needs one of --digest, --digest-hour, --quiet-hours, --timezone")
+        user = Store(ready_store_url()).alerts().configure(
+            args.email, digest=args.digest, digest_hour=args.digest_hour, quiet_hours=args.quiet_hours,
+            timezone=args.timezone)
+        _print(args, _user_json(user), f"{user.email}: {_digest_text(user)}")
+        return 0
     if args.users_command == "token":
         if args.revoke:
             revoked = searches.revoke_tokens(args.email)
@@ -126,8 +143,9 @@ def _users(args) -> int:
                    "ends it)")
         return 0
     rows = [_user_json(u) for u in searches.list_users()]
-    _print(args, rows, "\n".join(f"{r['email']}  {r['name'] or ''}  {r['timezone']}  last seen {r['last_seen_at']}"
-                                 for r in rows) or "no users")
+    _print(args, rows, "\n".join(f"{u.email}  {u.name or ''}  {u.timezone}  alerts {u.alert_status}  "
+                                 f"{_digest_text(u)}  last seen {u.last_seen_at:%Y-%m-%d %H:%M}"
+                                 for u in searches.list_users()) or "no users")
     return 0
 
 
@@ -241,7 +259,14 @@ def _status_line(run) -> str:
 def _user_json(user) -> dict:
     return {"email": user.email, "name": user.name, "timezone": user.timezone,
             "created_at": user.created_at.isoformat(timespec="seconds"),
-            "last_seen_at": user.last_seen_at.isoformat(timespec="seconds")}
+            "last_seen_at": user.last_seen_at.isoformat(timespec="seconds"), "alert_status": user.alert_status,
+            "digest": user.digest, "digest_hour": user.digest_hour, "quiet_hours": user.quiet_hours}
+
+
+def _digest_text(user) -> str:
+    when = {"asap": "digest as soon as matches come", "hourly": "hourly digest",
+            "daily": f"daily digest at {user.digest_hour:02d}:00"}[user.digest]
+    return when + (f", quiet {user.quiet_hours}" if user.quiet_hours else "")
 
 
 def _saved_json(saved) -> dict:

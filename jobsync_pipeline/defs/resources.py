@@ -1,5 +1,8 @@
 """Resources: thin, configurable adapters around the pure store and bucket classes."""
 
+from datetime import timedelta
+from pathlib import Path
+
 import dagster as dg
 from pydantic import Field
 
@@ -15,6 +18,7 @@ from jobsync_pipeline.sources.http import (
 )
 from jobsync_pipeline.sources.pacing import Pacer
 from jobsync_pipeline.store import Store
+from jobsync_pipeline.store.alerts import FollowupTimings
 from jobsync_pipeline.store.pacing import shared_pacer
 
 
@@ -155,4 +159,39 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     """The resources with their embedded defaults: each reads its environment variable when it is used."""
     return {"store": StoreResource(), "bucket": BucketResource(), "http": HttpResource(),
             "sync_policy": SyncPolicyResource(), "search_policy": SearchPolicyResource(),
-            "live_sites": LiveSitesResource()}
+            "live_sites": LiveSitesResource(), "notify": NotifyResource()}
+
+
+class NotifyResource(dg.ConfigurableResource):
+    """Alerts: how digests are delivered and retried, and the follow-ups of an alert confirmation."""
+
+    allow_hosts: str | None = Field(default=None, description=(
+        "Hosts or CIDR ranges (comma-separated) that channels may reach although they are loopback or private. "
+        "Leave unset to read JOBSYNC_NOTIFY_ALLOW_HOSTS (empty: none)."))
+    outbox_folder: str = Field(default="data/local/outbox", description=(
+        "The dev default channel: a user without channels gets each digest as a Markdown file here. Empty: "
+        "a user without channels gets nothing (the notifications end `skipped`)."))
+    per_user: int = Field(default=100, ge=1, le=10_000, description=(
+        "Notifications one delivery pass takes of one user (one digest), so one user's backlog never starves "
+        "the others."))
+    users_per_pass: int = Field(default=200, ge=1, description="Users one delivery pass serves.")
+    max_retries: int = Field(default=3, ge=0, le=20, description=(
+        "Failed deliveries of a notification retried (exponential backoff); past them it stays `failed`."))
+    lease_minutes: float = Field(default=10, gt=0, description=(
+        "A pass that claimed notifications and died: after this long they are due again."))
+    reminder_hours: float = Field(default=24, gt=0, description="A started, unconfirmed alert's reminder, after this long.")
+    pause_check_hours: float = Field(default=48, gt=0, description=(
+        "A started alert still unconfirmed after this long is paused."))
+    followups_per_pass: int = Field(default=10, ge=1, description="Follow-ups one pass processes at most.")
+    retention_days: float = Field(default=3, gt=0, description=(
+        "Sent and skipped notifications, deliveries and processed follow-ups older than this are removed."))
+
+    def allowed(self) -> str:
+        return self.allow_hosts if self.allow_hosts is not None else settings.notify_allow_hosts()
+
+    def outbox(self) -> Path | None:
+        return Path(self.outbox_folder) if self.outbox_folder.strip() else None
+
+    def timings(self) -> FollowupTimings:
+        return FollowupTimings(reminder_after=timedelta(hours=self.reminder_hours),
+                               pause_check_after=timedelta(hours=self.pause_check_hours))

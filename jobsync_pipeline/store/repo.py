@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
@@ -16,6 +16,8 @@ from jobsync_pipeline.core.models import BadRecord, RawPayload
 from jobsync_pipeline.core.status import SYNC_COUNTS, SyncStatus
 from jobsync_pipeline.store.apply import apply_snapshot, board_transaction
 from jobsync_pipeline.store.boards import BoardRegistry
+from jobsync_pipeline.store.alerts import AlertStore, FollowupTimings
+from jobsync_pipeline.store.notifications import MAX_RETRIES, NotificationStore
 from jobsync_pipeline.store.searches import SearchStore
 from jobsync_pipeline.store.engine import check_schema, engine_for, upgrade
 from jobsync_pipeline.store.tables import bad_records, boards, raw_snapshots, syncs
@@ -76,6 +78,12 @@ class Store:
     @property
     def searches(self) -> SearchStore:
         return SearchStore(self.engine)
+
+    def alerts(self, timings: FollowupTimings | None = None) -> AlertStore:
+        return AlertStore(self.engine, timings)
+
+    def notifications(self, max_retries: int = MAX_RETRIES, lease: timedelta = timedelta(minutes=10)) -> NotificationStore:
+        return NotificationStore(self.engine, max_retries=max_retries, lease=lease)
 
     def recent_found(self, source: str, board: str, limit: int = 5) -> list[int]:
         """Found counts of the board's latest successful syncs, newest first (the guard's history)."""

@@ -71,6 +71,10 @@ class User:
     timezone: str
     created_at: datetime
     last_seen_at: datetime
+    alert_status: str = "stopped"
+    digest: str = "daily"
+    digest_hour: int = 8
+    quiet_hours: str | None = None
 
 
 @dataclass(frozen=True)
@@ -597,7 +601,8 @@ def _email(email: str) -> str:
 
 def _user(row) -> User:
     return User(id=row.id, email=row.email, name=row.name, timezone=row.timezone, created_at=as_utc(row.created_at),
-                last_seen_at=as_utc(row.last_seen_at))
+                last_seen_at=as_utc(row.last_seen_at), alert_status=row.alert_status, digest=row.digest,
+                digest_hour=row.digest_hour, quiet_hours=row.quiet_hours)
 
 
 def _saved(row) -> SavedSearch:

@@ -209,6 +209,16 @@ users = sa.Table(
     sa.Column("created_at", UTC_TIME, nullable=False),
     sa.Column("last_seen_at", UTC_TIME, nullable=False,
               comment="the user's last command or API call; cron searches run for users seen recently"),
+    # alerts (migration 0013, store/alerts.py)
+    sa.Column("alert_status", sa.String(16), nullable=False, server_default="stopped",
+              comment="stopped | unconfirmed | active | paused: unconfirmed and active users get digests"),
+    sa.Column("alerts_started_at", UTC_TIME),
+    sa.Column("alerts_confirmed_at", UTC_TIME),
+    sa.Column("confirm_token_hash", sa.String(64),
+              comment="sha256 hex of the one-time confirmation token the first digest carries"),
+    sa.Column("digest", sa.String(8), nullable=False, server_default="daily", comment="asap | hourly | daily"),
+    sa.Column("digest_hour", sa.Integer, nullable=False, server_default="8", comment="local hour of a daily digest"),
+    sa.Column("quiet_hours", sa.String(11), comment="HH:MM-HH:MM local; a digest due then waits for the end"),
 )
 saved_searches = sa.Table(
     "saved_searches", metadata,
@@ -261,4 +271,67 @@ api_tokens = sa.Table(
     sa.Column("created_at", UTC_TIME, nullable=False),
     sa.Column("last_used_at", UTC_TIME),
     sa.Column("revoked_at", UTC_TIME),
+)
+
+# --- alerts: channels, notifications, deliveries, follow-ups (migration 0013) ----------------------
+# A user's notification channels: apprise URLs. `url` holds the user's credentials and is read only to
+# send; everything shown or logged is `masked_url`. A removed channel keeps its masked URL only.
+channels = sa.Table(
+    "channels", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("scheme", sa.String(32), nullable=False, comment="json, mailto, slack, …"),
+    sa.Column("url", sa.Text, nullable=False, comment="the apprise URL with its credentials (masked once removed)"),
+    sa.Column("masked_url", sa.Text, nullable=False),
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.Column("removed_at", UTC_TIME),
+    sa.Index("ix_channels_user", "user_id"),
+)
+notifications = sa.Table(
+    "notifications", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("saved_search_id", sa.BigInteger, sa.ForeignKey("saved_searches.id"), nullable=False),
+    sa.Column("job_id", sa.BigInteger, nullable=False, comment="jobs.id of the canonical job"),
+    sa.Column("batch_key", sa.String(64), nullable=False, comment="the window and user whose digest holds it"),
+    sa.Column("status", sa.String(8), nullable=False, comment="pending | sending | sent | failed | skipped"),
+    sa.Column("scheduled_for", UTC_TIME, nullable=False, comment="not delivered before this"),
+    sa.Column("retry_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text),
+    sa.Column("claim_key", sa.String(36), comment="the delivery pass that holds it while sending"),
+    sa.Column("claimed_until", UTC_TIME, comment="a sending claim's lease: past it the claim is void"),
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.Column("sent_at", UTC_TIME),
+    sa.UniqueConstraint("saved_search_id", "job_id", name="uq_notifications_search_job"),
+    sa.Index("ix_notifications_due", "status", "scheduled_for"),
+    sa.Index("ix_notifications_user", "user_id", "status"),
+    sa.Index("ix_notifications_batch", "batch_key"),
+)
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("channel_id", sa.BigInteger, sa.ForeignKey("channels.id"), comment="null: the dev outbox folder"),
+    sa.Column("message_key", sa.String(64), nullable=False, comment="the digest (one claim of a user's due notifications)"),
+    sa.Column("notifications", sa.Integer, nullable=False, comment="how many notifications the message held"),
+    sa.Column("outcome", sa.String(8), nullable=False, comment="sent | failed"),
+    sa.Column("error", sa.Text),
+    sa.Column("at", UTC_TIME, nullable=False),
+    sa.Index("ix_deliveries_at", "at"),
+)
+followups = sa.Table(
+    "followups", metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False, comment="reminder_24h | pause_check_48h"),
+    sa.Column("scheduled_at", UTC_TIME, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False, comment="pending | processing | processed | skipped"),
+    sa.Column("claimed_until", UTC_TIME, comment="a processing claim's lease: past it the row is due again"),
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.Column("processed_at", UTC_TIME),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_followups_due", "status", "scheduled_at"),
+    # at most one pending follow-up per user and kind
+    sa.Index("uq_followups_one_pending", "user_id", "kind", unique=True,
+             sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'")),
 )
