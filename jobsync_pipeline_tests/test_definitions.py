@@ -11,7 +11,7 @@ import dagster as dg
 from jobsync_pipeline.definitions import defs
 from jobsync_pipeline_tests.conftest import PROJECT_ROOT
 
-PURE_PACKAGES = ("core", "sources", "store")
+PURE_PACKAGES = ("core", "sources", "store", "notify")
 
 
 def test_definitions_are_loadable():
