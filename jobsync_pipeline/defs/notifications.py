@@ -104,7 +104,9 @@ def deliver_notifications_op(context: dg.OpExecutionContext, store: StoreResourc
     yield dg.Output(counts, metadata={**counts, "duration_seconds": round(time.perf_counter() - started, 3)})
 
 
-@dg.job(description="Delivers due notifications: each user's digest through apprise to every channel of the user, "
+# one small step each: the in-process executor spares each run a subprocess
+@dg.job(executor_def=dg.in_process_executor,
+        description="Delivers due notifications: each user's digest through apprise to every channel of the user, "
                     "sent only when a channel accepted it, else failed and retried with backoff.")
 def deliver_notifications():
     deliver_notifications_op()
@@ -126,7 +128,8 @@ def followups_op(context: dg.OpExecutionContext, store: StoreResource, notify: N
     yield dg.Output(counts, metadata=counts)
 
 
-@dg.job(description="Processes due alert-confirmation follow-ups: a reminder at +24 h, a pause check at +48 h.")
+@dg.job(executor_def=dg.in_process_executor,
+        description="Processes due alert-confirmation follow-ups: a reminder at +24 h, a pause check at +48 h.")
 def alert_followups():
     followups_op()
 
@@ -165,7 +168,8 @@ def notifications_cleanup_op(context: dg.OpExecutionContext, store: StoreResourc
     yield dg.Output(removed, metadata={f"removed_{name}": count for name, count in removed.items()})
 
 
-@dg.job(description="Retention of the alert queues: what was delivered or processed days ago goes.")
+@dg.job(executor_def=dg.in_process_executor,
+        description="Retention of the alert queues: what was delivered or processed days ago goes.")
 def notifications_cleanup():
     notifications_cleanup_op()
 
