@@ -224,3 +224,15 @@ def test_channels_are_shown_masked_and_removed_with_their_credentials(store_url)
     assert store.alerts().channels(ANN) == []
     with store.engine.connect() as conn:
         assert "s3cretpass" not in conn.scalar(sa.text("SELECT url FROM channels"))
+
+
+def test_a_retry_due_in_quiet_hours_waits_for_their_end(store_url):
+    store = catalog(store_url)
+    alerting(store, ANN)
+    store.alerts().configure(ANN, quiet_hours="09:00-12:00")  # London = UTC in December
+    with_channel(store, ANN)
+    search(store, ANN, keywords="figma")
+    queue = store.notifications()
+    queue.build(*WINDOW, now=T0 - timedelta(hours=2))  # 07:00: due at once
+    deliver_pass(queue, delivered_to(False)[0], T0 - timedelta(minutes=1))  # 08:59: fails, retry at 09:04
+    assert rows(store, "status", "scheduled_for") == [(FAILED, datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc))]

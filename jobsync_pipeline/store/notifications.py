@@ -237,11 +237,14 @@ class NotificationStore:
                 conn.execute(notifications.update().where(mine).values(status=SENT, sent_at=now, error=None, **common))
                 return SENT
             errors = "; ".join(error for _, error in outcomes if error)
+            # a retry waits for the end of the user's quiet hours like any digest
+            user = conn.execute(sa.select(users.c.quiet_hours, users.c.timezone).where(users.c.id == claim.user_id)).one()
+            quiet = DigestSettings(digest="asap", quiet_hours=user.quiet_hours, timezone=user.timezone)
             rows = conn.execute(sa.select(notifications.c.id, notifications.c.retry_count).where(mine)).all()
             for notification_id, retries in rows:
                 conn.execute(notifications.update().where(notifications.c.id == notification_id, mine).values(
                     status=FAILED, error=errors[:2000], retry_count=retries + 1,
-                    scheduled_for=retry_at(now, retries + 1), **common))
+                    scheduled_for=next_delivery(quiet, retry_at(now, retries + 1)), **common))
             return FAILED
 
     def skip(self, claim: Claim, reason: str) -> None:
@@ -270,7 +273,10 @@ class NotificationStore:
                 raise ValueError(f"notification {notification_id} is {status}: only a failed or skipped one is retried")
             conn.execute(notifications.update().where(notifications.c.id == notification_id).values(
                 status=PENDING, retry_count=0, error=None, scheduled_for=now or utcnow()))
-        return next(n for n in self.list(limit=1_000_000) if n.id == notification_id)
+        with self.engine.connect() as conn:
+            return _notification(conn.execute(sa.select(notifications, users.c.email)
+                                              .join(users, users.c.id == notifications.c.user_id)
+                                              .where(notifications.c.id == notification_id)).one())
 
     def cleanup(self, older_than: timedelta, now: datetime | None = None) -> dict[str, int]:
         """Remove sent and skipped notifications, deliveries and processed or skipped follow-ups older
