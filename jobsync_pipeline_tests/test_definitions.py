@@ -71,12 +71,12 @@ def test_automation_that_calls_public_apis_starts_stopped():
     # schedule read and write the local store; delivery and the follow-ups reach only the channels users
     # gave (the dev outbox folder by default): nothing else starts
     assert running == {"company_files_bucket_sensor", "interrupted_syncs_sensor", "search_run_sensor",
-                       "failed_search_runs_sensor", "canceled_search_runs_sensor", "delivery_sensor"}
-    assert len(sensors) == 8 and len(defs.schedules) == 9
+                       "failed_search_runs_sensor", "canceled_search_runs_sensor", "delivery_sensor",
+                       "notification_batches_sensor"}
+    assert len(sensors) == 9 and len(defs.schedules) == 8
     running_schedules = {s.name for s in defs.schedules
                          if defs.resolve_schedule_def(s.name).default_status == dg.DefaultScheduleStatus.RUNNING}
-    assert running_schedules == {"search_schedule", "followups_schedule", "notification_batches_schedule",
-                                 "notifications_cleanup_schedule"}
+    assert running_schedules == {"search_schedule", "followups_schedule", "notifications_cleanup_schedule"}
 
 
 def test_the_code_location_is_named_jobsync():

@@ -105,7 +105,7 @@ def test_claim_deliver_sent_only_when_a_channel_accepted(store_url):
     queue.build(*WINDOW, now=T0)
     send, got = delivered_to(False, True)  # the first channel fails, the second accepts
     counts = deliver_pass(queue, send, LATER)
-    assert counts == {SENT: 3, FAILED: 0, SKIPPED: 0, "digests": 1}
+    assert counts == {SENT: 3, FAILED: 0, SKIPPED: 0, "digests": 1, "void_claims": 0}
     assert len(got) == 1 and len(got[0].items) == 3  # one digest of the user's three jobs
     assert {(s, sent) for s, sent in rows(store, "status", "sent_at")} == {(SENT, LATER)}
     with store.engine.connect() as conn:
@@ -150,7 +150,7 @@ def test_a_claim_whose_pass_died_is_due_again_after_its_lease_and_the_dead_pass_
     assert queue.claim(LATER + timedelta(minutes=5)) == []  # held
     [second] = queue.claim(LATER + queue.lease + timedelta(seconds=1))
     assert set(second.notification_ids) == set(dead.notification_ids) and second.key != dead.key
-    queue.record(dead, [(None, None)], LATER)  # the dead pass wakes up: its claim is void
+    assert queue.record(dead, [(None, None)], LATER) is None  # the dead pass wakes up: its claim is void
     assert {s for (s,) in rows(store, "status")} == {SENDING}
     assert queue.record(second, [(None, None)], LATER + timedelta(minutes=11)) == SENT
     assert {s for (s,) in rows(store, "status")} == {SENT}
@@ -236,3 +236,24 @@ def test_a_retry_due_in_quiet_hours_waits_for_their_end(store_url):
     queue.build(*WINDOW, now=T0 - timedelta(hours=2))  # 07:00: due at once
     deliver_pass(queue, delivered_to(False)[0], T0 - timedelta(minutes=1))  # 08:59: fails, retry at 09:04
     assert rows(store, "status", "scheduled_for") == [(FAILED, datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc))]
+
+
+def test_a_send_that_raises_fails_that_users_digest_alone(store_url):
+    store = catalog(store_url)
+    alerting(store, ANN, BOB)
+    with_channel(store, ANN)
+    with_channel(store, BOB)
+    search(store, ANN, keywords="figma")
+    search(store, BOB, keywords="figma")
+    queue = store.notifications()
+    queue.build(*WINDOW, now=T0)
+
+    def send(claim, channels):
+        if claim.email == ANN:
+            raise RuntimeError("renderer broke")
+        return [(channel_id, None) for channel_id, _, _ in channels]
+
+    counts = deliver_pass(queue, send, LATER)
+    assert (counts[SENT], counts[FAILED]) == (1, 1)
+    failed = [n for n in queue.list() if n.status == FAILED]
+    assert [n.user for n in failed] == [ANN] and "renderer broke" in failed[0].error

@@ -1,5 +1,6 @@
 """Alerts in Dagster: the `notification_batches` asset (one partition per hour window) matches a window's
-new jobs against users' saved searches; a sensor launches the `deliver_notifications` job while
+new jobs against users' saved searches, built by a sensor as new jobs arrive; a sensor launches the
+`deliver_notifications` job while
 notifications are due; a schedule runs the alert follow-ups every minute they are due; a daily job
 removes what was delivered days ago. The queues themselves are `store/notifications.py` and
 `store/alerts.py`; `jobsync notifications deliver` and `jobsync followups run` call the same functions."""
@@ -19,7 +20,7 @@ from jobsync_pipeline.store.notifications import Claim, deliver_pass
 from jobsync_pipeline.store.time import utcnow
 
 # Hour windows in UTC; the window holding now is a partition too (end_offset), so a window is built as
-# its jobs arrive and built again once it has closed: nothing is notified twice.
+# its jobs arrive and again when more arrive: nothing is notified twice.
 WINDOWS = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00", timezone="UTC", end_offset=1)
 OWNERS = ["team:alerts"]
 
@@ -56,7 +57,7 @@ def deliver_due(store: Store, notify: NotifyResource, now: datetime | None = Non
 
     def send_claim(claim: Claim, channels: list[tuple[int, str, str]]) -> list[tuple[int | None, str | None]]:
         token = None
-        if alerts.people.user(claim.email).alert_status == UNCONFIRMED:
+        if claim.alert_status == UNCONFIRMED:
             token = alerts.issue_confirm_token(claim.user_id)
         title, body = digest_message(claim.items, confirm_token=token, email=claim.email)
         if not channels:
@@ -148,16 +149,20 @@ build_notification_batches = dg.define_asset_job(
     description="Builds one window of notification_batches (`jobsync notifications build` runs it).")
 
 
-@dg.schedule(cron_schedule="*/5 * * * *", job=build_notification_batches, default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Every 5 minutes builds the current hour's notification_batches window, and in the first "
-                         "ticks of an hour the window just closed, so a job applied at its end is not missed.")
-def notification_batches_schedule(context: dg.ScheduleEvaluationContext):
-    now = context.scheduled_execution_time or utcnow()
-    current = now.replace(minute=0, second=0, microsecond=0)
-    windows = [current] + ([current - timedelta(hours=1)] if now.minute < 10 else [])
-    for start in windows:
-        key = start.strftime("%Y-%m-%d-%H:%M")
-        yield dg.RunRequest(run_key=f"{key}@{now:%H%M}", partition_key=key)
+@dg.sensor(job=build_notification_batches, minimum_interval_seconds=60,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Builds the notification_batches window of every new or reactivated job since its last tick "
+                       "(its cursor: the newest job event seen), so a window is built as its jobs arrive, again "
+                       "when more arrive, and never when nothing did. Reads the local store only.")
+def notification_batches_sensor(context: dg.SensorEvaluationContext, store: StoreResource):
+    last = int(context.cursor) if context.cursor else None
+    windows, newest = store.store().notifications().fresh_windows(after_event_id=last, now=utcnow())
+    if newest is not None:
+        context.update_cursor(str(newest))
+    if not windows:
+        return dg.SkipReason("no new or reactivated job since the last tick")
+    return [dg.RunRequest(run_key=f"{start:%Y-%m-%d-%H:%M}@{newest}", partition_key=start.strftime("%Y-%m-%d-%H:%M"))
+            for start in windows]
 
 
 @dg.op(description="Removes sent and skipped notifications, deliveries and processed follow-ups older than "
@@ -180,5 +185,5 @@ cleanup_schedule = dg.ScheduleDefinition(job=notifications_cleanup, cron_schedul
 
 defs = dg.Definitions(assets=[notification_batches], jobs=[build_notification_batches, deliver_notifications,
                                                            alert_followups, notifications_cleanup],
-                      sensors=[delivery_sensor], schedules=[followups_schedule, notification_batches_schedule,
-                                                             cleanup_schedule])
+                      sensors=[delivery_sensor, notification_batches_sensor],
+                      schedules=[followups_schedule, cleanup_schedule])

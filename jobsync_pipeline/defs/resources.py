@@ -175,8 +175,9 @@ class NotifyResource(dg.ConfigurableResource):
         "Notifications one delivery pass takes of one user (one digest), so one user's backlog never starves "
         "the others."))
     users_per_pass: int = Field(default=200, ge=1, description="Users one delivery pass serves.")
-    max_retries: int = Field(default=3, ge=0, le=20, description=(
-        "Failed deliveries of a notification retried (exponential backoff); past them it stays `failed`."))
+    max_retries: int = Field(default=3, ge=1, le=20, description=(
+        "Failed deliveries a notification may have (its retry_count): after each it is tried again later "
+        "(exponential backoff), after this many it stays `failed` (`jobsync notifications retry` revives it)."))
     lease_minutes: float = Field(default=10, gt=0, description=(
         "A pass that claimed notifications and died: after this long they are due again."))
     reminder_hours: float = Field(default=24, gt=0, description="A started, unconfirmed alert's reminder, after this long.")

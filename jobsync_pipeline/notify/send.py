@@ -1,7 +1,8 @@
 """Sending a message to a user's channels: through apprise, or to the local outbox folder.
 
-Each send checks the channel again (its host may resolve elsewhere now than when it was added) and
-follows no redirect, so a channel cannot be bent towards a private address after the fact. The
+Each send checks the channel again (its host may resolve elsewhere now than when it was added),
+follows no redirect, so a channel cannot be bent towards a private address after the fact, and
+waits at most 10 s to connect and 30 s for an answer whatever the URL asks. The
 error of a failed send is apprise's own warning, masked: a channel's credentials never reach the
 store, a log or a run's metadata.
 """
@@ -16,7 +17,7 @@ import apprise
 
 from jobsync_pipeline.notify.channels import ChannelError, mask, parse_channel
 
-OUTBOX_SCHEME = "outbox"  # the dev default channel: digests as files (notify.send.write_outbox)
+CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 30.0  # seconds, at most, whatever a channel URL asks
 _URLS = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 
 
@@ -31,7 +32,11 @@ def send(url: str, title: str, body: str, allow: str = "") -> str | None:
     if not notifier.add(url):
         return "apprise could not load the channel"
     for plugin in notifier:
-        plugin.redirects = False  # also when the URL itself asked for redirects
+        # also when the URL itself asks otherwise (?redirect=yes, ?cto=600&rto=86400): a user's channel
+        # never bends a request elsewhere, nor holds a delivery pass (and its claim's lease) for long
+        plugin.redirects = False
+        plugin.socket_connect_timeout = min(plugin.socket_connect_timeout or CONNECT_TIMEOUT, CONNECT_TIMEOUT)
+        plugin.socket_read_timeout = min(plugin.socket_read_timeout or READ_TIMEOUT, READ_TIMEOUT)
     with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
         try:
             accepted = notifier.notify(title=title, body=body, body_format=apprise.NotifyFormat.MARKDOWN)

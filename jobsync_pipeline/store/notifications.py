@@ -51,6 +51,7 @@ class Claim:
     key: str
     user_id: int
     email: str
+    alert_status: str
     notification_ids: tuple[int, ...]
     items: tuple[dict[str, Any], ...]  # the jobs, newest first, each with the saved search it matched
 
@@ -143,6 +144,25 @@ class NotificationStore:
             result.totals = self._totals(conn, batch)
         return result
 
+    def fresh_windows(self, after_event_id: int | None, now: datetime,
+                      first_look: timedelta = timedelta(hours=2)) -> tuple[list[datetime], int | None]:
+        """The hour windows (UTC starts) holding new or reactivated jobs' events after `after_event_id`
+        (None: those of the last `first_look`), and the newest event id (None: no event at all)."""
+        fresh = job_events.c.kind.in_(FRESH_KINDS)
+        since = job_events.c.id > after_event_id if after_event_id is not None else job_events.c.at >= now - first_look
+        with self.engine.connect() as conn:
+            newest = conn.scalar(sa.select(sa.func.max(job_events.c.id)))
+            first, last = conn.execute(sa.select(sa.func.min(job_events.c.at), sa.func.max(job_events.c.at))
+                                       .where(fresh, since)).one()
+        if first is None:
+            return [], newest
+        start, end = as_utc(first).replace(minute=0, second=0, microsecond=0), as_utc(last)
+        windows = []
+        while start <= end:
+            windows.append(start)
+            start += timedelta(hours=1)
+        return windows, newest
+
     def _totals(self, conn: sa.Connection, batch: str) -> dict[str, int]:
         counts = dict(conn.execute(sa.select(notifications.c.status, sa.func.count()).where(
             notifications.c.batch_key.like(f"{batch}/%")).group_by(notifications.c.status)).all())
@@ -173,40 +193,51 @@ class NotificationStore:
             return conn.scalar(sa.select(sa.func.count()).where(sa.or_(self._due(now), expired)))
 
     def claim(self, now: datetime | None = None, per_user: int = 100, users_per_pass: int = 100) -> list[Claim]:
-        """This pass's claims: for each of up to `users_per_pass` users with due notifications (their alerts
-        on), at most `per_user` of them, oldest due first, so no user's backlog starves the others."""
+        """Claims for up to `users_per_pass` users at once (a pass sends each claim as it takes it:
+        `deliver_pass`)."""
         now = now or utcnow()
         self.release_expired(now)
-        due = self._due(now)
-        claims = []
+        return [claim for user_id in self.waiting_users(now, users_per_pass)
+                if (claim := self.claim_user(user_id, now, per_user)) is not None]
+
+    def waiting_users(self, now: datetime, limit: int) -> list[int]:
+        """Users with due notifications, those waiting longest first."""
         with self.engine.connect() as conn:
-            waiting = list(conn.scalars(sa.select(notifications.c.user_id).where(due).distinct()
-                                        .order_by(notifications.c.user_id).limit(users_per_pass)))
-        for user_id in waiting:
-            key = str(uuid.uuid4())
-            with self.engine.begin() as conn:
-                pick = (sa.select(notifications.c.id).where(due, notifications.c.user_id == user_id)
-                        .order_by(notifications.c.scheduled_for, notifications.c.id).limit(per_user))
-                if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE holds the writer lock already
-                    pick = pick.with_for_update(skip_locked=True)
-                ids = list(conn.scalars(pick))
-                if not ids:
-                    continue  # another pass holds them
-                conn.execute(notifications.update().where(notifications.c.id.in_(ids)).values(
-                    status=SENDING, claim_key=key, claimed_until=now + self.lease))
-                email = conn.scalar(sa.select(users.c.email).where(users.c.id == user_id))
-                items = conn.execute(
-                    sa.select(notifications.c.id.label("notification_id"), notifications.c.saved_search_id,
-                              saved_searches.c.parameters, jobs.c.id.label("job_id"), jobs.c.title, jobs.c.company,
-                              jobs.c.location, jobs.c.workplace, jobs.c.url, jobs.c.posted_date,
-                              jobs.c.salary_annual_min, jobs.c.salary_annual_max, jobs.c.salary_currency,
-                              jobs.c.description_html)
-                    .join(jobs, jobs.c.id == notifications.c.job_id)
-                    .join(saved_searches, saved_searches.c.id == notifications.c.saved_search_id)
-                    .where(notifications.c.id.in_(ids)).order_by(*NEWEST_FIRST)).mappings().all()
-            claims.append(Claim(key=key, user_id=user_id, email=email, notification_ids=tuple(ids),
-                                items=tuple(dict(item) for item in items)))
-        return claims
+            return list(conn.scalars(
+                sa.select(notifications.c.user_id).where(self._due(now)).group_by(notifications.c.user_id)
+                .order_by(sa.func.min(notifications.c.scheduled_for), notifications.c.user_id).limit(limit)))
+
+    def claim_user(self, user_id: int, now: datetime, per_user: int = 100) -> Claim | None:
+        """At most `per_user` of the user's due notifications, oldest due first, held by a new claim
+        (sending, its key, a lease) in one transaction; None when there are none or another pass is
+        claiming this user's right now (so two passes never split one user's digest)."""
+        key = str(uuid.uuid4())
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE holds the writer lock already
+                if not conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(
+                        sa.func.hashtextextended(f"jobsync:notify:{user_id}", 0)))):
+                    return None
+            pick = (sa.select(notifications.c.id).where(self._due(now), notifications.c.user_id == user_id)
+                    .order_by(notifications.c.scheduled_for, notifications.c.id).limit(per_user))
+            if conn.dialect.name == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            ids = list(conn.scalars(pick))
+            if not ids:
+                return None
+            conn.execute(notifications.update().where(notifications.c.id.in_(ids)).values(
+                status=SENDING, claim_key=key, claimed_until=now + self.lease))
+            user = conn.execute(sa.select(users.c.email, users.c.alert_status).where(users.c.id == user_id)).one()
+            items = conn.execute(
+                sa.select(notifications.c.id.label("notification_id"), notifications.c.saved_search_id,
+                          saved_searches.c.parameters, jobs.c.id.label("job_id"), jobs.c.title, jobs.c.company,
+                          jobs.c.location, jobs.c.workplace, jobs.c.url, jobs.c.posted_date,
+                          jobs.c.salary_annual_min, jobs.c.salary_annual_max, jobs.c.salary_currency,
+                          jobs.c.description_html)
+                .join(jobs, jobs.c.id == notifications.c.job_id)
+                .join(saved_searches, saved_searches.c.id == notifications.c.saved_search_id)
+                .where(notifications.c.id.in_(ids)).order_by(*NEWEST_FIRST)).mappings().all()
+        return Claim(key=key, user_id=user_id, email=user.email, alert_status=user.alert_status,
+                     notification_ids=tuple(ids), items=tuple(dict(item) for item in items))
 
     def channel_urls(self, user_id: int) -> list[tuple[int, str, str]]:
         """The user's channels as (id, url with its credentials, masked url): for sending only."""
@@ -216,10 +247,13 @@ class NotificationStore:
                 .where(channels.c.user_id == user_id, channels.c.removed_at.is_(None)).order_by(channels.c.id))]
 
     def record(self, claim: Claim, outcomes: Sequence[tuple[int | None, str | None]],
-               now: datetime | None = None) -> str:
-        """Finish a claim after its digest went to the user's channels: `outcomes` are (channel id, error
-        or None). Sent when a channel accepted it; else failed with the errors and a later retry (or
-        for good past max_retries); skipped when the user had no channel. Returns the status."""
+               now: datetime | None = None, failure: str | None = None) -> str | None:
+        """Finish a claim after its digest went to the user's channels: `outcomes` are (channel id, or None
+        for the dev outbox; error or None), each written to `deliveries` as it happened. The claim's
+        notifications are sent when a channel accepted it; else failed with the errors (or `failure`:
+        the digest could not be sent at all) and a later retry while retries are left; skipped when
+        there was nowhere to send it. Returns that status, or None when the claim was no longer this
+        pass's (its lease ran out and another pass took it): then nothing of the claim changes."""
         now = now or utcnow()
         with self.engine.begin() as conn:
             for channel_id, error in outcomes:
@@ -229,14 +263,15 @@ class NotificationStore:
                     error=error, at=now))
             mine = sa.and_(notifications.c.claim_key == claim.key, notifications.c.status == SENDING)
             common = {"claim_key": None, "claimed_until": None}
-            if not outcomes:
-                conn.execute(notifications.update().where(mine).values(
-                    status=SKIPPED, error="the user has no channel", **common))
-                return SKIPPED
+            if not outcomes and failure is None:
+                done = conn.execute(notifications.update().where(mine).values(
+                    status=SKIPPED, error="the user has no channel", **common)).rowcount
+                return SKIPPED if done else None
             if any(error is None for _, error in outcomes):
-                conn.execute(notifications.update().where(mine).values(status=SENT, sent_at=now, error=None, **common))
-                return SENT
-            errors = "; ".join(error for _, error in outcomes if error)
+                done = conn.execute(notifications.update().where(mine).values(
+                    status=SENT, sent_at=now, error=None, **common)).rowcount
+                return SENT if done else None
+            errors = "; ".join(error for _, error in outcomes if error) or failure
             # a retry waits for the end of the user's quiet hours like any digest
             user = conn.execute(sa.select(users.c.quiet_hours, users.c.timezone).where(users.c.id == claim.user_id)).one()
             quiet = DigestSettings(digest="asap", quiet_hours=user.quiet_hours, timezone=user.timezone)
@@ -245,7 +280,7 @@ class NotificationStore:
                 conn.execute(notifications.update().where(notifications.c.id == notification_id, mine).values(
                     status=FAILED, error=errors[:2000], retry_count=retries + 1,
                     scheduled_for=next_delivery(quiet, retry_at(now, retries + 1)), **common))
-            return FAILED
+            return FAILED if rows else None
 
     def skip(self, claim: Claim, reason: str) -> None:
         with self.engine.begin() as conn:
@@ -296,12 +331,25 @@ class NotificationStore:
 def deliver_pass(store: NotificationStore,
                  send: Callable[[Claim, list[tuple[int, str, str]]], list[tuple[int | None, str | None]]],
                  now: datetime | None = None, per_user: int = 100, users_per_pass: int = 100) -> dict[str, int]:
-    """One delivery pass: claim, send each claim's digest with `send(claim, channels)` (which returns
-    one (channel id or None for the dev outbox, error or None) per message it sent; none: skipped),
-    record. Returns the notifications by outcome."""
-    counts = {SENT: 0, FAILED: 0, SKIPPED: 0, "digests": 0}
-    for claim in store.claim(now, per_user=per_user, users_per_pass=users_per_pass):
-        outcome = store.record(claim, send(claim, store.channel_urls(claim.user_id)), now)
+    """One delivery pass: for each waiting user in turn, claim, send the claim's digest with `send(claim,
+    channels)` (which returns one (channel id or None for the dev outbox, error or None) per message it
+    sent; none: skipped), record. A claim is taken just before its digest goes, so its lease covers one
+    user's sends, not the whole pass. A `send` that raises fails that claim alone. Returns the
+    notifications by outcome, the digests, and the claims that were no longer this pass's."""
+    now = now or utcnow()
+    store.release_expired(now)
+    counts = {SENT: 0, FAILED: 0, SKIPPED: 0, "digests": 0, "void_claims": 0}
+    for user_id in store.waiting_users(now, users_per_pass):
+        claim = store.claim_user(user_id, now, per_user)
+        if claim is None:
+            continue
+        try:
+            outcome = store.record(claim, send(claim, store.channel_urls(user_id)), now)
+        except Exception as exc:  # noqa: BLE001 - one user's failure is theirs alone
+            outcome = store.record(claim, [], now, failure=f"the digest could not be sent: {type(exc).__name__}: {exc}"[:500])
+        if outcome is None:
+            counts["void_claims"] += 1
+            continue
         counts[outcome] += len(claim.notification_ids)
         counts["digests"] += 1
     return counts
