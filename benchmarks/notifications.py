@@ -31,15 +31,12 @@ import argparse
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -48,57 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]  # the tree this script sits in is the one measured
 import search_latency  # noqa: E402 - the catalog's postings and the saved-search generator
 
-JOB_URL = "https://example.org/jobs/{}"
-_JOB_LINK = re.compile(r"\]\(https://example\.org/jobs/(\d+)\)")
+from jobsync_pipeline.store.engine import engine_for  # noqa: E402
+from jobsync_pipeline_tests.delivery_hook import Hook, seed_due  # noqa: E402 - the test's channel and data
 SEARCHES_PER_USER = 5
-
-
-# --- the channel ------------------------------------------------------------------------------------
-
-class Hook:
-    """A local web hook taking apprise's JSON posts: answers 200 at once and keeps the job numbers each
-    digest's message links to."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.received: Counter[int] = Counter()
-        self.digests = 0
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                numbers = [int(n) for n in _JOB_LINK.findall(json.loads(body)["message"])]
-                with hook.lock:
-                    hook.received.update(numbers)
-                    hook.digests += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        class Server(ThreadingHTTPServer):
-            request_queue_size = 128
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"json://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def __enter__(self) -> Hook:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # --- scratch databases ------------------------------------------------------------------------------
@@ -129,42 +78,6 @@ class ScratchPostgres:
 
 # --- delivery ---------------------------------------------------------------------------------------
 
-def seed_due(url: str, user_count: int, per_user: int, channel_url: str, now: datetime) -> dict[int, int]:
-    """`user_count` active asap users with one saved search and one channel each, and `per_user` due
-    notifications each, every one for its own job, in bulk; returns job id → job number."""
-    from jobsync_pipeline.core.search import SearchParameters
-    from jobsync_pipeline.store.engine import engine_for
-    from jobsync_pipeline.store.tables import channels, jobs, notifications, saved_searches, users
-
-    parameters = SearchParameters(keywords="engineer").to_json()
-    engine = engine_for(url)
-    with engine.begin() as conn:
-        conn.execute(users.insert(), [
-            {"email": f"user{u:05d}@example.org", "created_at": now, "last_seen_at": now, "alert_status": "active",
-             "alerts_started_at": now, "alerts_confirmed_at": now, "digest": "asap"} for u in range(user_count)])
-        user_ids = dict(conn.execute(sa.select(users.c.email, users.c.id)).all())
-        ordered = [user_ids[f"user{u:05d}@example.org"] for u in range(user_count)]
-        conn.execute(saved_searches.insert(), [{"user_id": uid, "parameters": parameters, "created_at": now}
-                                               for uid in ordered])
-        search_of = dict(conn.execute(sa.select(saved_searches.c.user_id, saved_searches.c.id)).all())
-        conn.execute(channels.insert(), [{"user_id": uid, "scheme": "json", "url": channel_url,
-                                          "masked_url": channel_url, "created_at": now} for uid in ordered])
-        conn.execute(jobs.insert(), [
-            {"source": "greenhouse", "board": "acme", "external_id": str(k), "title": f"Software Engineer {k}",
-             "company": f"Company {k % 97}", "location": "London, UK", "url": JOB_URL.format(k),
-             "description": "Python and SQL.", "requirements": "[]", "posted_date": "2026-11-30",
-             "content_hash": k, "first_seen_at": now, "last_seen_at": now, "updated_at": now}
-            for k in range(user_count * per_user)])
-        number_of = {job_id: int(external) for job_id, external in conn.execute(sa.select(jobs.c.id, jobs.c.external_id))}
-        job_id_of = {number: job_id for job_id, number in number_of.items()}
-        conn.execute(notifications.insert(), [
-            {"user_id": uid, "saved_search_id": search_of[uid], "job_id": job_id_of[u * per_user + i],
-             "batch_key": f"bench/u{uid}", "status": "pending", "scheduled_for": now, "created_at": now}
-            for u, uid in enumerate(ordered) for i in range(per_user)])
-        conn.exec_driver_sql("ANALYZE")
-    return number_of
-
-
 def deliverer(url: str) -> None:
     """One deliverer process (`--deliver URL`): says it is ready, waits for the release on stdin, loops
     the product's pass until no notification is open, prints its totals and the wall time it ended."""
@@ -193,12 +106,11 @@ def deliverer(url: str) -> None:
 
 
 def delivery_run(admin_url: str, processes: int, user_count: int, per_user: int) -> dict:
-    from jobsync_pipeline.store.engine import engine_for
     from jobsync_pipeline.store.tables import notifications
 
     now = datetime.now(timezone.utc) - timedelta(minutes=1)
     with ScratchPostgres(admin_url, f"deliver{processes}") as url, Hook() as hook:
-        number_of = seed_due(url, user_count, per_user, hook.url, now)
+        number_of = seed_due(engine_for(url), hook.url, user_count, per_user, now)
         command = [sys.executable, str(Path(__file__).resolve()), "--deliver", url]
         workers = [subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True) for _ in range(processes)]
@@ -225,11 +137,12 @@ def delivery_run(admin_url: str, processes: int, user_count: int, per_user: int)
             rows = conn.execute(sa.select(notifications.c.job_id, notifications.c.status)).all()
     sent = {number_of[job_id] for job_id, status in rows if status == "sent"}
     expected = user_count * per_user
+    received = Counter(number for digest in hook.accepted for number in digest)
     return {
-        "processes": processes, "notifications": expected, "digests": hook.digests, "seconds": seconds,
-        "duplicates": sum(times - 1 for times in hook.received.values() if times > 1),
+        "processes": processes, "notifications": expected, "digests": len(hook.accepted), "seconds": seconds,
+        "duplicates": sum(times - 1 for times in received.values() if times > 1),
         # notifications the hook never received, or not recorded sent
-        "losses": expected - len(set(hook.received) & sent),
+        "losses": expected - len(set(received) & sent),
         "per_process": [t["digests"] for t in totals],
     }
 

@@ -20,30 +20,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import sqlalchemy as sa
 
-from jobsync_pipeline.core.search import SearchParameters
 from jobsync_pipeline.store.engine import engine_for
 from jobsync_pipeline.store.notifications import FAILED, SENT
-from jobsync_pipeline.store.tables import channels, deliveries, jobs, notifications, saved_searches, users
+from jobsync_pipeline.store.tables import deliveries, notifications
 from jobsync_pipeline_tests.conftest import PROJECT_ROOT
+from jobsync_pipeline_tests.delivery_hook import Hook, seed_due
 
 USERS, PER_USER = 200, 50  # 10,000 notifications; one digest per user and attempt
 PROCESSES = 4
 MAX_RETRIES = 3  # NotifyResource's default: a notification is sent at most 3 times
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 SPEED = 120  # simulated seconds per wall second: a 5-minute backoff is 2.5 s
-JOB_URL = "https://example.org/jobs/{}"
-_JOB_LINK = re.compile(r"\]\(https://example\.org/jobs/(\d+)\)")
 
 # One deliverer process: argv = store URL, T0, SPEED, the notify settings as JSON. It prints "ready",
 # waits for the go (the wall time the shared clock starts at) on stdin, loops passes until no
@@ -80,97 +76,21 @@ print(json.dumps({**totals, "passes": passes}), flush=True)
 """
 
 
-class Hook:
-    """The channel: a local web hook taking apprise's JSON posts; refuses by the body's hash (see the
-    module docstring) and keeps, for each accepted digest, the job numbers its message links to."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.accepted: list[list[int]] = []  # job numbers per accepted digest
-        self.refused = 0
-        self.attempts: Counter[bytes] = Counter()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status = hook.answer(body)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        class Server(ThreadingHTTPServer):
-            request_queue_size = 128
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"json://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def answer(self, body: bytes) -> int:
+def refusing_a_tenth(attempts: Counter) -> Callable[[bytes], int]:
+    """The hook's answer by the digest's body (see the module docstring)."""
+    def answer(body: bytes) -> int:
         key = hashlib.sha256(body).digest()
         bucket = int.from_bytes(key[:8], "big") % 100
-        with self.lock:
-            self.attempts[key] += 1
-            if bucket < 2 or (bucket < 10 and self.attempts[key] == 1):
-                self.refused += 1
-                return 500
-            message = json.loads(body)["message"]
-            self.accepted.append([int(number) for number in _JOB_LINK.findall(message)])
-            return 200
-
-    def __enter__(self) -> Hook:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def seed(engine: sa.Engine, channel_url: str) -> dict[int, int]:
-    """USERS users × PER_USER due notifications, each for its own job, in bulk; returns job id → job number."""
-    parameters = SearchParameters(keywords="engineer").to_json()
-    with engine.begin() as conn:
-        conn.execute(users.insert(), [
-            {"email": f"user{u:04d}@example.org", "created_at": T0, "last_seen_at": T0, "alert_status": "active",
-             "alerts_started_at": T0, "alerts_confirmed_at": T0, "digest": "asap"} for u in range(USERS)])
-        user_ids = dict(conn.execute(sa.select(users.c.email, users.c.id)).all())
-        ordered = [user_ids[f"user{u:04d}@example.org"] for u in range(USERS)]
-        conn.execute(saved_searches.insert(), [{"user_id": uid, "parameters": parameters, "created_at": T0}
-                                               for uid in ordered])
-        search_of = dict(conn.execute(sa.select(saved_searches.c.user_id, saved_searches.c.id)).all())
-        conn.execute(channels.insert(), [{"user_id": uid, "scheme": "json", "url": channel_url,
-                                          "masked_url": channel_url, "created_at": T0} for uid in ordered])
-        conn.execute(jobs.insert(), [
-            {"source": "greenhouse", "board": "acme", "external_id": str(k), "title": f"Software Engineer {k}",
-             "company": f"Company {k % 97}", "location": "London, UK", "url": JOB_URL.format(k),
-             "description": "Python and SQL.", "requirements": "[]", "posted_date": "2026-11-30",
-             "content_hash": k, "first_seen_at": T0, "last_seen_at": T0, "updated_at": T0}
-            for k in range(USERS * PER_USER)])
-        number_of = {job_id: int(external) for job_id, external in conn.execute(
-            sa.select(jobs.c.id, jobs.c.external_id))}
-        job_id_of = {number: job_id for job_id, number in number_of.items()}
-        conn.execute(notifications.insert(), [
-            {"user_id": uid, "saved_search_id": search_of[uid], "job_id": job_id_of[u * PER_USER + i],
-             "batch_key": f"2026-12-01T09:00Z/u{uid}", "status": "pending", "scheduled_for": T0, "created_at": T0}
-            for u, uid in enumerate(ordered) for i in range(PER_USER)])
-    return number_of
+        attempts[key] += 1
+        return 500 if bucket < 2 or (bucket < 10 and attempts[key] == 1) else 200
+    return answer
 
 
 def test_four_deliverer_processes_deliver_10000_notifications_each_once_at_most(postgres_url):
     started = time.perf_counter()
     engine = engine_for(postgres_url)
-    with Hook() as hook:
-        number_of = seed(engine, hook.url)
+    with Hook(refusing_a_tenth(Counter())) as hook:
+        number_of = seed_due(engine, hook.url, USERS, PER_USER, T0)
         settings = {"allow_hosts": "127.0.0.1", "outbox_folder": "", "per_user": PER_USER, "users_per_pass": 25,
                     "max_retries": MAX_RETRIES, "lease_minutes": 60}
         command = [sys.executable, "-c", DELIVERER, postgres_url, T0.isoformat(), str(SPEED), json.dumps(settings)]
