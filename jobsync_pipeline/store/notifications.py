@@ -17,6 +17,7 @@ channel twice only if a process dies between the channel accepting it and the `s
 """
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -339,7 +340,11 @@ def deliver_pass(store: NotificationStore,
     now = now or utcnow()
     store.release_expired(now)
     counts = {SENT: 0, FAILED: 0, SKIPPED: 0, "digests": 0, "void_claims": 0}
-    for user_id in store.waiting_users(now, users_per_pass):
+    waiting = store.waiting_users(now, users_per_pass)
+    # concurrent passes start at different users, so they serve different users instead of queueing
+    # for the same user's lock; every waiting user is still served in this pass
+    start = random.randrange(len(waiting)) if waiting else 0
+    for user_id in waiting[start:] + waiting[:start]:
         claim = store.claim_user(user_id, now, per_user)
         if claim is None:
             continue
