@@ -148,3 +148,14 @@ def test_digest_settings_are_validated_before_anything_is_written(store_url):
     user = alerts.configure(ANN, digest="hourly", quiet_hours="22:00-7:00", timezone="America/New_York")
     assert (user.digest, user.quiet_hours, user.timezone) == ("hourly", "22:00-07:00", "America/New_York")
     assert alerts.configure(ANN, quiet_hours="").quiet_hours is None
+
+
+def test_a_pass_that_comes_late_pauses_without_a_reminder_that_promises_time(store_url):
+    alerts = started(store_url, ANN)
+    send, sent = recorder()
+    counts = alerts.run_followups(send, T0 + timedelta(hours=60))  # both due: the pass was down a day
+    assert counts == {PROCESSED: 1, SKIPPED: 1, "failed": 0} and sent == []
+    assert alerts.people.user(ANN).alert_status == PAUSED
+    assert alerts.followups(PENDING) == []  # no second pause check queued
+    assert {(f.kind, f.status, f.error) for f in alerts.followups()} == {
+        (REMINDER, SKIPPED, "the pause check is due already"), (PAUSE_CHECK, PROCESSED, None)}

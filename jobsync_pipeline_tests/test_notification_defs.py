@@ -16,13 +16,13 @@ from jobsync_pipeline.core.search import SearchParameters
 from jobsync_pipeline.definitions import defs
 from jobsync_pipeline.defs import notifications as notification_defs
 from jobsync_pipeline.defs.notifications import (delivery_sensor, followups_schedule, notification_batches,
-                                                 notification_batches_schedule)
+                                                 notification_batches_sensor)
 from jobsync_pipeline.defs.resources import NotifyResource, StoreResource
 from jobsync_pipeline.store.apply import Expiry
 from jobsync_pipeline.store.repo import Store
-from jobsync_pipeline.store.tables import notifications
+from jobsync_pipeline.store.tables import job_events, notifications
 from jobsync_pipeline.store.time import as_utc, utcnow
-from jobsync_pipeline_tests.test_searches import ANN, BOB, CATALOG
+from jobsync_pipeline_tests.test_searches import ANN, BOB, CATALOG, posting
 
 ASSET = "notifications__notification_batches"
 # a closed window of the last hours (a partition whatever the day the tests run), its jobs new at 10 past
@@ -160,17 +160,67 @@ def test_the_followups_schedule_runs_only_when_a_followup_is_due(sqlite_url):
     assert isinstance(tick(started + timedelta(hours=24)), dg.RunRequest)  # the reminder
 
 
-@pytest.mark.parametrize("at, keys", [
-    (datetime(2026, 12, 1, 10, 5, tzinfo=timezone.utc), ["2026-12-01-10:00", "2026-12-01-09:00"]),
-    (datetime(2026, 12, 1, 0, 0, tzinfo=timezone.utc), ["2026-12-01-00:00", "2026-11-30-23:00"]),
-    (datetime(2026, 12, 1, 10, 30, tzinfo=timezone.utc), ["2026-12-01-10:00"]),
-])
-def test_the_window_schedule_builds_the_current_window_and_early_in_an_hour_the_one_just_closed(at, keys):
-    with dg.build_schedule_context(scheduled_execution_time=at) as context:
-        requests = list(notification_batches_schedule(context))
-    assert [r.partition_key for r in requests] == keys
-    assert [r.run_key for r in requests] == [f"{key}@{at:%H%M}" for key in keys]
-    assert all(key in notification_batches.partitions_def.get_partition_keys(current_time=at) for key in keys)
+def evaluate_window_sensor(store_url: str, cursor: str | None):
+    """One tick of the window sensor: what it asked for, and its cursor after the tick."""
+    with dg.build_sensor_context(cursor=cursor, resources={"store": StoreResource(url=store_url)}) as context:
+        result = notification_batches_sensor(context)
+        return result, context.cursor
+
+
+def window_key(store: Store, start: datetime) -> str:
+    """The sensor's run key of a window: its new and reactivated events' count and newest id."""
+    with store.engine.connect() as conn:
+        count, top = conn.execute(sa.select(sa.func.count(), sa.func.max(job_events.c.id)).where(
+            job_events.c.kind.in_(("new", "reactivated")), job_events.c.at >= start,
+            job_events.c.at < start + timedelta(hours=1))).one()
+    return f"{start:%Y-%m-%d-%H:%M}@{count}-{top}"
+
+
+def test_the_window_sensor_builds_each_window_once_per_state_of_its_new_jobs(sqlite_url):
+    skipped, cursor = evaluate_window_sensor(sqlite_url, None)
+    assert isinstance(skipped, dg.SkipReason) and cursor is None  # no job event at all
+
+    arrived = utcnow() - timedelta(minutes=30)  # within the look back
+    hour = arrived.replace(minute=0, second=0, microsecond=0)
+    store = catalog_at(sqlite_url, arrived)
+    requests, cursor = evaluate_window_sensor(sqlite_url, None)
+    assert [(r.partition_key, r.run_key) for r in requests] == [(f"{hour:%Y-%m-%d-%H:%M}", window_key(store, hour))]
+    assert cursor == str(max(ids_of_job_events(store)))
+
+    # nothing new: the same run key, which Dagster launches once
+    again, same = evaluate_window_sensor(sqlite_url, cursor)
+    assert [r.run_key for r in again] == [r.run_key for r in requests] and same == cursor
+
+    # more jobs in this window and the one before: both windows, with keys of what they hold now
+    more = [*CATALOG, posting(6, "Python Tutor"), posting(7, "Figma Illustrator")]
+    catalog_at(sqlite_url, arrived - timedelta(minutes=40), more[:6])
+    catalog_at(sqlite_url, arrived + timedelta(minutes=1), more)
+    later, cursor = evaluate_window_sensor(sqlite_url, cursor)
+    hours = sorted({(arrived - timedelta(minutes=40)).replace(minute=0, second=0, microsecond=0), hour})
+    assert [r.run_key for r in later] == [window_key(store, h) for h in hours]
+    assert later[-1].run_key != requests[0].run_key
+
+
+def test_the_window_sensor_sees_an_apply_that_committed_after_a_later_one(sqlite_url):
+    """Two boards apply at once on PostgreSQL: the one that started first takes lower event ids but may
+    commit last, after the sensor's cursor passed them. Its events are recent: the look back sees them,
+    and the window's key changes, so it is built again."""
+    arrived = utcnow() - timedelta(minutes=20)
+    hour = arrived.replace(minute=0, second=0, microsecond=0)
+    store = catalog_at(sqlite_url, arrived)
+    first, cursor = evaluate_window_sensor(sqlite_url, None)
+    with store.engine.begin() as conn:  # the late commit: an event below the cursor, in the same window
+        job_id = conn.scalar(sa.select(sa.func.min(job_events.c.job_id)))
+        conn.execute(job_events.insert().values(id=int(cursor) - 1000, job_id=job_id, sync_id=1, kind="reactivated",
+                                                at=arrived))
+    late, _ = evaluate_window_sensor(sqlite_url, cursor)
+    assert [r.partition_key for r in late] == [f"{hour:%Y-%m-%d-%H:%M}"]
+    assert late[0].run_key == window_key(store, hour) != first[0].run_key
+
+
+def ids_of_job_events(store: Store) -> list[int]:
+    with store.engine.connect() as conn:
+        return list(conn.scalars(sa.select(job_events.c.id)))
 
 
 # --- the jobs ------------------------------------------------------------------------------------
@@ -189,7 +239,8 @@ def test_the_delivery_job_writes_each_users_digest_to_the_outbox(sqlite_url, tmp
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(resources=resources(sqlite_url, tmp_path / "outbox"), instance=instance)
     assert result.success
-    assert result.output_for_node("deliver_notifications_op") == {"sent": 3, "failed": 0, "skipped": 0, "digests": 1}
+    assert result.output_for_node("deliver_notifications_op") == {"sent": 3, "failed": 0, "skipped": 0, "digests": 1,
+                                                                  "void_claims": 0}
     metadata = op_metadata(result, "deliver_notifications_op")
     assert (metadata["sent"], metadata["failed"], metadata["digests"]) == (3, 0, 1)
     [digest] = (tmp_path / "outbox").iterdir()
@@ -204,17 +255,17 @@ def test_the_delivery_job_writes_each_users_digest_to_the_outbox(sqlite_url, tmp
     assert len(list((tmp_path / "outbox").iterdir())) == 1
 
 
-def test_the_followups_job_reminds_then_pauses_an_unconfirmed_user(sqlite_url, tmp_path):
+def test_the_followups_job_reminds_an_unconfirmed_user_and_skips_a_confirmed_one(sqlite_url, tmp_path):
     store = Store(sqlite_url)
-    alerting(store, ANN, started=utcnow() - timedelta(hours=49))  # the reminder and the pause check are due
+    alerting(store, ANN, started=utcnow() - timedelta(hours=25))  # the reminder is due, the pause check not yet
     alerting(store, BOB, started=utcnow() - timedelta(hours=49))
     store.alerts().confirm(BOB)
     with dg.DagsterInstance.ephemeral() as instance:
         result = defs.resolve_job_def("alert_followups").execute_in_process(
             resources=resources(sqlite_url, tmp_path / "outbox"), instance=instance)
     assert result.success
-    assert op_metadata(result, "followups_op") == {"processed": 2, "skipped": 2, "failed": 0}
-    assert store.searches.user(ANN).alert_status == "paused" and store.searches.user(BOB).alert_status == "active"
+    assert op_metadata(result, "followups_op") == {"processed": 1, "skipped": 2, "failed": 0}
+    assert store.searches.user(ANN).alert_status == "unconfirmed" and store.searches.user(BOB).alert_status == "active"
     [reminder] = (tmp_path / "outbox").iterdir()
     assert "Confirm your job alerts" in reminder.read_text() and "ann_example.com" in reminder.name
 
@@ -241,5 +292,5 @@ def test_every_alerting_definition_is_in_the_project():
     assert {"build_notification_batches", "deliver_notifications", "alert_followups",
             "notifications_cleanup"} <= {job.name for job in defs.resolve_all_job_defs()}
     assert defs.resolve_sensor_def("delivery_sensor").job_name == "deliver_notifications"
-    assert defs.resolve_schedule_def("notification_batches_schedule").job_name == "build_notification_batches"
+    assert defs.resolve_sensor_def("notification_batches_sensor").job_name == "build_notification_batches"
     assert defs.resolve_schedule_def("followups_schedule").cron_schedule == "* * * * *"

@@ -126,7 +126,7 @@ def test_deliver_due_sends_each_users_digest_to_the_hook_and_records_it(store_ur
         channel = store.alerts().add_channel(ANN, hook.channel(), allow=LOOPBACK, now=T0)
         store.notifications().build(*WINDOW, now=T0)
         counts = deliver_due(store, notify(), now=LATER)
-        assert counts == {"sent": 3, "failed": 0, "skipped": 0, "digests": 1}
+        assert counts == {"sent": 3, "failed": 0, "skipped": 0, "digests": 1, "void_claims": 0}
         assert deliver_due(store, notify(), now=LATER + timedelta(hours=1))["digests"] == 0  # never twice
     [(_, _, payload)] = hook.got
     assert payload["title"] == "3 new jobs for your saved search"
@@ -186,9 +186,35 @@ def test_a_title_cannot_forge_a_link():
     title, body = digest_message([item(title="Engineer](http://evil.example) [Confirm your alerts",
                                        company="[Acme](http://evil.example)")])
     assert title == "1 new job for your saved search"
-    assert "](http://evil.example)" not in body.replace("\\]", "")  # every bracket that opens or closes a link is escaped
+    # every bracket that could open or close a link is escaped
+    assert "](http://evil.example)" not in body.replace("\\]", "")
     assert links(body) == ["https://jobs.example/1"]  # one link: the job's own
     assert "Engineer](http://evil.example) [Confirm your alerts" in markdown.markdown(body)  # shown as text
+
+
+def test_a_job_url_cannot_forge_a_link_and_only_web_urls_are_links():
+    _, body = digest_message([item(url="https://jobs.example/1) [Confirm your alerts](http://evil.example")])
+    assert len(links(body)) == 1 and links(body)[0].startswith("https://jobs.example/1%29")
+    _, body = digest_message([item(url="javascript:alert(1)")])
+    assert links(body) == [] and "javascript" not in body
+
+
+def test_a_digest_that_reached_no_channel_leaves_the_users_last_token_good(sqlite_url):
+    store = catalog(sqlite_url)
+    alerting(store, ANN)
+    search(store, ANN, keywords="figma")
+    search(store, ANN, keywords="python")
+    with JsonHook() as hook:
+        store.alerts().add_channel(ANN, hook.channel(), allow=LOOPBACK, now=T0)
+        store.notifications().build(*WINDOW, now=T0)
+        deliver_due(store, notify(per_user=1), now=LATER)  # the first digest, with a token, arrives
+    token = re.search(r"--token (jsc_[A-Za-z0-9_-]+)", hook.got[0][2]["message"]).group(1)
+    with JsonHook(status=500) as broken:
+        store.alerts().add_channel(ANN, broken.channel(), allow=LOOPBACK, now=T0)
+        for channel in store.alerts().channels(ANN)[:1]:
+            store.alerts().remove_channel(ANN, channel.id)
+        assert deliver_due(store, notify(per_user=1), now=LATER)["failed"] == 1  # its new token reached no one
+    assert store.alerts().confirm_token(token).alert_status == ACTIVE
 
 
 def test_a_digest_carries_only_the_sanitized_description_as_text(sqlite_url):

@@ -136,6 +136,8 @@ def _notifications(args) -> int:
         return 0
     queue = store.notifications(max_retries=_notify().max_retries)
     if command == "list":
+        if args.user:
+            store.searches.user(args.user)  # an unknown user is an error, not an empty list
         rows = [n.as_json() for n in queue.list(args.status, args.user, args.limit)]
         _print(args, rows, "\n".join(
             f"{r['id']}  {r['user']}  search {r['saved_search_id']}  job {r['job_id']}  {r['status']}"
@@ -154,8 +156,14 @@ def _build(args) -> int:
     from jobsync_pipeline.store.time import utcnow
 
     start = _instant(args.window, "--window") or utcnow()
+    from jobsync_pipeline.defs.notifications import WINDOWS
+
     if start > utcnow():
         raise CommandError(f"--window {start.isoformat(timespec='minutes')} is in the future")
+    first = WINDOWS.start
+    if start < first:
+        raise CommandError(f"--window {start.isoformat(timespec='minutes')} is before the first window "
+                           f"({first:%Y-%m-%d %H:%M} UTC)")
     key = start.replace(minute=0, second=0, microsecond=0).strftime("%Y-%m-%d-%H:%M")
     job = defs.resolve_job_def("build_notification_batches")
     result = job.execute_in_process(instance=instance(), partition_key=key, run_config=QUIET_LOGS,

@@ -56,8 +56,9 @@ def deliver_due(store: Store, notify: NotifyResource, now: datetime | None = Non
     outbox, allow = notify.outbox(), notify.allowed()
 
     def send_claim(claim: Claim, channels: list[tuple[int, str, str]]) -> list[tuple[int | None, str | None]]:
-        token = None
+        token = previous = None
         if claim.alert_status == UNCONFIRMED:
+            previous = alerts.confirm_token_hash(claim.user_id)
             token = alerts.issue_confirm_token(claim.user_id)
         title, body = digest_message(claim.items, confirm_token=token, email=claim.email)
         if not channels:
@@ -73,6 +74,8 @@ def deliver_due(store: Store, notify: NotifyResource, now: datetime | None = Non
             if log:
                 log(f"{claim.email}: digest of {len(claim.items)} job(s) to {masked}: {error or 'sent'}")
             outcomes.append((channel_id, error))
+        if token and all(error for _, error in outcomes):  # nobody got the new token: the last one stays good
+            alerts.restore_confirm_token(claim.user_id, previous)
         return outcomes
 
     return deliver_pass(store.notifications(max_retries=notify.max_retries,
@@ -151,18 +154,21 @@ build_notification_batches = dg.define_asset_job(
 
 @dg.sensor(job=build_notification_batches, minimum_interval_seconds=60,
            default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Builds the notification_batches window of every new or reactivated job since its last tick "
-                       "(its cursor: the newest job event seen), so a window is built as its jobs arrive, again "
-                       "when more arrive, and never when nothing did. Reads the local store only.")
+           description="Builds the notification_batches windows holding new or reactivated jobs since its last "
+                       "tick (its cursor: the newest job event seen) or of the last two hours (an apply that "
+                       "committed late), each once per state of its events (the run key): a window is built as its "
+                       "jobs arrive, again when more arrive, and never when nothing did. Reads the local store only.")
 def notification_batches_sensor(context: dg.SensorEvaluationContext, store: StoreResource):
     last = int(context.cursor) if context.cursor else None
     windows, newest = store.store().notifications().fresh_windows(after_event_id=last, now=utcnow())
     if newest is not None:
         context.update_cursor(str(newest))
     if not windows:
-        return dg.SkipReason("no new or reactivated job since the last tick")
-    return [dg.RunRequest(run_key=f"{start:%Y-%m-%d-%H:%M}@{newest}", partition_key=start.strftime("%Y-%m-%d-%H:%M"))
-            for start in windows]
+        return dg.SkipReason("no new or reactivated job in the last two hours or since the last tick")
+    # the run key names the window's events as they are: Dagster launches a run key once, so a window
+    # whose events did not change since it was built is not built again
+    return [dg.RunRequest(run_key=f"{start:%Y-%m-%d-%H:%M}@{key}", partition_key=start.strftime("%Y-%m-%d-%H:%M"))
+            for start, key in windows]
 
 
 @dg.op(description="Removes sent and skipped notifications, deliveries and processed follow-ups older than "

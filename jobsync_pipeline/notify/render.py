@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from urllib.parse import quote
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -57,7 +58,9 @@ def _search_label(parameters: str | None, search_id: int) -> str:
 def _job_lines(job: Mapping[str, Any]) -> str:
     where = ", ".join(s for s in (job.get("location"), job.get("workplace")) if s)
     pay = _salary(job)
-    head = f"- **[{_md(job['title'])}]({job['url']})** — {_md(job.get('company') or '')}"
+    url = _link(job.get("url"))
+    title = f"**[{_md(job['title'])}]({url})**" if url else f"**{_md(job['title'])}**"
+    head = f"- {title} — {_md(job.get('company') or '')}"
     detail = "; ".join(s for s in (where, pay, f"posted {job['posted_date']}" if job.get("posted_date") else "") if s)
     text = excerpt(job.get("description_html"))
     return head + (f"  \n  {_md(detail)}" if detail else "") + (f"  \n  {_md(text)}" if text else "")
@@ -70,6 +73,15 @@ def _salary(job: Mapping[str, Any]) -> str:
     money = lambda value: f"{value:,.0f}"  # noqa: E731
     span = money(low) if high is None or high == low else (money(high) if low is None else f"{money(low)}–{money(high)}")
     return f"{span} {job.get('salary_currency') or ''} a year".replace("  ", " ")
+
+
+def _link(url: str | None) -> str | None:
+    """A job's URL as a Markdown link target: http(s) only, with the characters that could end the
+    target or open another (parentheses, brackets, spaces, angle brackets) percent-encoded."""
+    url = (url or "").strip()
+    if not url.lower().startswith(("https://", "http://")):
+        return None
+    return quote(url, safe=":/?#@!$&'*+,;=%~-._")
 
 
 def _md(text: str) -> str:

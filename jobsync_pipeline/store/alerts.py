@@ -138,6 +138,15 @@ class AlertStore:
             conn.execute(users.update().where(users.c.id == user_id).values(confirm_token_hash=_hash(token)))
         return token
 
+    def confirm_token_hash(self, user_id: int) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.scalar(sa.select(users.c.confirm_token_hash).where(users.c.id == user_id))
+
+    def restore_confirm_token(self, user_id: int, token_hash: str | None) -> None:
+        """Put back the token hash a digest that reached no channel replaced: the user's last token stays good."""
+        with self.engine.begin() as conn:
+            conn.execute(users.update().where(users.c.id == user_id).values(confirm_token_hash=token_hash))
+
     def pause(self, email: str) -> User:
         user = self.people.user(email)
         if user.alert_status not in RECEIVING:
@@ -237,18 +246,26 @@ class AlertStore:
                 counts[SKIPPED] += 1
                 continue
             if row.kind == REMINDER:
+                with self.engine.connect() as conn:
+                    checks = [as_utc(at) for at in conn.scalars(sa.select(followups.c.scheduled_at).where(
+                        followups.c.user_id == row.user_id, followups.c.kind == PAUSE_CHECK,
+                        followups.c.status.in_((PENDING, PROCESSING))))]
+                pause_at = min(checks, default=now + self.timings.pause_check_after - self.timings.reminder_after)
+                if pause_at <= now:  # a pass that comes late: the pause is due, a reminder would promise time
+                    self._finish(row.id, SKIPPED, now, "the pause check is due already")
+                    counts[SKIPPED] += 1
+                    continue
                 error = send(row.user_id, "Confirm your job alerts",
                              f"You started job alerts but have not confirmed them. Confirm with "
-                             f"`jobsync alerts confirm --user {row.email}` or the link in your digest; "
-                             f"unconfirmed alerts pause {_hours(self.timings.pause_check_after - self.timings.reminder_after)} "
-                             "from now.")
+                             f"`jobsync alerts confirm --user {row.email}` or the token in your digest; "
+                             f"unconfirmed alerts pause at {pause_at:%Y-%m-%d %H:%M} UTC.")
                 if error:  # a later pass tries again: back to pending once the lease ends
                     self._release(row.id, error)
                     counts["failed"] += 1
                     continue
-                with self.engine.begin() as conn:
-                    _queue(conn, row.user_id, PAUSE_CHECK,
-                           now + self.timings.pause_check_after - self.timings.reminder_after, now)
+                if not checks:  # the reminder queues the pause check (start queued one: it stands)
+                    with self.engine.begin() as conn:
+                        _queue(conn, row.user_id, PAUSE_CHECK, pause_at, now)
             else:
                 with self.engine.begin() as conn:
                     conn.execute(users.update().where(users.c.id == row.user_id, users.c.alert_status == UNCONFIRMED)
@@ -288,11 +305,6 @@ def _followup(row) -> Followup:
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _hours(span: timedelta) -> str:
-    hours = span.total_seconds() / 3600
-    return f"{hours:g} hours"
 
 
 __all__ = ["AlertStore", "ChannelError", "FollowupTimings", "NotFound"]

@@ -146,22 +146,29 @@ class NotificationStore:
         return result
 
     def fresh_windows(self, after_event_id: int | None, now: datetime,
-                      first_look: timedelta = timedelta(hours=2)) -> tuple[list[datetime], int | None]:
-        """The hour windows (UTC starts) holding new or reactivated jobs' events after `after_event_id`
-        (None: those of the last `first_look`), and the newest event id (None: no event at all)."""
+                      lookback: timedelta = timedelta(hours=2)) -> tuple[list[tuple[datetime, str]], int | None]:
+        """The hour windows (UTC starts) holding new or reactivated jobs' events after `after_event_id` or
+        of the last `lookback`, each with a key that changes whenever the window's events do (their
+        count and newest id), and the newest event id of all (None: no event yet).
+
+        The lookback is what catches an apply that committed after a later one: its events have lower
+        ids than events already seen, but its `at` (when it started) is recent."""
         fresh = job_events.c.kind.in_(FRESH_KINDS)
-        since = job_events.c.id > after_event_id if after_event_id is not None else job_events.c.at >= now - first_look
+        recent = job_events.c.at >= now - lookback
+        new = sa.or_(job_events.c.id > after_event_id, recent) if after_event_id is not None else recent
         with self.engine.connect() as conn:
             newest = conn.scalar(sa.select(sa.func.max(job_events.c.id)))
             first, last = conn.execute(sa.select(sa.func.min(job_events.c.at), sa.func.max(job_events.c.at))
-                                       .where(fresh, since)).one()
-        if first is None:
-            return [], newest
-        start, end = as_utc(first).replace(minute=0, second=0, microsecond=0), as_utc(last)
-        windows = []
-        while start <= end:
-            windows.append(start)
-            start += timedelta(hours=1)
+                                       .where(fresh, new)).one()
+            windows = []
+            start = None if first is None else as_utc(first).replace(minute=0, second=0, microsecond=0)
+            while start is not None and start <= as_utc(last):
+                end = start + timedelta(hours=1)
+                count, top = conn.execute(sa.select(sa.func.count(), sa.func.max(job_events.c.id)).where(
+                    fresh, job_events.c.at >= start, job_events.c.at < end)).one()
+                if count:
+                    windows.append((start, f"{count}-{top}"))
+                start = end
         return windows, newest
 
     def _totals(self, conn: sa.Connection, batch: str) -> dict[str, int]:

@@ -125,6 +125,7 @@ job_events = sa.Table(
     sa.Column("at", UTC_TIME, nullable=False),
     sa.Index("ix_job_events_sync", "sync_id"),
     sa.Index("ix_job_events_job", "job_id"),
+    sa.Index("ix_job_events_at", "at"),  # migration 0013: a notification window's new jobs
 )
 
 raw_snapshots = sa.Table(

@@ -84,11 +84,14 @@ def upgrade() -> None:
         sa.Column("error", sa.Text),
     )
     op.create_index("ix_followups_due", "followups", ["status", "scheduled_at"])
+    # a window's new jobs are read by time (building it, and the sensor that decides to)
+    op.create_index("ix_job_events_at", "job_events", ["at"])
     op.create_index("uq_followups_one_pending", "followups", ["user_id", "kind"], unique=True,
                     sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_job_events_at", "job_events")
     for table in ("followups", "deliveries", "notifications", "channels"):
         op.drop_table(table)
     with op.batch_alter_table("users") as batch:
