@@ -2,7 +2,9 @@
 check that tells an out-of-date store apart from a broken one."""
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -63,7 +65,7 @@ def _create_engine(url: str) -> sa.Engine:
         # pysqlite opens transactions lazily and outside our control; let SQLAlchemy's BEGIN rule.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -74,6 +76,20 @@ def _create_engine(url: str) -> sa.Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _wal(cursor, attempts: int = 100) -> None:
+    """Put the file in WAL mode. Switching takes the file's exclusive lock, and SQLite answers "database
+    is locked" at once (no busy wait) when another process opens the same new file at that moment
+    (two `jobsync` processes sharing a fresh pacing file): try again for a few seconds."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
 
 
 def _alembic_config() -> Config:
