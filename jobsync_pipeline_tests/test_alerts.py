@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from jobsync_pipeline.store.alerts import (ACTIVE, PAUSE_CHECK, PAUSED, PENDING, PROCESSED, REMINDER, SKIPPED, STOPPED,
-                                           UNCONFIRMED, AlertStore, FollowupTimings, _queue)
+                                           UNCONFIRMED, AlertStore, FollowupTimings, _queue, new_confirm_token)
 from jobsync_pipeline.store.repo import Store
 from jobsync_pipeline_tests.test_searches import ANN, BOB, T0
 
@@ -28,7 +28,7 @@ def pending(alerts: AlertStore) -> list[tuple[str, str, object]]:
 def recorder(error: str | None = None):
     sent = []
 
-    def send(user_id, title, body):
+    def send(user_id, email, title, body):
         sent.append((user_id, title))
         return error
     return send, sent
@@ -65,7 +65,8 @@ def test_a_confirmed_user_s_follow_ups_end_skipped(store_url):
 
 def test_a_confirmation_token_confirms_once(store_url):
     alerts = started(store_url, ANN)
-    token = alerts.issue_confirm_token(alerts.people.user(ANN).id)
+    token = new_confirm_token()
+    alerts.keep_confirm_token(alerts.people.user(ANN).id, token)
     assert alerts.confirm_token("jsc_wrong") is None
     assert alerts.confirm_token(token).alert_status == ACTIVE
     assert alerts.confirm_token(token) is None  # used

@@ -235,3 +235,13 @@ def _currency_in(text: str) -> str | None:
         return code.group(1).upper()
     symbol = _SYMBOL.search(text)
     return _CURRENCY_SYMBOLS[symbol.group(1)] if symbol else None
+
+
+def annual_text(low: float | None, high: float | None, currency: str | None) -> str | None:
+    """An annual salary range as people read it ("90,000–120,000 EUR a year"), or None without one: what
+    search results and digests show."""
+    if low is None and high is None:
+        return None
+    money = lambda value: f"{value:,.0f}"  # noqa: E731
+    span = money(low) if high is None or high == low else (money(high) if low is None else f"{money(low)}–{money(high)}")
+    return f"{span} {currency or ''} a year".replace("  ", " ")

@@ -15,7 +15,7 @@ from jobsync_pipeline.defs.source_specs import SOURCE_SPECS
 from jobsync_pipeline.notify.render import digest_message
 from jobsync_pipeline.notify.send import send, write_outbox
 from jobsync_pipeline.store import Store
-from jobsync_pipeline.store.alerts import UNCONFIRMED
+from jobsync_pipeline.store.alerts import UNCONFIRMED, new_confirm_token
 from jobsync_pipeline.store.notifications import Claim, deliver_pass
 from jobsync_pipeline.store.time import utcnow
 
@@ -53,29 +53,14 @@ def deliver_due(store: Store, notify: NotifyResource, now: datetime | None = Non
     deliver` run."""
     now = now or utcnow()
     alerts = store.alerts(notify.timings())
-    outbox, allow = notify.outbox(), notify.allowed()
 
     def send_claim(claim: Claim, channels: list[tuple[int, str, str]]) -> list[tuple[int | None, str | None]]:
-        token = previous = None
-        if claim.alert_status == UNCONFIRMED:
-            previous = alerts.confirm_token_hash(claim.user_id)
-            token = alerts.issue_confirm_token(claim.user_id)
+        token = new_confirm_token() if claim.alert_status == UNCONFIRMED else None
         title, body = digest_message(claim.items, confirm_token=token, email=claim.email)
-        if not channels:
-            if outbox is None:
-                return []
-            path = write_outbox(outbox, claim.email, claim.key, title, body, now)
-            if log:
-                log(f"{claim.email}: digest of {len(claim.items)} job(s) written to {path}")
-            return [(None, None)]
-        outcomes = []
-        for channel_id, url, masked in channels:
-            error = send(url, title, body, allow=allow)
-            if log:
-                log(f"{claim.email}: digest of {len(claim.items)} job(s) to {masked}: {error or 'sent'}")
-            outcomes.append((channel_id, error))
-        if token and all(error for _, error in outcomes):  # nobody got the new token: the last one stays good
-            alerts.restore_confirm_token(claim.user_id, previous)
+        outcomes = _to_channels(notify, channels, claim.email, claim.key, title, body, now,
+                                log, what=f"digest of {len(claim.items)} job(s)")
+        if token and any(error is None for _, error in outcomes):  # it reached them: the token counts
+            alerts.keep_confirm_token(claim.user_id, token)
         return outcomes
 
     return deliver_pass(store.notifications(max_retries=notify.max_retries,
@@ -85,20 +70,36 @@ def deliver_due(store: Store, notify: NotifyResource, now: datetime | None = Non
 
 def run_followups(store: Store, notify: NotifyResource, now: datetime | None = None) -> dict[str, int]:
     """One follow-up pass (the schedule's, and `jobsync followups run`'s)."""
-    alerts = store.alerts(notify.timings())
-    outbox, allow = notify.outbox(), notify.allowed()
+    now = now or utcnow()
+    queue = store.notifications()
 
-    def remind(user_id: int, title: str, body: str) -> str | None:
-        channels = store.notifications().channel_urls(user_id)
-        if not channels:
-            if outbox is not None:
-                email = next(u.email for u in alerts.people.list_users() if u.id == user_id)
-                write_outbox(outbox, email, f"reminder{user_id}", title, body, now or utcnow())
-            return None
-        errors = [send(url, title, body, allow=allow) for _, url, _ in channels]
-        return None if any(error is None for error in errors) else "; ".join(e for e in errors if e)
+    def remind(user_id: int, email: str, title: str, body: str) -> str | None:
+        outcomes = _to_channels(notify, queue.channel_urls(user_id), email, f"reminder{user_id}", title, body, now,
+                                what="reminder")
+        return None if any(error is None for _, error in outcomes) else "; ".join(e for _, e in outcomes if e) or None
 
-    return alerts.run_followups(remind, now, limit=notify.followups_per_pass)
+    return store.alerts(notify.timings()).run_followups(remind, now, limit=notify.followups_per_pass)
+
+
+def _to_channels(notify: NotifyResource, channels: list[tuple[int, str, str]], email: str, key: str, title: str,
+                 body: str, now: datetime, log=None, what: str = "message") -> list[tuple[int | None, str | None]]:
+    """A message to each of a user's channels, or to the dev outbox when they have none (if configured):
+    one (channel id, or None for the outbox; error or None) per message sent, none when nowhere to send."""
+    if not channels:
+        outbox = notify.outbox()
+        if outbox is None:
+            return []
+        path = write_outbox(outbox, email, key, title, body, now)
+        if log:
+            log(f"{email}: {what} written to {path}")
+        return [(None, None)]
+    outcomes = []
+    for channel_id, url, masked in channels:
+        error = send(url, title, body, allow=notify.allowed())
+        if log:
+            log(f"{email}: {what} to {masked}: {error or 'sent'}")
+        outcomes.append((channel_id, error))
+    return outcomes
 
 
 @dg.op(description="One delivery pass over due notifications (claimed atomically, per user at most notify.per_user).")

@@ -8,9 +8,11 @@ from __future__ import annotations
 import html
 import json
 import re
-from urllib.parse import quote
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
+
+from jobsync_pipeline.core.salary import annual_text
 
 EXCERPT_CHARS = 280
 _TAGS = re.compile(r"<[^>]+>")
@@ -57,7 +59,7 @@ def _search_label(parameters: str | None, search_id: int) -> str:
 
 def _job_lines(job: Mapping[str, Any]) -> str:
     where = ", ".join(s for s in (job.get("location"), job.get("workplace")) if s)
-    pay = _salary(job)
+    pay = annual_text(job.get("salary_annual_min"), job.get("salary_annual_max"), job.get("salary_currency")) or ""
     url = _link(job.get("url"))
     title = f"**[{_md(job['title'])}]({url})**" if url else f"**{_md(job['title'])}**"
     head = f"- {title} — {_md(job.get('company') or '')}"
@@ -66,13 +68,6 @@ def _job_lines(job: Mapping[str, Any]) -> str:
     return head + (f"  \n  {_md(detail)}" if detail else "") + (f"  \n  {_md(text)}" if text else "")
 
 
-def _salary(job: Mapping[str, Any]) -> str:
-    low, high = job.get("salary_annual_min"), job.get("salary_annual_max")
-    if low is None and high is None:
-        return ""
-    money = lambda value: f"{value:,.0f}"  # noqa: E731
-    span = money(low) if high is None or high == low else (money(high) if low is None else f"{money(low)}–{money(high)}")
-    return f"{span} {job.get('salary_currency') or ''} a year".replace("  ", " ")
 
 
 def _link(url: str | None) -> str | None:

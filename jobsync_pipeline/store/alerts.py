@@ -11,7 +11,6 @@ calls for it, else it ends `skipped`.
 """
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from jobsync_pipeline.notify.channels import ChannelError, parse_channel
 from jobsync_pipeline.core.digest import DigestSettings
-from jobsync_pipeline.store.searches import NotFound, SearchStore, User
+from jobsync_pipeline.notify.channels import parse_channel
+from jobsync_pipeline.store.searches import NotFound, SearchStore, User, token_hash
 from jobsync_pipeline.store.tables import channels, followups, users
 from jobsync_pipeline.store.time import as_utc, utcnow
 
@@ -127,25 +126,14 @@ class AlertStore:
         if not token or not token.startswith(CONFIRM_PREFIX) or len(token) > 200:
             return None
         with self.engine.connect() as conn:
-            email = conn.scalar(sa.select(users.c.email).where(users.c.confirm_token_hash == _hash(token)))
+            email = conn.scalar(sa.select(users.c.email).where(users.c.confirm_token_hash == token_hash(token)))
         return self.confirm(email, now) if email else None
 
-    def issue_confirm_token(self, user_id: int) -> str:
-        """A new one-time confirmation token for an unconfirmed user (carried in their next digest); only
-        its hash is kept, and issuing one voids the one before."""
-        token = CONFIRM_PREFIX + secrets.token_urlsafe(24)
+    def keep_confirm_token(self, user_id: int, token: str) -> None:
+        """Make `token` (from `new_confirm_token`) the user's one confirmation token, once a digest carrying
+        it reached them; only its hash is kept, and it voids the one before."""
         with self.engine.begin() as conn:
-            conn.execute(users.update().where(users.c.id == user_id).values(confirm_token_hash=_hash(token)))
-        return token
-
-    def confirm_token_hash(self, user_id: int) -> str | None:
-        with self.engine.connect() as conn:
-            return conn.scalar(sa.select(users.c.confirm_token_hash).where(users.c.id == user_id))
-
-    def restore_confirm_token(self, user_id: int, token_hash: str | None) -> None:
-        """Put back the token hash a digest that reached no channel replaced: the user's last token stays good."""
-        with self.engine.begin() as conn:
-            conn.execute(users.update().where(users.c.id == user_id).values(confirm_token_hash=token_hash))
+            conn.execute(users.update().where(users.c.id == user_id).values(confirm_token_hash=token_hash(token)))
 
     def pause(self, email: str) -> User:
         user = self.people.user(email)
@@ -158,7 +146,6 @@ class AlertStore:
         user = self.people.user(email)
         if user.alert_status != PAUSED:
             raise ValueError(f"{user.email}'s alerts are {user.alert_status}, not paused")
-        self._set(user, STOPPED)
         return self.start(email, now)
 
     def _set(self, user: User, status: str, **values) -> User:
@@ -231,11 +218,11 @@ class AlertStore:
                                 .where(followups.c.id.in_(ids)).order_by(followups.c.scheduled_at, followups.c.id))
             return [_followup(r) for r in rows]
 
-    def run_followups(self, send: Callable[[int, str, str], str | None], now: datetime | None = None,
+    def run_followups(self, send: Callable[[int, str, str, str], str | None], now: datetime | None = None,
                       limit: int = 10) -> dict[str, int]:
         """One pass: claim due follow-ups and act on each as the user's state now calls for. `send(user_id,
-        title, body)` sends a message to the user's channels and returns an error or None. Returns the
-        counts by outcome."""
+        email, title, body)` sends a message to the user's channels and returns an error or None. Returns
+        the counts by outcome."""
         now = now or utcnow()
         counts = {PROCESSED: 0, SKIPPED: 0, "failed": 0}
         for row in self.claim_followups(now, limit):
@@ -255,7 +242,7 @@ class AlertStore:
                     self._finish(row.id, SKIPPED, now, "the pause check is due already")
                     counts[SKIPPED] += 1
                     continue
-                error = send(row.user_id, "Confirm your job alerts",
+                error = send(row.user_id, row.email, "Confirm your job alerts",
                              f"You started job alerts but have not confirmed them. Confirm with "
                              f"`jobsync alerts confirm --user {row.email}` or the token in your digest; "
                              f"unconfirmed alerts pause at {pause_at:%Y-%m-%d %H:%M} UTC.")
@@ -303,8 +290,7 @@ def _followup(row) -> Followup:
                     processed_at=as_utc(row.processed_at), error=row.error)
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def new_confirm_token() -> str:
+    """A one-time confirmation token for a digest to carry; it counts once `keep_confirm_token` kept it."""
+    return CONFIRM_PREFIX + secrets.token_urlsafe(24)
 
-
-__all__ = ["AlertStore", "ChannelError", "FollowupTimings", "NotFound"]

@@ -179,10 +179,8 @@ class NotificationStore:
     # --- delivering --------------------------------------------------------------------------------
     def release_expired(self, now: datetime | None = None) -> int:
         """Claims whose lease ran out (their pass died) go back to due: `pending` again."""
-        now = now or utcnow()
         with self.engine.begin() as conn:
-            return conn.execute(notifications.update().where(
-                notifications.c.status == SENDING, notifications.c.claimed_until < now).values(
+            return conn.execute(notifications.update().where(_lease_ran_out(now or utcnow())).values(
                 status=PENDING, claim_key=None, claimed_until=None)).rowcount
 
     def _due(self, now: datetime) -> sa.ColumnElement[bool]:
@@ -196,9 +194,8 @@ class NotificationStore:
     def due_count(self, now: datetime | None = None) -> int:
         """How many notifications are due (claims past their lease included)."""
         now = now or utcnow()
-        expired = sa.and_(notifications.c.status == SENDING, notifications.c.claimed_until < now)
         with self.engine.connect() as conn:
-            return conn.scalar(sa.select(sa.func.count()).where(sa.or_(self._due(now), expired)))
+            return conn.scalar(sa.select(sa.func.count()).where(sa.or_(self._due(now), _lease_ran_out(now))))
 
     def claim(self, now: datetime | None = None, per_user: int = 100, users_per_pass: int = 100) -> list[Claim]:
         """Claims for up to `users_per_pass` users at once (a pass sends each claim as it takes it:
@@ -365,6 +362,11 @@ def deliver_pass(store: NotificationStore,
         counts[outcome] += len(claim.notification_ids)
         counts["digests"] += 1
     return counts
+
+
+def _lease_ran_out(now: datetime) -> sa.ColumnElement[bool]:
+    """A `sending` claim whose pass died: its lease ended before `now`."""
+    return sa.and_(notifications.c.status == SENDING, notifications.c.claimed_until < now)
 
 
 def _notification(row) -> Notification:

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from jobsync_pipeline.core.salary import annual_text
 from jobsync_pipeline.core.search import SearchParameters, reasons
 from jobsync_pipeline.store.tables import (SOURCE_PREFERENCE, api_tokens, jobs, saved_searches, search_run_results,
                                            search_runs, users)
@@ -144,7 +145,7 @@ class SearchStore:
         user = self.user(email)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
-            conn.execute(api_tokens.insert().values(user_id=user.id, token_hash=_token_hash(token),
+            conn.execute(api_tokens.insert().values(user_id=user.id, token_hash=token_hash(token),
                                                     created_at=now or utcnow()))
         return token
 
@@ -163,7 +164,7 @@ class SearchStore:
         now = now or utcnow()
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(api_tokens.c.id, users).join(users, users.c.id == api_tokens.c.user_id)
-                               .where(api_tokens.c.token_hash == _token_hash(token),
+                               .where(api_tokens.c.token_hash == token_hash(token),
                                       api_tokens.c.revoked_at.is_(None))).first()
             if row is None:
                 return None
@@ -588,7 +589,8 @@ def _runs_query() -> sa.Select:
     return sa.select(search_runs, users.c.email).join(users, users.c.id == search_runs.c.user_id)
 
 
-def _token_hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """What the store keeps of a token (API or confirmation): 32 random bytes need no slow hash."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -621,9 +623,4 @@ def _run(row) -> SearchRun:
 
 
 def _salary(row) -> str | None:
-    low, high = row.salary_annual_min, row.salary_annual_max
-    if low is None and high is None:
-        return None
-    money = lambda v: f"{v:,.0f}"  # noqa: E731
-    span = money(low) if high is None or high == low else (money(high) if low is None else f"{money(low)}–{money(high)}")
-    return f"{span} {row.salary_currency or ''} a year".replace("  ", " ")
+    return annual_text(row.salary_annual_min, row.salary_annual_max, row.salary_currency)
