@@ -1,0 +1,114 @@
+"""A sync's steps: their names per kind of source, their statuses, and how a step reports progress.
+
+Every sync of every board records its steps (`sync_steps`): what ran, how far it got, what it counted
+and why it failed. The plan of a sync is all its steps, `pending`, written when it starts, so an
+operator watching sees what is still to come; each step then moves `running → completed | failed |
+skipped` (a step after a failed one stays `pending` until the sync ends, then is `skipped`).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+ENDED = frozenset({StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED})
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """The steps of a sync, by the lane asset that runs them (`raw_snapshot`, `postings`, `job_diff`)."""
+
+    fetch: tuple[str, ...]
+    parse: tuple[str, ...]
+    apply: tuple[str, ...]
+
+    def all(self) -> tuple[str, ...]:
+        return (*self.fetch, *self.parse, *self.apply)
+
+    def by_stage(self, stage: str) -> tuple[str, ...]:
+        return {"raw_snapshot": self.fetch, "postings": self.parse, "job_diff": self.apply}[stage]
+
+
+# What a one-request (or one-listing) source really does: the fetch and its archive, the parse, and the
+# diff applied in one transaction.
+API_STEPS = StepPlan(fetch=("fetch", "archive"), parse=("parse",), apply=("apply", "cleanup"))
+# A site crawl: the issue's names, in order. `start_browser` is skipped when the site is crawled
+# over plain HTTP; `cleanup` keeps the step history within its limit.
+CRAWL_STEPS = StepPlan(
+    fetch=("initialize", "check_availability", "start_browser", "generate_urls", "crawl"),
+    parse=("process",),
+    apply=("check_duplicates", "save", "cleanup"))
+
+
+@dataclass
+class SyncStep:
+    """One step of one sync as `sync_steps` records it."""
+
+    sync_id: int
+    position: int
+    name: str
+    status: str = StepStatus.PENDING
+    done: int | None = None
+    total: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds(), 3)
+
+    def progress_text(self) -> str:
+        if self.done is None:
+            return ""
+        return f"{self.done}/{self.total}" if self.total is not None else str(self.done)
+
+
+class StepReporter(Protocol):
+    """What a connector that does several steps of its own tells the lane as it goes (`sources` know no
+    store and no Dagster; the lane's reporter writes `sync_steps` and the run's log)."""
+
+    def start(self, step: str, total: int | None = None) -> None: ...
+
+    def advance(self, step: str, done: int, total: int | None = None,
+                counts: Mapping[str, int] | None = None) -> None: ...
+
+    def finish(self, step: str, counts: Mapping[str, int] | None = None) -> None: ...
+
+    def fail(self, step: str, error: str, counts: Mapping[str, int] | None = None) -> None: ...
+
+    def skip(self, step: str, reason: str) -> None: ...
+
+
+class NoReporter:
+    """A reporter that records nothing (a connector used on its own, the tests of a parser)."""
+
+    def start(self, step: str, total: int | None = None) -> None:
+        pass
+
+    def advance(self, step: str, done: int, total: int | None = None,
+                counts: Mapping[str, int] | None = None) -> None:
+        pass
+
+    def finish(self, step: str, counts: Mapping[str, int] | None = None) -> None:
+        pass
+
+    def fail(self, step: str, error: str, counts: Mapping[str, int] | None = None) -> None:
+        pass
+
+    def skip(self, step: str, reason: str) -> None:
+        pass
