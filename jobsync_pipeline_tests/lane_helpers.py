@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from jobsync_pipeline.defs.run_tags import RANGE_END, RANGE_START
 from jobsync_pipeline.defs.lanes import build_source_lane
-from jobsync_pipeline.defs.resources import BucketResource, StoreResource
+from jobsync_pipeline.defs.resources import BucketResource, StoreResource, SyncPolicyResource
 from jobsync_pipeline.defs.source_specs import COMPANY_FILES
 
 LANE = build_source_lane(COMPANY_FILES)
@@ -31,7 +31,8 @@ def run_lane(instance: dg.DagsterInstance, store_url: str, bucket: Path, boards:
     selected = sorted(boards, key=keys.index)
     return dg.materialize(
         LANE.assets, instance=instance, raise_on_error=False,
-        resources={"store": StoreResource(url=store_url), "bucket": BucketResource(url=str(bucket), **bucket_config)},
+        resources={"store": StoreResource(url=store_url), "bucket": BucketResource(url=str(bucket), **bucket_config),
+                   "sync_policy": SyncPolicyResource()},
         **({"partition_key": selected[0]} if len(selected) == 1 else
            {"tags": {RANGE_START: selected[0], RANGE_END: selected[-1]}}))
 

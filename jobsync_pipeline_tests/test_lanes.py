@@ -5,7 +5,7 @@ import dagster as dg
 import pytest
 
 from jobsync_pipeline_tests.conftest import FIXTURES, SAMPLE_BUCKET
-from jobsync_pipeline.defs.resources import BucketResource, StoreResource
+from jobsync_pipeline.defs.resources import BucketResource, StoreResource, SyncPolicyResource
 from jobsync_pipeline_tests.lane_helpers import BOARDS, fill_bucket, partition_metadata, query, run_lane
 
 BAD = FIXTURES / "company_files" / "bad"
@@ -178,7 +178,8 @@ def test_an_expected_board_failure_is_printed_without_dagster_stack_traces(sqlit
         instance.add_dynamic_partitions("company_files_boards", boards)
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, tags=range_tags(boards[0], boards[-1]), run_config=RUN_CONFIG,
-            resources={"store": StoreResource(url=sqlite_url), "bucket": BucketResource(url=str(bucket))})
+            resources={"store": StoreResource(url=sqlite_url), "bucket": BucketResource(url=str(bucket)),
+                       "sync_policy": SyncPolicyResource()})
     assert not result.success
     printed = capfd.readouterr().err
     assert "1 board(s) did not sync" in printed and "wickham-cycles.json: not valid JSON" in printed

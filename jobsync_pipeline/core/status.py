@@ -13,14 +13,18 @@ class SyncStatus(StrEnum):
     STALE = "stale"  # a late snapshot (older than the applied one): skipped, the catalog unchanged
     GUARDED = "guarded"  # the expiry guard held the diff back: nothing applied
     RETIRED = "retired"  # the board was retired: its jobs expired once
+    # the run ended before the apply (only some of the lane's assets were selected): nothing applied
+    PARTIAL = "partial"
 
 
 class BoardStatus(StrEnum):
-    """The `boards.status` lifecycle: active → failing (404s) → retired (N 404s, or an operator)."""
+    """The `boards.status` lifecycle: active → failing (404s) → retired (N 404s, or an operator); an
+    operator may also set a board inactive (not synced, its jobs kept: a crawled site switched off)."""
 
     ACTIVE = "active"
     FAILING = "failing"
     RETIRED = "retired"
+    INACTIVE = "inactive"
 
 
 SYNCABLE = (BoardStatus.ACTIVE, BoardStatus.FAILING)

@@ -27,28 +27,37 @@ ENDED = frozenset({StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED})
 
 @dataclass(frozen=True)
 class StepPlan:
-    """The steps of a sync, by the lane asset that runs them (`raw_snapshot`, `postings`, `job_diff`)."""
+    """The steps of a source's sync, by the lane asset that runs them."""
 
-    fetch: tuple[str, ...]
-    parse: tuple[str, ...]
-    apply: tuple[str, ...]
+    fetch: tuple[str, ...]  # raw_snapshot's; beyond API fetches', the connector reports them itself
+    parse: str  # postings'
+    apply: str  # job_diff's: the diff applied in one transaction
+    check_duplicates: str | None = None  # job_diff's, before the apply: what the crawl found twice or knew
+    cleanup: str = "cleanup"  # job_diff's last: the step history kept within its limit
+
+    @property
+    def connector_reports(self) -> bool:
+        return self.fetch != API_FETCH
 
     def all(self) -> tuple[str, ...]:
-        return (*self.fetch, *self.parse, *self.apply)
+        return (*self.fetch, self.parse, *([self.check_duplicates] if self.check_duplicates else []), self.apply,
+                self.cleanup)
 
     def by_stage(self, stage: str) -> tuple[str, ...]:
-        return {"raw_snapshot": self.fetch, "postings": self.parse, "job_diff": self.apply}[stage]
+        steps = self.all()
+        first = {"raw_snapshot": 0, "postings": len(self.fetch), "job_diff": len(self.fetch) + 1}[stage]
+        last = {"raw_snapshot": len(self.fetch), "postings": len(self.fetch) + 1, "job_diff": len(steps)}[stage]
+        return steps[first:last]
 
 
+API_FETCH = ("fetch", "archive")
 # What a one-request (or one-listing) source really does: the fetch and its archive, the parse, and the
 # diff applied in one transaction.
-API_STEPS = StepPlan(fetch=("fetch", "archive"), parse=("parse",), apply=("apply", "cleanup"))
+API_STEPS = StepPlan(fetch=API_FETCH, parse="parse", apply="apply")
 # A site crawl: the issue's names, in order. `start_browser` is skipped when the site is crawled
-# over plain HTTP; `cleanup` keeps the step history within its limit.
-CRAWL_STEPS = StepPlan(
-    fetch=("initialize", "check_availability", "start_browser", "generate_urls", "crawl"),
-    parse=("process",),
-    apply=("check_duplicates", "save", "cleanup"))
+# over plain HTTP.
+CRAWL_STEPS = StepPlan(fetch=("initialize", "check_availability", "start_browser", "generate_urls", "crawl"),
+                       parse="process", check_duplicates="check_duplicates", apply="save")
 
 
 @dataclass

@@ -22,6 +22,7 @@ from jobsync_pipeline.defs.board_checks import (BOARD_OUTCOME, MASS_EXPIRY_GUARD
                                                 check_outputs, record)
 from jobsync_pipeline.defs.resources import StoreResource, SyncPolicyResource
 from jobsync_pipeline.defs.run_tags import contiguous_ranges, range_tags
+from jobsync_pipeline.defs.sync_steps import StepLog, steps_metadata
 from jobsync_pipeline.defs.source_specs import SourceSpec
 from jobsync_pipeline.sources.base import BoardError
 from jobsync_pipeline.sources.http import FetchError
@@ -78,6 +79,9 @@ class LaneStep:
         self.started = time.monotonic()
         self.failures: dict[str, str] = {}
         self.outcomes: dict[str, CheckOutcome] = {}
+        self.stage = stage
+        self.sync_ids: dict[str, int] = {}  # each board's sync in this run, started by the run's first step
+        self._logs: dict[str, StepLog] = {}
 
     @property
     def connector(self):
@@ -100,27 +104,53 @@ class LaneStep:
             self._connector.close()
 
     def boards(self) -> list[str]:
-        """The run's boards that no earlier step has already ended (refused, failed or stale); the ended
+        """The run's boards that no earlier step has already ended (refused, failed or stale), each with
+        its sync open (started now, with its steps planned, when this is the run's first step); the ended
         ones get their outcome from their syncs row."""
-        ended = {s.board: s for s in self.store.syncs_for_run(self.context.run.run_id, self.spec.name)}
+        ended = {s.board: s for s in self.store.syncs_for_run(self.context.run.run_id, self.spec.name)
+                 if s.status != SyncStatus.RUNNING}
         for board, sync in ended.items():
             if board in self.context.partition_keys:
                 self.outcomes[board] = ended_outcome(sync)
-        return [b for b in self.context.partition_keys if b not in ended]
+        boards = [b for b in self.context.partition_keys if b not in ended]
+        self.sync_ids = self.store.steps.open_syncs(self.spec.name, boards, run_id=self.context.run.run_id,
+                                                    plan=self.spec.steps.all())
+        return boards
+
+    def steps(self, board: str) -> StepLog:
+        """The board's step reporter: sync_steps rows and one log line per change."""
+        if board not in self._logs:
+            self._logs[board] = StepLog(self.store.steps, self.sync_ids[board], f"{self.spec.name}/{board}",
+                                        self.context.log)
+        return self._logs[board]
+
+    def trim_steps(self, board: str) -> int:
+        """Keep the step details of the board's last N completed syncs (the syncs rows stay)."""
+        return self.store.steps.keep_latest(self.spec.name, board, self.context.resources.sync_policy.step_history_syncs)
+
+    def end_sync(self, board: str, status: str, **fields) -> None:
+        """End the board's sync in this run (its steps not reached are skipped), or record one that had not
+        started (a board already retired)."""
+        if board in self.sync_ids:
+            self.store.finish_sync(self.sync_ids[board], status, **fields)
+        else:
+            self.store.record_sync(self.spec.name, board, status, run_id=self.context.run.run_id, **fields)
+        self.trim_steps(board)
 
     def not_found(self, board: str, exc: FetchError) -> None:
         """A board that answers 404 fails, and is retired (its jobs expired) after N in a row."""
         policy = self.context.resources.sync_policy
         status, expired = self.store.boards.not_found(self.spec.name, board, str(exc), run_id=self.context.run.run_id,
-                                                      retire_after=policy.retire_after_not_found)
+                                                      retire_after=policy.retire_after_not_found,
+                                                      sync_id=self.sync_ids.get(board))
         if status == BoardStatus.RETIRED:
-            if any(s.board == board for s in self.store.syncs_for_run(self.context.run.run_id, self.spec.name)):
+            if expired or self.store.sync_result(self.sync_ids[board]).status == SyncStatus.RETIRED:
                 error = f"{exc}: board retired, {expired} job(s) expired"  # its syncs row is written
+                self.trim_steps(board)
             else:  # retired before this run (a hand-run partition): end it here, or the later steps would
                 # re-apply its last archived payload and bring its expired jobs back
                 error = f"{exc}: board already retired, nothing applied"
-                self.store.record_sync(self.spec.name, board, SyncStatus.RETIRED, run_id=self.context.run.run_id,
-                                       error=error)
+                self.end_sync(board, SyncStatus.RETIRED, error=error)
             self.failures[board] = error
             self.outcomes[board] = CheckOutcome(False, error)
             self.context.log.warning(f"{self.spec.name}/{board}: {error}")
@@ -132,12 +162,12 @@ class LaneStep:
         self.failures[board] = error
         self.outcomes[board] = CheckOutcome(False, error)
         self.store.finish_sync(sync_id, SyncStatus.FAILED, counts=counts, error=error)
+        self.trim_steps(board)
 
     def fail(self, board: str, error: str, **fields) -> None:
         self.failures[board] = error
         self.outcomes[board] = CheckOutcome(False, error)
-        self.store.record_sync(self.spec.name, board, SyncStatus.FAILED, run_id=self.context.run.run_id, error=error,
-                               **fields)
+        self.end_sync(board, SyncStatus.FAILED, error=error, **fields)
         self.context.log.error(f"{self.spec.name}/{board}: {error}")
 
     def prepare(self, board: str) -> tuple[RawSnapshot, ParsedSnapshot]:
@@ -164,8 +194,9 @@ class LaneStep:
         try:
             return self.prepare(board)
         except StaleSnapshot as exc:
-            self.store.record_sync(self.spec.name, board, SyncStatus.STALE, run_id=self.context.run.run_id,
-                                   error=str(exc))
+            if self.stage == "postings":
+                self.steps(board).skip(self.spec.steps.parse, str(exc))
+            self.end_sync(board, SyncStatus.STALE, error=str(exc))
             self.outcomes[board] = CheckOutcome(True, f"skipped: {exc}", WARN)
             self.context.log.warning(str(exc))
             self.report(board, started, stale=1, failed=0)
@@ -180,7 +211,26 @@ class LaneStep:
         if self.asset_key.path[-1] == "job_diff":
             return
         self.context.add_asset_metadata(
-            {**numbers, "duration_seconds": round(time.monotonic() - started, 3)}, partition_key=board)
+            {**numbers, "duration_seconds": round(time.monotonic() - started, 3), **self.steps_metadata(board)},
+            partition_key=board)
+
+    def steps_metadata(self, board: str) -> dict:
+        if board not in self.sync_ids:
+            return {}
+        return {"sync_id": self.sync_ids[board],
+                **steps_metadata(self.store.steps.steps(self.sync_ids[board]), self.spec.steps.by_stage(self.stage))}
+
+    def end_partial_syncs(self) -> None:
+        """When the run selected no later step of the lane, its boards' syncs end here: `partial`, nothing
+        applied (else they would show running forever)."""
+        selection = self.context.run.asset_selection
+        later = STAGES[STAGES.index(self.stage) + 1:]
+        if not selection or any(dg.AssetKey([self.spec.name, stage]) in selection for stage in later):
+            return
+        for board, sync_id in self.sync_ids.items():
+            if board not in self.failures and self.store.sync_result(sync_id).status == SyncStatus.RUNNING:
+                self.store.finish_sync(sync_id, SyncStatus.PARTIAL,
+                                       error=f"the run selected no step after {self.stage}: nothing applied")
 
     def record_outcomes(self, asset_key: dg.AssetKey | None = None) -> None:
         outcomes = {board: self.outcomes.get(board) or CheckOutcome(False, "the step ended before this board")
@@ -202,6 +252,7 @@ class LaneStep:
                        [(board, not_evaluated(self.outcomes[board])) for board in self.context.partition_keys],
                        blocking=True)
             raise dg.Failure(description=_failure_text(self.failures), metadata={"failed": len(self.failures)})
+        self.end_partial_syncs()
         yield dg.MaterializeResult(metadata={
             "boards_in_run": len(self.context.partition_keys), "failed_in_run": len(self.failures),
             "run_seconds": round(time.monotonic() - self.started, 3)})
@@ -248,7 +299,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
     # output_required=False: the check outputs are logged per partition (board_checks), not yielded
     common = dict(
         key_prefix=[spec.name], group_name=spec.name, owners=list(spec.owners), partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(), required_resource_keys={"store", *spec.resource_keys},
+        backfill_policy=dg.BackfillPolicy.single_run(), required_resource_keys={"store", "sync_policy", *spec.resource_keys},
         output_required=False)
     key = {stage: dg.AssetKey([spec.name, stage]) for stage in STAGES}
 
@@ -259,16 +310,24 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                           "(an identical payload is stored once).", **common)
     def raw_snapshot(context: dg.AssetExecutionContext):
         step = LaneStep(spec, context, "raw_snapshot")
-        boards = list(context.partition_keys)
         registry = step.store.boards
-        step.store.ensure_boards(spec.name, boards)  # a partition added by hand is a board too
+        step.store.ensure_boards(spec.name, context.partition_keys)  # a partition added by hand is a board too
+        boards = step.boards()
         registry.attempted(spec.name, boards)
+        plan = spec.steps
         try:
             for board in boards:
                 started = time.monotonic()
                 previous = step.store.latest_raw(spec.name, board)
+                steps = step.steps(board)
                 try:
-                    payload = step.connector.fetch(board, previous.payload() if previous else None)
+                    if plan.connector_reports:  # a crawl: the connector tells its own steps as it goes
+                        payload = step.connector.fetch(board, previous.payload() if previous else None,
+                                                       progress=steps)
+                    else:
+                        with steps.run("fetch") as fetching:
+                            payload = step.connector.fetch(board, previous.payload() if previous else None)
+                            fetching.counts = {"bytes": len(payload.body), "not_modified": int(payload.not_modified)}
                 except FetchError as exc:
                     if exc.status == 404 and spec.board_registry:
                         step.not_found(board, exc)
@@ -281,7 +340,12 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                     step.report(board, started, failed=1)
                     continue
                 registry.answered(spec.name, board)
-                identical = payload.not_modified or step.store.archive_raw(spec.name, payload)[1]
+                if plan.connector_reports:
+                    identical = step.store.archive_raw(spec.name, payload)[1]
+                else:
+                    with steps.run("archive") as archiving:
+                        identical = payload.not_modified or step.store.archive_raw(spec.name, payload)[1]
+                        archiving.counts = {"identical_payload": int(identical)}
                 step.report(board, started, bytes=len(payload.body), identical_payload=int(identical),
                             not_modified=int(payload.not_modified), failed=0)
                 step.outcomes[board] = CheckOutcome(
@@ -300,6 +364,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
         boards = step.boards()
         for board in boards:
             started = time.monotonic()
+            step.steps(board).start(spec.steps.parse)
             prepared = step.prepared(board, started)
             if prepared is None:
                 continue
@@ -307,6 +372,8 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
             step.store.keep_bad_records(raw.id, spec.name, board, parsed.bad_records)
             if parsed.duplicates:
                 context.log.warning(f"{spec.name}/{board}: duplicate ids kept once: {parsed.duplicates[:20]}")
+            step.steps(board).finish(spec.steps.parse, {"found": parsed.found, "bad": len(parsed.bad_records),
+                                                        "duplicates": len(parsed.duplicates)})
             step.report(board, started, found=parsed.found, bad=len(parsed.bad_records),
                         duplicates=len(parsed.duplicates), inactive=parsed.inactive, text_repairs=parsed.repaired,
                         stale=0, failed=0)
@@ -341,12 +408,17 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
             if prepared is None:
                 continue
             raw, parsed = prepared
-            sync_id = step.store.start_sync(spec.name, board, run_id=context.run.run_id, raw_snapshot_id=raw.id)
+            sync_id, steps = step.sync_ids[board], step.steps(board)
             counts = {"found": parsed.found, "bad": len(parsed.bad_records), "duplicates": len(parsed.duplicates)}
+            if spec.steps.check_duplicates:
+                with steps.run(spec.steps.check_duplicates) as checking:
+                    checking.counts = {"duplicates": len(parsed.duplicates), "already_known": step.store.count_known(
+                        spec.name, spec.jobs_board or board, parsed.postings["external_id"])}
+            steps.start(spec.steps.apply)
             # a feed expires jobs by age, never by what one fetch lists: nothing for the guard to hold back
             guard = config.guard(step.store, spec.name, board, parsed.found) if spec.complete_snapshots else None
             try:
-                diff = step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id,
+                diff = step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id, raw_snapshot_id=raw.id,
                                                  snapshot_at=parsed.snapshot_at, counts=counts, guard=guard,
                                                  expiry=expiry, jobs_board=spec.jobs_board,
                                                  listed_ids=[r.external_id for r in parsed.bad_records
@@ -354,7 +426,8 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
             except ExpiryRefused as refused:
                 verdict = refused.verdict
                 step.store.finish_sync(sync_id, SyncStatus.GUARDED, counts=counts, error=verdict.reason,
-                                       expiry_guard=verdict.decision)
+                                       expiry_guard=verdict.decision, raw_snapshot_id=raw.id)
+                step.trim_steps(board)
                 context.log.error(f"{spec.name}/{board}: expiry guard: {verdict.reason}")
                 step.outcomes[board] = CheckOutcome(False, f"held back by the expiry guard: {verdict.reason}")
                 guard_outcomes[board] = CheckOutcome(False, verdict.reason, metadata={
@@ -370,10 +443,15 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 continue
             context.log.info(f"{spec.name}/{board}: {json.dumps(diff.counts())}")
             applied = step.store.sync_result(sync_id)  # the apply counts the duplicates after the diff
+            steps.finish(spec.steps.apply, {"added": diff.counts()["new"], **diff.counts(),
+                                            "cross_source_duplicates": applied.counts["cross_source_duplicates"]})
+            with steps.run(spec.steps.cleanup) as cleaning:
+                cleaning.counts = {"step_rows_removed": step.trim_steps(board)}
             numbers = {**counts, **diff.counts(), "cross_source_duplicates": applied.counts["cross_source_duplicates"],
                        "possible_duplicates": applied.counts["possible_duplicates"],
                        "duration_seconds": round(time.monotonic() - started, 3)}
-            context.log_event(dg.AssetMaterialization(asset_key=key["job_diff"], partition=board, metadata=numbers))
+            context.log_event(dg.AssetMaterialization(asset_key=key["job_diff"], partition=board,
+                                                      metadata={**numbers, **step.steps_metadata(board)}))
             step.outcomes[board] = CheckOutcome(True, _synced_text(numbers))
             guard_outcomes[board] = CheckOutcome(True, (
                 f"{applied.expiry_guard}: applied" if applied.expiry_guard else "nothing to hold back"),

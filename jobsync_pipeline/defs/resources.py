@@ -114,6 +114,9 @@ class SyncPolicyResource(dg.ConfigurableResource):
     feed_max_age_days: float = Field(
         default=30, gt=0, description="A feed's job (RemoteOK, Himalayas) not seen for this many days expires "
                                       "(feeds list recent jobs: absence alone is not expiry).")
+    step_history_syncs: int = Field(
+        default=50, ge=1, description="Each board keeps the step details (sync_steps) of this many of its latest "
+                                      "completed syncs; the syncs rows themselves stay.")
     feed_max_pages: int = Field(
         default=50, ge=1, description="Stop paging a feed (Himalayas) after this many pages: its newest jobs "
                                       "come first, and each page costs a paced request.")

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import dagster as dg
 
 from jobsync_pipeline.core.models import ParsedSnapshot
+from jobsync_pipeline.core.steps import API_STEPS, StepPlan
 from jobsync_pipeline.defs.discovery import build_board_sensor
 from jobsync_pipeline.defs.sensors import build_bucket_sensor
 from jobsync_pipeline.settings import remoteok_tags
@@ -24,6 +25,7 @@ from jobsync_pipeline.store import Store
 class Connector(Protocol):
     """What a lane needs of a source: one board's payload, and how to read it."""
 
+    # a connector whose spec's steps say it reports its own fetch steps also takes `progress=` (StepReporter)
     def fetch(self, board: str, previous: RawPayload | None = None) -> RawPayload: ...
     # `company`: the board's company name in the registry, for sources whose payload names none
     def parse(self, payload: RawPayload, company: str | None = None) -> ParsedSnapshot: ...
@@ -46,6 +48,7 @@ class SourceSpec:
     complete_snapshots: bool = True  # a snapshot lists every open posting; a feed's lists recent ones
     jobs_board: str | None = None  # the board jobs are kept under when every partition feeds one catalog
     batch_size: int | None = None  # partitions per scheduled tick, when not the sync policy's
+    steps: StepPlan = API_STEPS  # what each sync records in sync_steps
     # the sensors that keep the lane fresh, given the spec, the lane's job and its partitions
     automation: Callable[..., list] = field(default=lambda spec, job, partitions: [])
 

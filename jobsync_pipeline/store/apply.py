@@ -81,7 +81,7 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
                    now: datetime | None = None, seen_refresh: timedelta = DEFAULT_SEEN_REFRESH,
                    guard: Callable[[SnapshotDiff], Any] | None = None, expiry: Expiry = COMPLETE,
                    jobs_board: str | None = None, lock_timeout: timedelta = LOCK_TIMEOUT,
-                   listed_ids: Iterable[str] = ()) -> SnapshotDiff:
+                   listed_ids: Iterable[str] = (), raw_snapshot_id: int | None = None) -> SnapshotDiff:
     """Diff a snapshot against the board's jobs and apply it, with its events and its `syncs` row,
     in one transaction.
 
@@ -161,7 +161,8 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
         for table in (_stage, _diff_keys):
             table.drop(conn, checkfirst=True)
         store.finish_sync(sync_id, SyncStatus.SUCCESS, counts={**(counts or {}), **result.counts(), **duplicates},
-                          snapshot_at=snapshot_at, expiry_guard=getattr(verdict, "decision", None), conn=conn)
+                          snapshot_at=snapshot_at, expiry_guard=getattr(verdict, "decision", None),
+                          raw_snapshot_id=raw_snapshot_id, conn=conn)
         conn.execute(boards.update().where(boards.c.source == source, boards.c.board == board).values(
             last_synced_at=now,
             last_snapshot_at=sa.case((boards.c.last_snapshot_at.is_(None), snapshot_at),

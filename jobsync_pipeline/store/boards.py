@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from jobsync_pipeline.core.normalize import match_text
 from jobsync_pipeline.core.status import DIFF_COUNTS, SYNCABLE, BoardStatus, SyncStatus
+from jobsync_pipeline.store.steps import StepStore
 from jobsync_pipeline.store.tables import boards, job_events, jobs, potential_companies, syncs
 from jobsync_pipeline.store.time import as_utc, utcnow
 
@@ -120,8 +121,9 @@ class BoardRegistry:
                 status=BoardStatus.ACTIVE, consecutive_not_found=0, status_changed_at=utcnow(), status_reason=None))
 
     def not_found(self, source: str, board: str, error: str, *, retire_after: int,
-                  run_id: str | None = None) -> tuple[str, int]:
-        """Count a 404; returns the board's status after it and how many jobs a retirement expired."""
+                  run_id: str | None = None, sync_id: int | None = None) -> tuple[str, int]:
+        """Count a 404; returns the board's status after it and how many jobs a retirement expired.
+        `sync_id`: the board's sync already started in this run, which a retirement ends."""
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(boards.c.status, boards.c.consecutive_not_found).where(
                 boards.c.source == source, boards.c.board == board)).first()
@@ -137,7 +139,7 @@ class BoardRegistry:
                     status_reason=f"{misses} consecutive not-found answers: {error}"))
                 return BoardStatus.FAILING, 0
             reason = f"retired after {misses} consecutive not-found answers: {error}"
-            expired = self._retire(conn, source, board, reason, run_id=run_id, misses=misses)
+            expired = self._retire(conn, source, board, reason, run_id=run_id, misses=misses, sync_id=sync_id)
             return BoardStatus.RETIRED, expired
 
     def status(self, source: str, board: str) -> str | None:
@@ -152,14 +154,19 @@ class BoardRegistry:
 
     @staticmethod
     def _retire(conn: sa.Connection, source: str, board: str, reason: str, *, run_id: str | None,
-                misses: int | None = None, expired_reason: str = BOARD_RETIRED) -> int:
+                misses: int | None = None, expired_reason: str = BOARD_RETIRED, sync_id: int | None = None) -> int:
         now = utcnow()
         where_active = (jobs.c.source == source, jobs.c.board == board, jobs.c.expired_at.is_(None))
         expiring = conn.scalar(sa.select(sa.func.count()).select_from(jobs).where(*where_active))
-        sync_id = conn.execute(syncs.insert().values(
-            source=source, board=board, run_id=run_id, status=SyncStatus.RETIRED, started_at=now, finished_at=now,
-            duration_seconds=0.0, error=reason, **{**{c: 0 for c in COUNTS}, "expired": expiring})
-        ).inserted_primary_key[0]
+        ended = dict(status=SyncStatus.RETIRED, finished_at=now, error=reason,
+                     **{**{c: 0 for c in COUNTS}, "expired": expiring})
+        if sync_id is None:
+            sync_id = conn.execute(syncs.insert().values(
+                source=source, board=board, run_id=run_id, started_at=now, duration_seconds=0.0, **ended)
+            ).inserted_primary_key[0]
+        else:
+            conn.execute(syncs.update().where(syncs.c.id == sync_id).values(**ended))
+            StepStore.end(conn, sync_id, reason)
         conn.execute(job_events.insert().from_select(
             ["job_id", "sync_id", "kind", "at"],
             sa.select(jobs.c.id, sa.literal(sync_id, sa.BigInteger), sa.literal("expired"),

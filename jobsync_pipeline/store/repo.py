@@ -19,8 +19,10 @@ from jobsync_pipeline.store.boards import BoardRegistry
 from jobsync_pipeline.store.alerts import AlertStore, FollowupTimings
 from jobsync_pipeline.store.notifications import MAX_RETRIES, NotificationStore
 from jobsync_pipeline.store.searches import SearchStore
+from jobsync_pipeline.store.sites import SiteStore
+from jobsync_pipeline.store.steps import StepStore
 from jobsync_pipeline.store.engine import check_schema, engine_for, upgrade
-from jobsync_pipeline.store.tables import bad_records, boards, raw_snapshots, syncs
+from jobsync_pipeline.store.tables import bad_records, boards, jobs, raw_snapshots, syncs
 from jobsync_pipeline.store.time import as_utc, to_utc, utcnow
 
 
@@ -76,6 +78,14 @@ class Store:
         return BoardRegistry(self.engine)
 
     @property
+    def steps(self) -> StepStore:
+        return StepStore(self.engine)
+
+    @property
+    def sites(self) -> SiteStore:
+        return SiteStore(self.engine)
+
+    @property
     def searches(self) -> SearchStore:
         return SearchStore(self.engine)
 
@@ -114,6 +124,15 @@ class Store:
             fresh = [{"source": source, "board": n, "added_at": utcnow()} for n in names if n not in known]
             if fresh:
                 conn.execute(boards.insert(), fresh)
+
+    def count_known(self, source: str, board: str, external_ids: Iterable[str]) -> int:
+        """How many of `external_ids` the board already has in the catalog (open or expired)."""
+        ids, known = list(external_ids), 0
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 1000):
+                known += conn.scalar(sa.select(sa.func.count()).select_from(jobs).where(
+                    jobs.c.source == source, jobs.c.board == board, jobs.c.external_id.in_(ids[start:start + 1000])))
+        return known
 
     def board_names(self, source: str) -> list[str]:
         with self.engine.connect() as conn:
@@ -191,17 +210,24 @@ class Store:
 
     def finish_sync(self, sync_id: int, status: str, *, counts: dict[str, int] | None = None,
                     error: str | None = None, snapshot_at: datetime | None = None,
-                    expiry_guard: str | None = None, conn: sa.Connection | None = None) -> None:
+                    expiry_guard: str | None = None, raw_snapshot_id: int | None = None,
+                    conn: sa.Connection | None = None) -> None:
+        """End a sync. One that did not succeed ends its steps too: one still running fails with `error`,
+        those never reached are skipped (a successful sync's steps are ended by the lane, which goes on
+        after the apply)."""
         if conn is None:
             with self.engine.begin() as own:
                 return self.finish_sync(sync_id, status, counts=counts, error=error, snapshot_at=snapshot_at,
-                                        expiry_guard=expiry_guard, conn=own)
+                                        expiry_guard=expiry_guard, raw_snapshot_id=raw_snapshot_id, conn=own)
         started = as_utc(conn.scalar(sa.select(syncs.c.started_at).where(syncs.c.id == sync_id)))
         finished = utcnow()
         conn.execute(syncs.update().where(syncs.c.id == sync_id).values(
             status=status, error=error, finished_at=finished, snapshot_at=to_utc(snapshot_at), expiry_guard=expiry_guard,
             duration_seconds=(finished - started).total_seconds(),
+            **({"raw_snapshot_id": raw_snapshot_id} if raw_snapshot_id is not None else {}),
             **{c: v for c, v in (counts or {}).items() if c in SYNC_COUNTS}))
+        if status != SyncStatus.SUCCESS:
+            StepStore.end(conn, sync_id, error)
 
     def record_sync(self, source: str, board: str, status: str, *, run_id: str | None,
                     counts: dict[str, int] | None = None, error: str | None = None,
@@ -216,9 +242,11 @@ class Store:
     def interrupt_syncs(self, run_id: str, reason: str) -> int:
         """End the run's syncs still `running` as failed, `interrupted: reason` (its process is gone)."""
         with self.engine.begin() as conn:
-            return conn.execute(syncs.update().where(syncs.c.run_id == run_id, syncs.c.status == SyncStatus.RUNNING)
-                                .values(status=SyncStatus.FAILED, error=f"interrupted: {reason}",
-                                        finished_at=utcnow())).rowcount
+            running = list(conn.scalars(sa.select(syncs.c.id).where(syncs.c.run_id == run_id,
+                                                                     syncs.c.status == SyncStatus.RUNNING)))
+            for sync_id in running:
+                self.finish_sync(sync_id, SyncStatus.FAILED, error=f"interrupted: {reason}", conn=conn)
+            return len(running)
 
     def syncs_for_run(self, run_id: str, source: str | None = None) -> list[SyncResult]:
         query = sa.select(syncs).where(syncs.c.run_id == run_id).order_by(syncs.c.id)

@@ -16,7 +16,7 @@ boards = sa.Table(
     sa.Column("last_snapshot_at", UTC_TIME, comment="source time of the newest applied snapshot"),
     sa.Column("last_synced_at", UTC_TIME),
     sa.Column("status", sa.String(16), nullable=False, server_default="active",
-              comment="active | failing | retired"),
+              comment="active | failing | retired | inactive"),
     sa.Column("origin", sa.String(16), comment="seed | cli | discovery | bucket"),
     sa.Column("consecutive_not_found", sa.Integer, nullable=False, server_default="0"),
     sa.Column("status_changed_at", UTC_TIME),
@@ -86,7 +86,7 @@ syncs = sa.Table(
     sa.Column("run_id", sa.String(64)),
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("board", sa.String(128), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False, comment="running | success | failed | stale | guarded | retired"),
+    sa.Column("status", sa.String(16), nullable=False, comment="running | success | failed | stale | guarded | retired | partial"),
     sa.Column("found", sa.Integer, nullable=False, default=0),
     sa.Column("new", sa.Integer, nullable=False, default=0),
     sa.Column("changed", sa.Integer, nullable=False, default=0),
@@ -111,6 +111,7 @@ syncs = sa.Table(
               comment="refused | empty_held | empty_confirmed | accepted: the guard's decision (null: none needed)"),
     sa.Index("ix_syncs_source_board_started", "source", "board", "started_at"),
     sa.Index("ix_syncs_run_id", "run_id"),
+    sa.Index("ix_syncs_source_board_id", "source", "board", "id"),
 )
 
 # No foreign keys (migration 0004): the apply writes every event by joining `jobs`, for its own
@@ -335,4 +336,39 @@ followups = sa.Table(
     # at most one pending follow-up per user and kind
     sa.Index("uq_followups_one_pending", "user_id", "kind", unique=True,
              sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'")),
+)
+
+# --- site crawls and sync steps (migration 0014) ---------------------------------------------------
+# A crawled site's validated configuration (sources.site_config.SiteConfig); whether it is synced is its
+# `boards` row's status (active, or inactive), like every other board's.
+sites = sa.Table(
+    "sites", metadata,
+    sa.Column("name", sa.String(128), primary_key=True, comment="the site_crawl board (partition)"),
+    sa.Column("search_url", sa.Text, nullable=False, comment="holds {keyword} and {page}"),
+    sa.Column("keywords", sa.Text, nullable=False, comment="JSON list"),
+    sa.Column("max_pages", sa.Integer, nullable=False),
+    sa.Column("request_delay", sa.Float, nullable=False, comment="seconds between requests to the site"),
+    sa.Column("max_jobs", sa.Integer, nullable=False),
+    sa.Column("timeout", sa.Float, nullable=False),
+    sa.Column("browser", sa.Boolean, nullable=False),
+    sa.Column("link_selector", sa.Text),
+    sa.Column("language", sa.String(8)),
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.Column("updated_at", UTC_TIME, nullable=False),
+)
+# Each sync's steps, in order: written `pending` when the sync starts, then updated as each runs. Only
+# the last N completed syncs of a board keep theirs (the `syncs` rows stay).
+sync_steps = sa.Table(
+    "sync_steps", metadata,
+    sa.Column("sync_id", sa.BigInteger, primary_key=True, comment="syncs.id"),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, comment="pending | running | completed | failed | skipped"),
+    sa.Column("done", sa.Integer),
+    sa.Column("total", sa.Integer, comment="null: not known ahead"),
+    sa.Column("counts", sa.Text, nullable=False, server_default="{}", comment="JSON object of counts"),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", UTC_TIME),
+    sa.Column("finished_at", UTC_TIME),
+    sa.Column("updated_at", UTC_TIME, nullable=False),
 )

@@ -1,0 +1,127 @@
+"""Each sync's steps (`sync_steps`): the plan written when a sync starts, each step's progress as it
+runs, and the history limit (the last N completed syncs of a board keep their steps)."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from jobsync_pipeline.core.status import SYNC_COUNTS, SyncStatus
+from jobsync_pipeline.core.steps import StepStatus, SyncStep
+from jobsync_pipeline.store.tables import sync_steps, syncs
+from jobsync_pipeline.store.time import as_utc, utcnow
+
+DEFAULT_KEEP_SYNCS = 50
+
+
+class StepStore:
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    def open_syncs(self, source: str, boards: Sequence[str], *, run_id: str, plan: Sequence[str],
+                   at: datetime | None = None) -> dict[str, int]:
+        """Each board's sync in this run: the one already running (an earlier step of the run started it),
+        else a new `running` syncs row with its steps planned `pending`. One transaction for all boards,
+        so a backfill of thousands pays for one."""
+        boards = list(dict.fromkeys(boards))
+        if not boards:
+            return {}
+        now = at or utcnow()
+        with self.engine.begin() as conn:
+            found = dict(conn.execute(sa.select(syncs.c.board, sa.func.max(syncs.c.id)).where(
+                syncs.c.run_id == run_id, syncs.c.source == source, syncs.c.status == SyncStatus.RUNNING)
+                .group_by(syncs.c.board)).all())
+            fresh = [b for b in boards if b not in found]
+            if fresh:
+                # one statement for every board (insertmanyvalues), ids in the order given
+                created = dict(conn.execute(syncs.insert().returning(syncs.c.board, syncs.c.id, sort_by_parameter_order=True), [
+                    {"source": source, "board": board, "run_id": run_id, "status": SyncStatus.RUNNING,
+                     "started_at": now, **{c: 0 for c in SYNC_COUNTS}} for board in fresh]).all())
+                conn.execute(sync_steps.insert(), [
+                    {"sync_id": created[board], "position": position, "name": name, "status": StepStatus.PENDING,
+                     "counts": "{}", "updated_at": now}
+                    for board in fresh for position, name in enumerate(plan)])
+                found.update(created)
+        return {board: found[board] for board in boards}
+
+    def update(self, sync_id: int, name: str, *, status: str | None = None, done: int | None = None,
+               total: int | None = None, counts: Mapping[str, int] | None = None, error: str | None = None,
+               started: bool = False, finished: bool = False) -> None:
+        """Move one step on; `counts` are merged into what it counted so far. A step the plan lacks (a
+        connector reporting one of its own) is added at the end."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(sync_steps.c.position, sync_steps.c.counts).where(
+                sync_steps.c.sync_id == sync_id, sync_steps.c.name == name)).first()
+            if row is None:
+                position = conn.scalar(sa.select(sa.func.coalesce(sa.func.max(sync_steps.c.position), -1) + 1)
+                                       .where(sync_steps.c.sync_id == sync_id))
+                conn.execute(sync_steps.insert().values(sync_id=sync_id, position=position, name=name,
+                                                        status=StepStatus.PENDING, counts="{}", updated_at=now))
+                merged = {}
+            else:
+                position, merged = row.position, json.loads(row.counts or "{}")
+            values: dict = {"updated_at": now}
+            if status is not None:
+                values["status"] = status
+            if done is not None:
+                values["done"] = done
+            if total is not None:
+                values["total"] = total
+            if counts:
+                values["counts"] = json.dumps({**merged, **{k: int(v) for k, v in counts.items()}})
+            if error is not None:
+                values["error"] = error[:4000]
+            if started:
+                values["started_at"] = now
+            if finished:
+                values["finished_at"] = now
+            conn.execute(sync_steps.update().where(sync_steps.c.sync_id == sync_id,
+                                                   sync_steps.c.position == position).values(**values))
+
+    def steps(self, sync_id: int) -> list[SyncStep]:
+        return self.for_syncs([sync_id]).get(sync_id, [])
+
+    def for_syncs(self, sync_ids: Iterable[int]) -> dict[int, list[SyncStep]]:
+        ids = list(sync_ids)
+        found: dict[int, list[SyncStep]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 1000):
+                for row in conn.execute(sa.select(sync_steps).where(sync_steps.c.sync_id.in_(ids[start:start + 1000]))
+                                        .order_by(sync_steps.c.sync_id, sync_steps.c.position)):
+                    found.setdefault(row.sync_id, []).append(_step(row))
+        return found
+
+    @staticmethod
+    def end(conn: sa.Connection, sync_id: int, error: str | None) -> None:
+        """A sync ended: a step still running failed with the sync's error (or was interrupted), and the
+        steps it never reached are skipped."""
+        now = utcnow()
+        conn.execute(sync_steps.update().where(sync_steps.c.sync_id == sync_id,
+                                               sync_steps.c.status == StepStatus.RUNNING)
+                     .values(status=StepStatus.FAILED, error=(error or "the sync ended while this step ran")[:4000],
+                             finished_at=now, updated_at=now))
+        conn.execute(sync_steps.update().where(sync_steps.c.sync_id == sync_id,
+                                               sync_steps.c.status == StepStatus.PENDING)
+                     .values(status=StepStatus.SKIPPED, updated_at=now))
+
+    def keep_latest(self, source: str, board: str, keep: int = DEFAULT_KEEP_SYNCS) -> int:
+        """Remove the step details of the board's completed syncs older than its newest `keep`; returns the
+        rows removed. A running sync keeps its steps whatever its age."""
+        with self.engine.begin() as conn:
+            cutoff = conn.scalar(sa.select(syncs.c.id).where(
+                syncs.c.source == source, syncs.c.board == board, syncs.c.status != SyncStatus.RUNNING)
+                .order_by(syncs.c.id.desc()).offset(keep).limit(1))
+            if cutoff is None:
+                return 0
+            old = sa.select(syncs.c.id).where(syncs.c.source == source, syncs.c.board == board,
+                                              syncs.c.id <= cutoff, syncs.c.status != SyncStatus.RUNNING)
+            return conn.execute(sync_steps.delete().where(sync_steps.c.sync_id.in_(old))).rowcount
+
+
+def _step(row) -> SyncStep:
+    return SyncStep(sync_id=row.sync_id, position=row.position, name=row.name, status=row.status, done=row.done,
+                    total=row.total, counts=json.loads(row.counts or "{}"), error=row.error,
+                    started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at))
