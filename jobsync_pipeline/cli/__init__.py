@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--pool-wait", type=float, metavar="SECONDS",
                       help="wait at most this long for the API host's pool slot (default: JOBSYNC_POOL_WAIT_SECONDS, "
                            "else 300)")
+    sync.add_argument("--progress", action="store_true",
+                      help="show each board's steps live as they run (on stderr)")
 
     boards = commands.add_parser("boards", help="the registry of boards each source syncs")
     board_commands = boards.add_subparsers(dest="boards_command", required=True)
@@ -64,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     from jobsync_pipeline.cli.notifications import add_commands as add_alert_commands
 
     search_leaves += add_alert_commands(commands)
+    from jobsync_pipeline.cli.sites import add_commands as add_site_commands
+    from jobsync_pipeline.cli.syncs import add_commands as add_sync_commands
+
+    search_leaves += add_site_commands(commands) + add_sync_commands(commands)
     from jobsync_pipeline.cli.api import add_command as add_api_command
 
     add_api_command(commands)
@@ -112,6 +118,14 @@ def run(args: argparse.Namespace) -> int:
         from jobsync_pipeline.cli import notifications
 
         return notifications.run(args)
+    if args.command == "sites":
+        from jobsync_pipeline.cli import sites
+
+        return sites.run(args)
+    if args.command == "syncs":
+        from jobsync_pipeline.cli import syncs
+
+        return syncs.run(args)
     if args.command == "boards":
         return run_boards(args)
     if args.command == "discover":
@@ -140,7 +154,8 @@ def run_sync(args: argparse.Namespace) -> int:
     if args.source not in SOURCES_BY_NAME:
         raise UsageError(f"unknown source {args.source!r}; known: {', '.join(SOURCES_BY_NAME)}")
     # in text, named boards that are none of the source's are the whole story: one line, nothing run
-    result = sync(args.source, args.board, refuse_unknown=not args.json, pool_wait=args.pool_wait)
+    result = sync(args.source, args.board, refuse_unknown=not args.json, pool_wait=args.pool_wait,
+                  progress=args.progress)
     ok = all(b["status"] == "success" for b in result["boards"].values())
     if args.json:
         print(json.dumps(result, ensure_ascii=False))

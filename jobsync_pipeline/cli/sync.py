@@ -42,6 +42,7 @@ def board_problem(spec, res, store, board: str, bucket_boards: set[str] | None) 
     from jobsync_pipeline.core.status import BoardStatus
     from jobsync_pipeline.defs.discovery import probe_board
     from jobsync_pipeline.sources.bucket import board_name_problem
+    from jobsync_pipeline.store.sites import SOURCE as SITE_SOURCE
 
     problem = board_name_problem(board)
     if problem:
@@ -51,6 +52,13 @@ def board_problem(spec, res, store, board: str, bucket_boards: set[str] | None) 
             return f"{board!r} is not one of {spec.name}'s partitions ({', '.join(spec.static_partitions)})"
         return None
     status = store.boards.status(spec.name, board)
+    if spec.name == SITE_SOURCE:
+        if status is None:
+            return f"no site {board!r}; `jobsync sites list` shows the sites, `jobsync sites add` adds one"
+        if status == BoardStatus.INACTIVE:
+            return f"site {board!r} is inactive; `jobsync sites set {board} --active` turns it on"
+    if status == BoardStatus.INACTIVE:
+        return f"{spec.name}/{board} is inactive"
     if status == BoardStatus.RETIRED:
         return f"{spec.name}/{board} is retired; `jobsync boards add {spec.name} {board}` brings it back"
     if bucket_boards is not None:
@@ -72,12 +80,16 @@ def board_problem(spec, res, store, board: str, bucket_boards: set[str] | None) 
 
 
 def sync(source: str, boards: Sequence[str] | None = None, *, refuse_unknown: bool = False,
-         pool_wait: float | None = None) -> dict:
+         pool_wait: float | None = None, progress: bool = False) -> dict:
     """Sync `boards` of `source` (all it knows when None) and return the `--json` summary.
 
     `refuse_unknown`: raise CommandError, before anything runs, when none of the named boards is one of
     the source's (instead of reporting them as failed boards). `pool_wait`: seconds to wait for the
-    source's API pool slot before giving up (default JOBSYNC_POOL_WAIT_SECONDS, 300)."""
+    source's API pool slot before giving up (default JOBSYNC_POOL_WAIT_SECONDS, 300). `progress`: draw
+    each board's steps on stderr while the run goes."""
+    from dagster._core.utils import make_new_run_id
+
+    from jobsync_pipeline.cli.syncs import with_progress
     from jobsync_pipeline.cli.runtime import instance as dagster_instance
     from jobsync_pipeline.definitions import defs
     from jobsync_pipeline.defs.source_specs import SOURCES_BY_NAME
@@ -113,8 +125,10 @@ def sync(source: str, boards: Sequence[str] | None = None, *, refuse_unknown: bo
     for start, end in contiguous_ranges(ordered, selected):
         if spec.pool:
             wait_for_pool(instance, spec.pool, settings.pool_wait_seconds() if pool_wait is None else pool_wait)
-        run = job.execute_in_process(instance=instance, tags={**range_tags(start, end), **launch_tags()},
-                                     run_config=QUIET_LOGS, raise_on_error=False)
+        run_id = make_new_run_id()
+        with with_progress(store, run_id, progress):
+            run = job.execute_in_process(instance=instance, tags={**range_tags(start, end), **launch_tags()},
+                                         run_config=QUIET_LOGS, raise_on_error=False, run_id=run_id)
         for result in store.syncs_for_run(run.run_id, spec.name):
             summary[result.board] = board_summary(result)
         for board in ordered[ordered.index(start): ordered.index(end) + 1]:

@@ -17,6 +17,7 @@ from jobsync_pipeline.sources.http import (
     PoliteClient,
 )
 from jobsync_pipeline.sources.pacing import Pacer
+from jobsync_pipeline.sources.site_config import SiteConfig
 from jobsync_pipeline.store import Store
 from jobsync_pipeline.store.alerts import FollowupTimings
 from jobsync_pipeline.store.pacing import shared_pacer
@@ -85,6 +86,10 @@ class HttpResource(dg.ConfigurableResource):
         "discovery and the CLI together. Unset: the store the store resource uses by default "
         "(JOBSYNC_DATABASE_URL, else the local SQLite file)."))
 
+    chromium_path: str = Field(default="/usr/bin/chromium", description=(
+        "The system's Chromium, which a site crawled with --browser renders its pages in (no browser is ever "
+        "downloaded)."))
+
     def base_url(self, source: str) -> str:
         return getattr(self, f"{source}_base_url") or settings.base_url(source)
 
@@ -101,6 +106,17 @@ class HttpResource(dg.ConfigurableResource):
             requests_per_second=requests_per_second or self.requests_per_second, max_attempts=self.max_attempts,
             connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
             deadline_seconds=deadline_seconds or self.request_deadline_seconds,
+            retry_after_cap=self.retry_after_cap, max_body_bytes=self.max_body_bytes, user_agent=self.user_agent),
+            pacer=self.pacer())
+
+
+    def site_client(self, site: SiteConfig) -> PoliteClient:
+        """A client for one crawled site: at least its request delay between requests to its host (in slots
+        shared with every process, like the APIs'), each page within its timeout."""
+        return PoliteClient(HttpPolicy(
+            requests_per_second=1 / site.request_delay if site.request_delay > 0 else None,
+            max_attempts=self.max_attempts, connect_timeout=min(self.connect_timeout, site.timeout),
+            read_timeout=min(self.read_timeout, site.timeout), deadline_seconds=site.timeout,
             retry_after_cap=self.retry_after_cap, max_body_bytes=self.max_body_bytes, user_agent=self.user_agent),
             pacer=self.pacer())
 

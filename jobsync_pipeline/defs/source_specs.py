@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import dagster as dg
 
 from jobsync_pipeline.core.models import ParsedSnapshot
-from jobsync_pipeline.core.steps import API_STEPS, StepPlan
+from jobsync_pipeline.core.steps import API_STEPS, CRAWL_STEPS, StepPlan
 from jobsync_pipeline.defs.discovery import build_board_sensor
 from jobsync_pipeline.defs.sensors import build_bucket_sensor
 from jobsync_pipeline.settings import remoteok_tags
@@ -19,6 +19,7 @@ from jobsync_pipeline.sources.greenhouse import GreenhouseConnector
 from jobsync_pipeline.sources.himalayas import HimalayasConnector
 from jobsync_pipeline.sources.lever import LeverConnector
 from jobsync_pipeline.sources.remoteok import FEED_BOARD, RemoteOkConnector
+from jobsync_pipeline.sources.site_crawl import SiteCrawlConnector
 from jobsync_pipeline.store import Store
 
 
@@ -122,5 +123,24 @@ HIMALAYAS = feed_source("himalayas", "Himalayas feed", HimalayasConnector, cron=
                         partitions=(himalayas.FEED_BOARD,), batch_size=1,
                         options=lambda resources: {"max_pages": resources.sync_policy.feed_max_pages})
 
-SOURCE_SPECS: tuple[SourceSpec, ...] = (COMPANY_FILES, GREENHOUSE, LEVER, REMOTEOK, HIMALAYAS)
+# Job sites publishing schema.org JobPosting, crawled by keyword: a site is a board of the registry (its
+# configuration in `sites`), synced daily, stalest first; a crawl lists some of a site's jobs, so they
+# expire by their validThrough or by age, never by absence.
+SITE_CRAWL = SourceSpec(
+    name="site_crawl",
+    title="Job sites (schema.org JobPosting)",
+    kinds=frozenset({"python", "httpx"}),
+    resource_keys=frozenset({"http", "sync_policy"}),
+    connector=lambda resources: SiteCrawlConnector(resources.store.store().sites.config, resources.http.site_client,
+                                                   browser_path=resources.http.chromium_path),
+    known_boards=lambda resources, store: store.sites.active(),
+    pool="site_crawl",
+    cron="20 3 * * *",
+    board_registry=True,
+    complete_snapshots=False,
+    steps=CRAWL_STEPS,
+    automation=lambda spec, job, partitions: [build_board_sensor(spec.name, partitions, job)],
+)
+
+SOURCE_SPECS: tuple[SourceSpec, ...] = (COMPANY_FILES, GREENHOUSE, LEVER, REMOTEOK, HIMALAYAS, SITE_CRAWL)
 SOURCES_BY_NAME = {spec.name: spec for spec in SOURCE_SPECS}

@@ -40,6 +40,7 @@ class SyncResult:
     finished_at: datetime | None = None
     duration_seconds: float | None = None
     id: int | None = None
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,21 @@ class Store:
         with self.engine.connect() as conn:
             return _sync_result(conn.execute(sa.select(syncs).where(syncs.c.id == sync_id)).one())
 
+    def sync_history(self, source: str | None = None, board: str | None = None, limit: int = 50) -> list[SyncResult]:
+        """Syncs newest first, of a source and a board when given."""
+        query = sa.select(syncs).order_by(syncs.c.id.desc()).limit(limit)
+        if source:
+            query = query.where(syncs.c.source == source)
+        if board:
+            query = query.where(syncs.c.board == board)
+        with self.engine.connect() as conn:
+            return [_sync_result(row) for row in conn.execute(query)]
+
+    def find_sync(self, sync_id: int) -> SyncResult | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(syncs).where(syncs.c.id == sync_id)).first()
+        return None if row is None else _sync_result(row)
+
     def latest_syncs(self, source: str, board: str, limit: int = 10) -> list[SyncResult]:
         with self.engine.connect() as conn:
             return [_sync_result(row) for row in conn.execute(
@@ -275,5 +291,5 @@ def _sync_result(row) -> SyncResult:
     return SyncResult(source=row.source, board=row.board, status=row.status,
                       counts={c: getattr(row, c) for c in SYNC_COUNTS}, error=row.error, expiry_guard=row.expiry_guard,
                       started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
-                      duration_seconds=row.duration_seconds, id=row.id)
+                      duration_seconds=row.duration_seconds, id=row.id, run_id=row.run_id)
 
