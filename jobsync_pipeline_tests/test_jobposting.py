@@ -172,8 +172,9 @@ def test_an_hourly_range_is_annualized_by_the_salary_rules():
     ({"@type": "MonetaryAmount", "currency": "vnd", "minValue": "10000000", "maxValue": 20000000, "unitText": "MONTH"},
      (10000000.0, 20000000.0, "VND", "month", None)),
     ({"@type": "MonetaryAmount", "currency": "USD", "value": 30}, (30.0, 30.0, "USD", None, None)),
-    ({"@type": "MonetaryAmount", "currency": "USD", "value": {"@type": "QuantitativeValue", "value": "4000",
-                                                              "unitText": "WEEK"}}, (4000.0, 4000.0, "USD", "week", None)),
+    ({"@type": "MonetaryAmount", "currency": "USD",
+      "value": {"@type": "QuantitativeValue", "value": "4000", "unitText": "WEEK"}},
+     (4000.0, 4000.0, "USD", "week", None)),
     ({"@type": "MonetaryAmount", "currency": "USD", "value": {"@type": "QuantitativeValue"}}, (None,) * 5),
     (None, (None,) * 5),
 ])

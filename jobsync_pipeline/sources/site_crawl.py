@@ -4,8 +4,9 @@ A site (`SiteConfig`, one partition of the lane) is crawled in the steps of `CRA
 reported as it goes: load the config, read robots.txt (the site must answer), start a headless
 browser when the site needs one, read the search result pages of every keyword for job links, then
 read the job pages. Every request to the site waits its turn on the client's pacer, so the site's
-`request_delay` holds between any two of them, browser navigations included; robots.txt is obeyed
-for our user agent. A site lists only what its search shows, up to `max_jobs` pages a crawl: a job
+`request_delay` holds between any two of them, browser navigations included (a rendered page's own
+scripts and data requests go with its navigation; its images, media and fonts are not loaded at all);
+robots.txt is obeyed for our user agent. A site lists only what its search shows, up to `max_jobs` pages a crawl: a job
 missing from one crawl is not gone (the lane should expire such jobs like a feed's).
 
 The payload archives the crawl in a compact, re-parseable JSON document (see `SiteCrawl.archive`):
@@ -17,6 +18,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,7 +29,7 @@ from urllib.robotparser import RobotFileParser
 
 import httpx
 
-from jobsync_pipeline.core.models import ParsedSnapshot, RawPayload
+from jobsync_pipeline.core.models import ParsedSnapshot, Posting, RawPayload
 from jobsync_pipeline.core.steps import NoReporter, StepReporter
 from jobsync_pipeline.sources.base import BoardError, decode_json
 from jobsync_pipeline.sources.browser import DEFAULT_BROWSER_PATH, BrowserPages, BrowserUnavailable, PageFailed
@@ -181,7 +183,8 @@ class StepRunner:
 # --- job links on a results page ---------------------------------------------------------------------
 
 
-def job_links(body: str | bytes, page_url: str, config: SiteConfig, excluded: set[str] = frozenset()) -> list[JobLink]:
+def job_links(body: str | bytes, page_url: str, config: SiteConfig,
+              excluded: AbstractSet[str] = frozenset()) -> list[JobLink]:
     """The job links of a results page: the site's link selector's, else its ItemList's, else every
     link to the site; absolute, without fragments, once each, never a page in `excluded`."""
     try:
@@ -277,7 +280,7 @@ class SiteCrawl:
             try:
                 fetched = self.client.get(url)
             except FetchError as exc:
-                if exc.status is None or exc.status in _RETRY_STATUSES:
+                if exc.status is None or exc.status == 429 or exc.status >= 500:
                     raise BoardError(f"site {self.config.name}: {self.config.host} is not available: {exc}") from exc
                 self.robots_record = {"url": url, "status": exc.status, "found": False}
                 rules = ""
@@ -468,11 +471,12 @@ def crawl_records(pages: list) -> Iterator[dict]:
         problem = page.get("problem")
         if items or not problem:
             continue
+        problem = str(problem)
         if page.get("via") != VIA_LINKS or problem.startswith(MALFORMED):
             yield {"id": url, "page": url, "problem": problem}
 
 
-def crawl_posting(record: dict, site: str, language: str | None):
+def crawl_posting(record: dict, site: str, language: str | None) -> tuple[Posting, bool]:
     """The builder of a crawl's records: a posting, or ValueError with the page's problem, or for a
     posting in another language than the site's `language`."""
     if "problem" in record:
