@@ -219,3 +219,61 @@ def test_a_listed_but_malformed_posting_is_not_expired(instance, store_url, tmp_
     assert (numbers["found"], numbers["bad"], numbers["expired"]) == (2, 1, 0)
     assert query(store_url, "select count(*) from jobs where board = 'amberline-freight' and expired_at is null") \
         == [(3,)]
+
+
+def steps_by_board(url: str, run_id: str) -> dict[str, dict[str, tuple]]:
+    """Each board's steps in the run: name → (status, counts JSON, error)."""
+    rows = query(url, "select s.board, t.name, t.status, t.counts, t.error from sync_steps t join syncs s "
+                      "on s.id = t.sync_id where s.run_id = :run order by s.board, t.position", run=run_id)
+    found: dict[str, dict[str, tuple]] = {}
+    for board, name, status, counts, error in rows:
+        found.setdefault(board, {})[name] = (status, counts, error)
+    return found
+
+
+def test_every_board_records_its_steps_and_a_failed_one_says_where_it_stopped(instance, store_url, tmp_path):
+    bucket = tmp_path / "bucket"
+    fill_bucket(bucket, *snapshot(1))
+    (bucket / "amberline-freight.json").write_bytes((BAD / "truncated.json").read_bytes())
+    result = run_lane(instance, store_url, bucket, BOARDS)
+    assert not result.success
+    steps = steps_by_board(store_url, result.run_id)
+    good = steps["marisol-hoteles"]
+    assert list(good) == ["fetch", "archive", "parse", "apply", "cleanup"]
+    assert {status for status, _, _ in good.values()} == {"completed"}
+    assert '"found": 3' in good["parse"][1] and '"added": 3' in good["apply"][1]
+    bad = steps["amberline-freight"]
+    assert (bad["fetch"][0], bad["archive"][0]) == ("completed", "completed")
+    assert bad["parse"][0] == "failed" and "not valid JSON" in bad["parse"][2]
+    assert (bad["apply"][0], bad["cleanup"][0]) == ("skipped", "skipped")
+
+
+def test_a_late_file_skips_its_parse_step(instance, sqlite_url, tmp_path):
+    bucket = tmp_path / "bucket"
+    fill_bucket(bucket, *snapshot(2))
+    assert run_lane(instance, sqlite_url, bucket, ["marisol-hoteles"]).success
+    fill_bucket(bucket, *snapshot(1))
+    result = run_lane(instance, sqlite_url, bucket, ["marisol-hoteles"])
+    steps = steps_by_board(sqlite_url, result.run_id)["marisol-hoteles"]
+    assert steps["parse"][0] == "skipped" and "older than the applied" in steps["parse"][2]
+    assert steps["apply"][0] == "skipped"
+
+
+def test_a_run_of_the_fetch_alone_ends_its_syncs_partial(instance, sqlite_url, tmp_path):
+    from jobsync_pipeline.defs.lanes import build_source_lane
+    from jobsync_pipeline.defs.source_specs import COMPANY_FILES
+
+    bucket = tmp_path / "bucket"
+    fill_bucket(bucket, *snapshot(1))
+    instance.add_dynamic_partitions(COMPANY_FILES.partitions_name, ["marisol-hoteles"])
+    result = dg.materialize(
+        build_source_lane(COMPANY_FILES).assets, selection="company_files/raw_snapshot", instance=instance,
+        partition_key="marisol-hoteles",
+        resources={"store": StoreResource(url=sqlite_url), "bucket": BucketResource(url=str(bucket)),
+                   "sync_policy": SyncPolicyResource()})
+    assert result.success
+    assert query(sqlite_url, "select status, error from syncs") == [
+        ("partial", "the run selected no step after raw_snapshot: nothing applied")]
+    steps = steps_by_board(sqlite_url, result.run_id)["marisol-hoteles"]
+    assert steps["fetch"][0] == "completed" and steps["parse"][0] == "skipped"
+    assert query(sqlite_url, "select count(*) from jobs") == [(0,)]

@@ -220,12 +220,18 @@ class LaneStep:
         return {"sync_id": self.sync_ids[board],
                 **steps_metadata(self.store.steps.steps(self.sync_ids[board]), self.spec.steps.by_stage(self.stage))}
 
+    def runs_stage(self, stage: str) -> bool:
+        """Whether this run executes the lane's `stage` (a run may select any of the lane's assets)."""
+        run = self.context.run
+        if run.asset_selection:
+            return dg.AssetKey([self.spec.name, stage]) in run.asset_selection
+        steps = run.step_keys_to_execute or [node.name for node in self.context.job_def.nodes]
+        return f"{self.spec.name}__{stage}" in steps
+
     def end_partial_syncs(self) -> None:
         """When the run selected no later step of the lane, its boards' syncs end here: `partial`, nothing
         applied (else they would show running forever)."""
-        selection = self.context.run.asset_selection
-        later = STAGES[STAGES.index(self.stage) + 1:]
-        if not selection or any(dg.AssetKey([self.spec.name, stage]) in selection for stage in later):
+        if any(self.runs_stage(stage) for stage in STAGES[STAGES.index(self.stage) + 1:]):
             return
         for board, sync_id in self.sync_ids.items():
             if board not in self.failures and self.store.sync_result(sync_id).status == SyncStatus.RUNNING:
