@@ -23,12 +23,13 @@ What the site holds (every URL in its pages is relative, so the pages are the sa
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from jobsync_pipeline.sources.http import HttpPolicy, PoliteClient
+from jobsync_pipeline.sources.http import PoliteClient
 from jobsync_pipeline.sources.site_config import SiteConfig
+from jobsync_pipeline.sources.site_crawl import site_policy
 from jobsync_pipeline_tests.http_server import LocalServer, Reply
 
 SITE_NAME = "localsite"
@@ -186,10 +187,7 @@ def local_site(**overrides: Any) -> Iterator[tuple[LocalServer, SiteConfig]]:
 def polite_client_for(config: SiteConfig, **policy: Any) -> PoliteClient:
     """A client as the lane builds one for a site: paced at its request delay, its timeout the deadline
     (quick backoff: a local server's trouble is a test's)."""
-    fields: Mapping[str, Any] = {
-        "requests_per_second": None if config.request_delay == 0 else 1 / config.request_delay,
-        "deadline_seconds": config.timeout, "backoff_base": 0.01, **policy}
-    return PoliteClient(HttpPolicy(**fields))
+    return PoliteClient(site_policy(config, **{"backoff_base": 0.01, **policy}))
 
 
 # --- many pages, for benchmarks ----------------------------------------------------------------------

@@ -18,6 +18,7 @@ from jobsync_pipeline.sources.http import (
 )
 from jobsync_pipeline.sources.pacing import Pacer
 from jobsync_pipeline.sources.site_config import SiteConfig
+from jobsync_pipeline.sources.site_crawl import site_policy
 from jobsync_pipeline.store import Store
 from jobsync_pipeline.store.alerts import FollowupTimings
 from jobsync_pipeline.store.pacing import shared_pacer
@@ -113,10 +114,8 @@ class HttpResource(dg.ConfigurableResource):
     def site_client(self, site: SiteConfig) -> PoliteClient:
         """A client for one crawled site: at least its request delay between requests to its host (in slots
         shared with every process, like the APIs'), each page within its timeout."""
-        return PoliteClient(HttpPolicy(
-            requests_per_second=1 / site.request_delay if site.request_delay > 0 else None,
-            max_attempts=self.max_attempts, connect_timeout=min(self.connect_timeout, site.timeout),
-            read_timeout=min(self.read_timeout, site.timeout), deadline_seconds=site.timeout,
+        return PoliteClient(site_policy(
+            site, max_attempts=self.max_attempts, connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
             retry_after_cap=self.retry_after_cap, max_body_bytes=self.max_body_bytes, user_agent=self.user_agent),
             pacer=self.pacer())
 

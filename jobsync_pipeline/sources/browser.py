@@ -44,7 +44,8 @@ class BrowserPages:
         try:
             from playwright.sync_api import Error, sync_playwright
         except ImportError:
-            raise BrowserUnavailable(f"Playwright is not installed: {INSTALL_HINT}") from None
+            raise BrowserUnavailable(f"Playwright is not installed: {INSTALL_HINT} "
+                                     f"(it drives the system's Chromium: apt-get install chromium)") from None
         self._error = Error
         self._playwright: Any = None
         self._browser: Any = None

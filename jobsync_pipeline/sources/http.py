@@ -180,7 +180,7 @@ class PoliteClient:
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise FetchError(f"GET {url}: not a usable URL ({exc})", url=url) from exc
         where = str(request.url)
-        host = _host_key(request.url)
+        host = host_key(request.url)
         interval = self.policy.min_interval(request.url.host, request.url.port)
         delay = 0.0
         for attempt in range(1, self.policy.max_attempts + 1):
@@ -222,6 +222,19 @@ class PoliteClient:
                 raise FetchError(f"GET {where} gave up after {attempt} attempts: {problem}", url=where, status=status)
             self.stats.add(retries=1)
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def wait_turn(self, url: str, delay: float = 0.0) -> float:
+        """Wait for the next slot of `url`'s host as a request of this client would (for requests the client
+        does not send itself: a browser's navigations); returns the seconds waited."""
+        parsed = httpx.URL(url)
+        return self._wait_for_slot(host_key(parsed), self.policy.min_interval(parsed.host, parsed.port), delay)
+
+    def rest(self, url: str, seconds: float | None = None) -> None:
+        """Hold every request to `url`'s host back for `seconds` from now (default: one interval)."""
+        parsed = httpx.URL(url)
+        seconds = self.policy.min_interval(parsed.host, parsed.port) if seconds is None else seconds
+        if seconds > 0:
+            self.pacer.hold_off(host_key(parsed), seconds)
 
     def _wait_for_slot(self, host: str, interval: float, delay: float) -> float:
         """Reserves the host's next slot (no sooner than `delay` from now), sleeps until it holding nothing,
@@ -355,26 +368,33 @@ class PoliteClient:
 
     def _retry_after(self, response: httpx.Response) -> float | None:
         """Seconds the server asked us to wait, or None when it did not say (or said nonsense)."""
-        value = response.headers.get("Retry-After", "").strip()
-        if not value:
-            return None
-        try:
-            seconds = float(value)
-            return seconds if math.isfinite(seconds) and seconds >= 0 else None
-        except ValueError:
-            pass
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        # Measured against the server's own Date when it sends one: our clock may be off, its is not.
-        try:
-            now = parsedate_to_datetime(response.headers["Date"]).timestamp()
-        except (KeyError, TypeError, ValueError, IndexError):
-            now = self._wall_clock()
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        return max(0.0, when.timestamp() - now)
+        return retry_after_seconds(response.headers.get("Retry-After"), response.headers.get("Date"),
+                                   self._wall_clock)
+
+
+def retry_after_seconds(value: str | None, server_date: str | None = None,
+                        wall_clock: Callable[[], float] = time.time) -> float | None:
+    """A Retry-After header's seconds (a number, or an HTTP date measured against the server's own Date
+    when it sent one: our clock may be off, its is not), or None when it says nothing usable."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    try:
+        now = parsedate_to_datetime(server_date).timestamp()
+    except (TypeError, ValueError, IndexError):
+        now = wall_clock()
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - now)
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -387,8 +407,10 @@ def _origin_text(origin: tuple[str, str, int | None]) -> str:
     return f"{scheme}://{host}" if port == _DEFAULT_PORTS.get(scheme) else f"{scheme}://{host}:{port}"
 
 
-def _host_key(url: httpx.URL) -> str:
-    # Two servers on one machine (tests, benchmarks) are two hosts to pace.
+def host_key(url: httpx.URL | str) -> str:
+    """The host as the client paces it: "host", or "host:port" for an explicit port (two servers on one
+    machine, in tests and benchmarks, are two hosts to pace)."""
+    url = httpx.URL(url) if isinstance(url, str) else url
     return url.host if url.port is None else f"{url.host}:{url.port}"
 
 

@@ -108,6 +108,8 @@ def _json_ld(tree: lxml.html.HtmlElement, url: str) -> tuple[list[dict], list[st
     A block at a time: extruct reads all of a page's blocks in one go and fails (or, told to, skips)
     them all for one bad block; a page with a good posting and a broken breadcrumb keeps its posting.
     """
+    # imported on first use: extruct brings mf2py, rdflib and more (~0.3 s), which loading the
+    # definitions, or any other source, need not pay
     from extruct.jsonld import JsonLdExtractor
 
     reader = JsonLdExtractor()

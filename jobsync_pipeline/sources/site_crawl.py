@@ -15,26 +15,23 @@ each job page's JobPosting items exactly as extracted, so a parse never needs th
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urldefrag, urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
-import httpx
 
 from jobsync_pipeline.core.models import ParsedSnapshot, Posting, RawPayload
 from jobsync_pipeline.core.steps import NoReporter, StepReporter
 from jobsync_pipeline.sources.base import BoardError, decode_json
 from jobsync_pipeline.sources.browser import DEFAULT_BROWSER_PATH, BrowserPages, BrowserUnavailable, PageFailed
 from jobsync_pipeline.sources.collect import PostingCollector
-from jobsync_pipeline.sources.http import FetchError, PoliteClient
+from jobsync_pipeline.sources.http import FetchError, HttpPolicy, PoliteClient, retry_after_seconds
 from jobsync_pipeline.sources.jobposting import (MALFORMED, NO_POSTING, extract_from_tree, extract_job_postings,
                                                  job_posting, language_code, page_tree)
 from jobsync_pipeline.sources.site_config import SiteConfig
@@ -85,8 +82,9 @@ class HttpPageReader:
 
 
 class BrowserPageReader:
-    """Pages rendered in the browser, each navigation paced on the client's pacer like its requests,
-    and a 429/503 waited out (its Retry-After, else the client's backoff) and retried like the client's."""
+    """Pages rendered in the browser, each navigation paced on the client's pacer like its requests (the
+    interval counted again from the navigation's end), and a 429/503 waited out (its Retry-After, else
+    the client's backoff ceiling) and retried up to the client's attempts."""
 
     def __init__(self, browser: BrowserPages, client: PoliteClient, timeout: float):
         self.browser, self.client, self.timeout = browser, client, timeout
@@ -95,64 +93,47 @@ class BrowserPageReader:
         policy = self.client.policy
         delay = 0.0
         for attempt in range(1, policy.max_attempts + 1):
-            wait_for_slot(self.client, url, delay)
+            self.client.wait_turn(url, delay)
             try:
                 page = self.browser.render(url, self.timeout)
             except PageFailed as exc:
                 return PageRead(url=url, status=None, error=str(exc))
+            finally:
+                # the slot was when Chromium was asked to go; its request leaves some milliseconds later
+                # (more on a loaded machine): the next one waits a whole interval from the navigation's end
+                self.client.rest(url)
             if page.status is None or 200 <= page.status < 300:
                 return PageRead(url=page.url, status=page.status or 200, body=page.html)
             problem = f"GET {url} answered {page.status} in the browser"
             if page.status not in _RETRY_STATUSES:
                 return PageRead(url=url, status=page.status, error=problem)
-            asked = retry_after_seconds(page.headers.get("retry-after"))
+            asked = retry_after_seconds(page.headers.get("retry-after"), page.headers.get("date"))
             if asked is not None and asked > policy.retry_after_cap:
                 return PageRead(url=url, status=page.status, error=(
                     f"{problem} asking to retry after {asked:.0f} s, over the {policy.retry_after_cap:.0f} s cap"))
             if attempt == policy.max_attempts:
                 return PageRead(url=url, status=page.status, error=f"{problem}, gave up after {attempt} attempts")
             if asked is not None:
-                self.client.pacer.hold_off(host_key(url), asked)  # the server spoke for the whole host
+                self.client.rest(url, asked)  # the server spoke for the whole host
             delay = asked if asked is not None else min(policy.backoff_max, policy.backoff_base * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # the loop returns
 
 
-def host_key(url: str) -> str:
-    """The host as the polite client paces it ("host", or "host:port" for an explicit port)."""
-    parsed = httpx.URL(url)
-    return parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
+# The pacer spaces the moments requests may start; a request leaves a little after its slot (the end of
+# a sleep, the client's own code) and the first also opens the connection, so slots exactly
+# `request_delay` apart could reach the site a fraction of a millisecond closer than promised. Each
+# gap gets this much more, so every gap the site sees is at least its delay.
+PACING_MARGIN_SECONDS = 0.01
 
 
-def wait_for_slot(client: PoliteClient, url: str, delay: float = 0.0) -> None:
-    """Reserves the host's next slot on the client's pacer and sleeps until it, as the client does for
-    each request (`PoliteClient._wait_for_slot`), so a browser's navigations keep the same pace."""
-    parsed = httpx.URL(url)
-    host, interval = host_key(url), client.policy.min_interval(parsed.host, parsed.port)
-    while True:
-        slot = client.pacer.reserve(host, interval, delay)
-        if slot.wait <= 0:
-            return
-        time.sleep(slot.wait)
-        if not client.pacer.voided(host, slot):
-            return
-        delay = 0.0  # a Retry-After came while we slept: that slot is void, take the next free one
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After header's seconds (a number or an HTTP date), or None when it says nothing usable."""
-    if not value or not value.strip():
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = when.timestamp() - time.time()
-    return max(0.0, seconds) if seconds == seconds else None  # NaN says nothing
+def site_policy(config: SiteConfig, **fields: Any) -> HttpPolicy:
+    """How politely to ask one site: at least its request delay between any two requests to its host,
+    each page within its timeout; `fields` set the rest of the policy (attempts, caps, user agent)."""
+    interval = config.request_delay + PACING_MARGIN_SECONDS if config.request_delay > 0 else 0.0
+    timeouts = {"connect_timeout": min(fields.pop("connect_timeout", 10.0), config.timeout),
+                "read_timeout": min(fields.pop("read_timeout", 30.0), config.timeout)}
+    return HttpPolicy(requests_per_second=1 / interval if interval else None, deadline_seconds=config.timeout,
+                      **timeouts, **fields)
 
 
 class StepRunner:
@@ -178,6 +159,9 @@ class StepRunner:
 
     def advance(self, name: str, done: int, total: int | None, counts: Mapping[str, int]) -> None:
         self.reporter.advance(name, done, total, dict(counts))
+
+    def skip(self, name: str, reason: str) -> None:
+        self.reporter.skip(name, reason)
 
 
 # --- job links on a results page ---------------------------------------------------------------------
@@ -288,6 +272,8 @@ class SiteCrawl:
                 self.robots_record = {"url": url, "status": fetched.status, "found": True}
                 rules = fetched.body.decode("utf-8", errors="replace")
             self.robots.parse(rules.splitlines())
+            # kept for the operator: the pace is the site's request_delay, which robots.txt does not change
+            self.robots_record["crawl_delay"] = self.robots.crawl_delay(self.client.policy.user_agent)
             counts["robots_found"] = int(self.robots_record["found"])
 
     def allowed(self, url: str) -> bool:
@@ -297,7 +283,7 @@ class SiteCrawl:
 
     def start_browser(self) -> None:
         if not self.config.browser:
-            self.steps.reporter.skip("start_browser", "plain HTTP")
+            self.steps.skip("start_browser", "plain HTTP")
             return
         with self.steps.step("start_browser"):
             try:
