@@ -312,7 +312,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
     # only the step that talks to the source's host holds its pool: parsing and applying never wait for it
     @dg.asset(name="raw_snapshot", kinds=set(spec.kinds), **({"pool": spec.pool} if spec.pool else {}),
               check_specs=[board_outcome_spec(key["raw_snapshot"], partitions, "fetch")],
-              description=f"{spec.title}: each board's payload exactly as fetched, archived in the store "
+              description=f"{spec.title}: {spec.payload}, archived in the store "
                           "(an identical payload is stored once).", **common)
     def raw_snapshot(context: dg.AssetExecutionContext):
         step = LaneStep(spec, context, "raw_snapshot")

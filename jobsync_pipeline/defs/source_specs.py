@@ -50,6 +50,7 @@ class SourceSpec:
     jobs_board: str | None = None  # the board jobs are kept under when every partition feeds one catalog
     batch_size: int | None = None  # partitions per scheduled tick, when not the sync policy's
     steps: StepPlan = API_STEPS  # what each sync records in sync_steps
+    payload: str = "each board's payload exactly as fetched"  # what raw_snapshot archives, as its description says
     # the sensors that keep the lane fresh, given the spec, the lane's job and its partitions
     automation: Callable[..., list] = field(default=lambda spec, job, partitions: [])
 
@@ -139,6 +140,7 @@ SITE_CRAWL = SourceSpec(
     board_registry=True,
     complete_snapshots=False,
     steps=CRAWL_STEPS,
+    payload="each site's crawl: its result pages and each job page's JobPosting items exactly as extracted",
     automation=lambda spec, job, partitions: [build_board_sensor(spec.name, partitions, job)],
 )
 

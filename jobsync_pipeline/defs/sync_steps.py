@@ -65,7 +65,8 @@ class StepLog:
 
     def _say(self, step: str, status: str, **fields) -> None:
         shown = {k: v for k, v in fields.items() if v not in (None, {}, "")}
-        line = f"{self.where} sync {self.sync_id} step {step}: {status} {json.dumps(shown, default=str)}"
+        line = f"{self.where} sync {self.sync_id} step {step}: {status}" + (
+            f" {json.dumps(shown, default=str)}" if shown else "")
         if status == StepStatus.FAILED:
             self.log.warning(line)
         elif status == StepStatus.RUNNING and "progress" in shown and not shown["progress"].startswith("0"):
