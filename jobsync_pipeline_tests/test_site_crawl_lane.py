@@ -2,6 +2,7 @@
 step-by-step records of a successful, a failing and a partly failing sync."""
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -154,3 +155,15 @@ def stalest_first_ticks(instance, store_url: str) -> None:
 
     assert tick(1) == {"gamma"}  # never synced: the stalest
     assert tick(5) == {"alpha", "gamma"}  # beta is inactive
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="no Chromium at /usr/bin/chromium (apt-get install chromium)")
+def test_a_site_crawled_in_the_browser_lands_the_same_jobs(instance, sqlite_url):
+    store = Store(sqlite_url)
+    with local_site(browser=True) as (server, config):
+        store.sites.add(config)
+        assert crawl(instance, sqlite_url, [SITE_NAME]).success
+    (sync,) = store.sync_history("site_crawl", SITE_NAME)
+    assert sync.counts["new"] == 9 and sync.counts["already_expired"] == 1
+    started = steps_of(store, SITE_NAME)["start_browser"]
+    assert started.status == "completed" and started.seconds > 0
