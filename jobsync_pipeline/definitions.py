@@ -1,8 +1,9 @@
-"""The one Definitions object: a lane per source, discovery, saved searches, the resources they share, the
-console logger."""
+"""The one Definitions object: a lane per source, discovery, saved searches, notifications, the catalog and
+its health, the resources they share, the console logger."""
 import dagster as dg
 
-from jobsync_pipeline.defs import console, discovery, lanes, notifications, resources, run_failures, searches
+from jobsync_pipeline.defs import (console, discovery, lanes, notifications, operations, resources, run_failures,
+                                   searches)
 from jobsync_pipeline.defs.source_specs import SOURCE_SPECS
 
 defs = dg.Definitions.merge(
@@ -11,5 +12,6 @@ defs = dg.Definitions.merge(
     run_failures.defs,
     searches.defs,
     notifications.defs,
+    operations.defs,
     dg.Definitions(resources=resources.build_resources(), loggers={"console": console.console_logger}),
 )

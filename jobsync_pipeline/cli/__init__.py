@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     from jobsync_pipeline.cli.sites import add_commands as add_site_commands
     from jobsync_pipeline.cli.syncs import add_commands as add_sync_commands
 
-    search_leaves += add_site_commands(commands) + add_sync_commands(commands)
+    from jobsync_pipeline.cli.status import add_command as add_status_command
+
+    search_leaves += add_site_commands(commands) + add_sync_commands(commands) + [add_status_command(commands)]
     from jobsync_pipeline.cli.api import add_command as add_api_command
 
     add_api_command(commands)
@@ -122,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
         from jobsync_pipeline.cli import sites
 
         return sites.run(args)
+    if args.command == "status":
+        from jobsync_pipeline.cli import status
+
+        return status.run(args)
     if args.command == "syncs":
         from jobsync_pipeline.cli import syncs
 

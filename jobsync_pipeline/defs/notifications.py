@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from jobsync_pipeline.defs.resources import NotifyResource, StoreResource
-from jobsync_pipeline.defs.source_specs import SOURCE_SPECS
 from jobsync_pipeline.notify.render import digest_message
 from jobsync_pipeline.notify.send import send, write_outbox
 from jobsync_pipeline.store import Store
@@ -27,9 +26,8 @@ OWNERS = ["team:alerts"]
 
 @dg.asset(key_prefix="notifications", group_name="notifications", partitions_def=WINDOWS, kinds={"python", "sql"},
           owners=OWNERS,
-          deps=[*(dg.AssetDep(dg.AssetKey([spec.name, "job_diff"]), partition_mapping=dg.AllPartitionMapping())
-                  for spec in SOURCE_SPECS), dg.AssetDep(dg.AssetKey(["searches", "search_results"]))],
-          description="The window's new and reactivated canonical jobs (from every lane's job_diff, and the live "
+          deps=[dg.AssetKey(["catalog"]), dg.AssetDep(dg.AssetKey(["searches", "search_results"]))],
+          description="The window's new and reactivated canonical jobs (from the catalog every lane feeds, and the live "
                       "sites' postings that search runs apply) matched against every saved search of users whose "
                       "alerts are on, with the database's search; one notification per saved search × job, "
                       "grouped into one digest per user, due on the user's digest schedule. Building a window "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol
 
 import dagster as dg
@@ -50,6 +51,9 @@ class SourceSpec:
     jobs_board: str | None = None  # the board jobs are kept under when every partition feeds one catalog
     batch_size: int | None = None  # partitions per scheduled tick, when not the sync policy's
     steps: StepPlan = API_STEPS  # what each sync records in sync_steps
+    # how often a board of the source is expected to sync: its schedule's period (the bucket: the scraper's
+    # daily upload); a source without a success for twice this long is stale
+    interval: timedelta = timedelta(days=1)
     payload: str = "each board's payload exactly as fetched"  # what raw_snapshot archives, as its description says
     # the sensors that keep the lane fresh, given the spec, the lane's job and its partitions
     automation: Callable[..., list] = field(default=lambda spec, job, partitions: [])
@@ -74,7 +78,7 @@ COMPANY_FILES = SourceSpec(
     automation=lambda spec, job, partitions: [build_bucket_sensor(spec, job, partitions)],
 )
 
-def ats_source(name: str, title: str, connector_class, cron: str) -> SourceSpec:
+def ats_source(name: str, title: str, connector_class, cron: str, interval: timedelta) -> SourceSpec:
     """An applicant-tracking API: boards from the registry, one pool per host, a sync schedule."""
     return SourceSpec(
         name=name,
@@ -86,12 +90,13 @@ def ats_source(name: str, title: str, connector_class, cron: str) -> SourceSpec:
         known_boards=lambda resources, store: store.boards.syncable(name),
         pool=f"{name}_api",
         cron=cron,
+        interval=interval,
         board_registry=True,
         automation=lambda spec, job, partitions: [build_board_sensor(spec.name, partitions, job)],
     )
 
 
-def feed_source(name: str, title: str, connector_class, cron: str, partitions: tuple[str, ...],
+def feed_source(name: str, title: str, connector_class, cron: str, interval: timedelta, partitions: tuple[str, ...],
                 batch_size: int, options: Callable[[Any], dict] = lambda resources: {}) -> SourceSpec:
     """An aggregator feed: fixed partitions, its own slower pace per host, expiry by age not absence.
     `options` are the connector's keyword arguments from the run's resources."""
@@ -107,6 +112,7 @@ def feed_source(name: str, title: str, connector_class, cron: str, partitions: t
         known_boards=lambda resources, store: list(partitions),
         pool=f"{name}_api",
         cron=cron,
+        interval=interval,
         static_partitions=partitions,
         complete_snapshots=False,
         jobs_board=FEED_BOARD,
@@ -114,13 +120,15 @@ def feed_source(name: str, title: str, connector_class, cron: str, partitions: t
     )
 
 
-GREENHOUSE = ats_source("greenhouse", "Greenhouse job boards", GreenhouseConnector, cron="7,22,37,52 * * * *")
-LEVER = ats_source("lever", "Lever job sites", LeverConnector, cron="12,27,42,57 * * * *")
+GREENHOUSE = ats_source("greenhouse", "Greenhouse job boards", GreenhouseConnector, cron="7,22,37,52 * * * *",
+                        interval=timedelta(minutes=15))
+LEVER = ats_source("lever", "Lever job sites", LeverConnector, cron="12,27,42,57 * * * *",
+                   interval=timedelta(minutes=15))
 
 # RemoteOK steps to the next tag (the stalest) every tick; Himalayas reads its whole feed each tick.
 REMOTEOK = feed_source("remoteok", "RemoteOK feed", RemoteOkConnector, cron="2,17,32,47 * * * *",
-                       partitions=remoteok_tags(), batch_size=1)
-HIMALAYAS = feed_source("himalayas", "Himalayas feed", HimalayasConnector, cron="45 * * * *",
+                       interval=timedelta(minutes=15), partitions=remoteok_tags(), batch_size=1)
+HIMALAYAS = feed_source("himalayas", "Himalayas feed", HimalayasConnector, cron="45 * * * *", interval=timedelta(hours=1),
                         partitions=(himalayas.FEED_BOARD,), batch_size=1,
                         options=lambda resources: {"max_pages": resources.sync_policy.feed_max_pages})
 
@@ -137,6 +145,7 @@ SITE_CRAWL = SourceSpec(
     known_boards=lambda resources, store: store.sites.active(),
     pool="site_crawl",
     cron="20 3 * * *",
+    interval=timedelta(days=1),
     board_registry=True,
     complete_snapshots=False,
     steps=CRAWL_STEPS,
