@@ -2,8 +2,8 @@
 its health, the resources they share, the console logger."""
 import dagster as dg
 
-from jobsync_pipeline.defs import (console, discovery, freshness, lanes, notifications, operations, resources,
-                                   run_failures, searches)
+from jobsync_pipeline.defs import (console, discovery, freshness, lanes, notifications, operations, ops_alerts,
+                                   resources, run_failures, searches)
 from jobsync_pipeline.defs.source_specs import SOURCE_SPECS
 
 defs = dg.Definitions.merge(
@@ -14,5 +14,6 @@ defs = dg.Definitions.merge(
     notifications.defs,
     operations.defs,
     freshness.defs,
+    ops_alerts.defs,
     dg.Definitions(resources=resources.build_resources(), loggers={"console": console.console_logger}),
 )

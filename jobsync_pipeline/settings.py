@@ -15,6 +15,7 @@ REMOTEOK_TAGS_VAR = "JOBSYNC_REMOTEOK_TAGS"
 MAX_FILE_BYTES_VAR = "JOBSYNC_MAX_FILE_BYTES"
 POOL_WAIT_VAR = "JOBSYNC_POOL_WAIT_SECONDS"
 NOTIFY_ALLOW_HOSTS_VAR = "JOBSYNC_NOTIFY_ALLOW_HOSTS"
+OPS_CHANNELS_VAR = "JOBSYNC_OPS_CHANNELS"
 DEFAULT_POOL_WAIT_SECONDS = 300.0
 BASE_URL_VARS = {
     "greenhouse": "JOBSYNC_GREENHOUSE_BASE_URL",
@@ -48,6 +49,11 @@ def database_url() -> str:
 def bucket_url() -> str:
     """JOBSYNC_BUCKET_URL, else the shipped sample bucket's first snapshot."""
     return os.environ.get(BUCKET_URL_VAR) or str(SAMPLE_BUCKET / "snapshot_1")
+
+
+def ops_channels() -> list[str]:
+    """JOBSYNC_OPS_CHANNELS: the operators' apprise URLs, comma-separated (empty: alerts are only logged)."""
+    return [url.strip() for url in os.environ.get(OPS_CHANNELS_VAR, "").split(",") if url.strip()]
 
 
 def notify_allow_hosts() -> str:

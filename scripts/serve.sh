@@ -78,10 +78,16 @@ pids=()
 names=()
 stopping=0
 
+# A shell started in the background (`serve.sh &` in a script) ignores SIGINT, and so would the processes
+# it starts; Dagster's then ignore SIGTERM too (it maps TERM to INT's handler) and could only be killed:
+# they get the default handlers back.
+default_signals=()
+if env --default-signal=INT true 2> /dev/null; then default_signals=(env --default-signal=INT,TERM); fi
+
 start() {  # start NAME COMMAND...
   local name=$1
   shift
-  "$@" &
+  "${default_signals[@]}" "$@" &
   pids+=("$!")
   names+=("$name")
   say "$name started (pid $!)"

@@ -92,6 +92,15 @@ class HealthStore:
         table = table[table["failed"] > 0].sort_values(["success_rate", "failed"], ascending=[True, False])
         return table[["source", "board", "syncs", "failed", "success_rate", "last_status", "last_error"]].head(limit)
 
+    def held_by_guard(self) -> list[tuple[str, str, str]]:
+        """The boards whose latest ended sync the expiry guard held back: (source, board, reason)."""
+        latest = (sa.select(sa.func.max(syncs.c.id).label("id")).where(syncs.c.status != SyncStatus.RUNNING)
+                  .group_by(syncs.c.source, syncs.c.board).subquery())
+        with self.engine.connect() as conn:
+            return [(r.source, r.board, r.error or "no reason recorded") for r in conn.execute(
+                sa.select(syncs.c.source, syncs.c.board, syncs.c.error).join(latest, latest.c.id == syncs.c.id)
+                .where(syncs.c.status == SyncStatus.GUARDED).order_by(syncs.c.source, syncs.c.board))]
+
     def queues(self, now: datetime | None = None) -> list[QueueFigures]:
         """Pending search runs, and the notifications and follow-ups already due."""
         now = now or utcnow()

@@ -372,3 +372,17 @@ sync_steps = sa.Table(
     sa.Column("finished_at", UTC_TIME),
     sa.Column("updated_at", UTC_TIME, nullable=False),
 )
+
+# --- operator alerts (migration 0015) ---------------------------------------------------------------
+# One row per alert condition ever raised: while `firing`, an alert was sent at `last_sent_at` (at most
+# one an hour); `cleared` once a recovery message went.
+ops_alerts = sa.Table(
+    "ops_alerts", metadata,
+    sa.Column("key", sa.String(255), primary_key=True, comment="the condition, e.g. stale:greenhouse"),
+    sa.Column("state", sa.String(8), nullable=False, comment="firing | cleared"),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("first_at", UTC_TIME, nullable=False, comment="when it began firing this time"),
+    sa.Column("last_sent_at", UTC_TIME, nullable=False),
+    sa.Column("cleared_at", UTC_TIME),
+    sa.Column("sends", sa.Integer, nullable=False, server_default="0"),
+)
