@@ -3,7 +3,7 @@ its health, the resources they share, the console logger."""
 import dagster as dg
 
 from jobsync_pipeline.defs import (console, discovery, freshness, lanes, notifications, operations, ops_alerts,
-                                   resources, run_failures, searches)
+                                   resources, retention, run_failures, searches)
 from jobsync_pipeline.defs.source_specs import SOURCE_SPECS
 
 defs = dg.Definitions.merge(
@@ -15,5 +15,6 @@ defs = dg.Definitions.merge(
     operations.defs,
     freshness.defs,
     ops_alerts.defs,
+    retention.defs,
     dg.Definitions(resources=resources.build_resources(), loggers={"console": console.console_logger}),
 )

@@ -73,11 +73,11 @@ def test_automation_that_calls_public_apis_starts_stopped():
     assert running == {"company_files_bucket_sensor", "interrupted_syncs_sensor", "search_run_sensor",
                        "failed_search_runs_sensor", "canceled_search_runs_sensor", "delivery_sensor",
                        "notification_batches_sensor", "sync_health_sensor", "freshness_sensor", "ops_alerts_sensor"}
-    assert len(sensors) == 13 and len(defs.schedules) == 10
+    assert len(sensors) == 13 and len(defs.schedules) == 11
     running_schedules = {s.name for s in defs.schedules
                          if defs.resolve_schedule_def(s.name).default_status == dg.DefaultScheduleStatus.RUNNING}
     assert running_schedules == {"search_schedule", "followups_schedule", "notifications_cleanup_schedule",
-                                 "operations_schedule"}
+                                 "operations_schedule", "retention_schedule"}
 
 
 def test_the_code_location_is_named_jobsync():
