@@ -283,9 +283,18 @@ def test_a_killed_sync_does_not_block_its_host(env, tmp_path):
     assert statuses == sorted([DagsterRunStatus.SUCCESS.value, DagsterRunStatus.FAILURE.value])
 
 
-def _children(pid: int) -> list[int]:
-    listed = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    return [int(child) for child in listed.split()]
+def run_worker_pid(dagster_home: str, partition: str) -> int:
+    """The pid of the process running the run of `partition`, as its run's engine events name it."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(dagster_home) as instance:
+        (run,) = [r for r in instance.get_runs() if r.tags.get("dagster/partition") == partition]
+        for record in instance.all_logs(run.run_id):
+            event = record.dagster_event
+            metadata = getattr(event.event_specific_data, "metadata", None) if event else None
+            if event and event.event_type_value == "ENGINE_EVENT" and metadata and "pid" in metadata:
+                return int(metadata["pid"].value)
+    raise AssertionError(f"the run of {partition} names no process")
 
 
 def test_a_killed_daemon_run_frees_its_host(env, tmp_path):
@@ -325,11 +334,9 @@ def test_a_killed_daemon_run_frees_its_host(env, tmp_path):
             while not server.count(path=slow) and time.monotonic() < deadline:
                 time.sleep(0.5)
             assert server.count(path=slow), "the daemon never launched the first run"
-            # daemon -> code server -> run worker (a multiprocessing child): the process that runs the run
-            workers = [worker for server_pid in _children(daemon.pid) for worker in _children(server_pid)
-                       if b"spawn_main" in Path(f"/proc/{worker}/cmdline").read_bytes()]
-            assert len(workers) == 1, workers
-            os.kill(workers[0], signal.SIGKILL)
+            # the process that runs the run (a child of the code server) says its pid in the run's log; the
+            # daemon may be running other runs meanwhile (the default sensors'), so the tree is no guide
+            os.kill(run_worker_pid(env["DAGSTER_HOME"], "stuck"), signal.SIGKILL)
             killed = time.monotonic()
 
             launch("larkfieldhealth")
