@@ -8,7 +8,7 @@ Builds (once; cached in benchmarks/out/: a SQLite file, or a PostgreSQL template
 `--jobs` open jobs with search_latency.py's builder, copies it into a scratch store, adds `--users` users
 seen within the last 20 days with `--searches-per-user` varied saved searches each (search_latency.py's
 generator), and starts `dagster-daemon run -w workspace.yaml` in a temporary DAGSTER_HOME whose
-dagster.yaml is the project's (`--instance postgres`: deploy/postgres/dagster.yaml over a scratch
+dagster.yaml is the project's (`--instance postgres`: deploy/dagster.yaml over a scratch
 database; `--instance-yaml`: any other, to compare run-queue settings), the store in JOBSYNC_DATABASE_URL
 and an empty bucket. Once the daemon's search_run_sensor has ticked, it evaluates the real
 search_schedule (`build_schedule_context` with its resources), which enqueues one cron run per saved
@@ -215,7 +215,7 @@ def main() -> int:
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--instance", choices=("sqlite", "postgres"), default="sqlite",
                         help="the Dagster instance: the project's dagster.yaml (SQLite storage), or "
-                             "deploy/postgres/dagster.yaml over a scratch database")
+                             "deploy/dagster.yaml over a scratch database")
     parser.add_argument("--instance-yaml", type=Path, help="use this dagster.yaml instead (to compare settings)")
     parser.add_argument("--postgres", default=os.environ.get("JOBSYNC_BENCH_POSTGRES",
                                                              "postgresql://postgres@127.0.0.1:5432/test"))

@@ -8,7 +8,7 @@ serve.sh's `jobsync db upgrade`). Then, with a local server posing as Greenhouse
   webserver's GraphQL API;
 - the followups_schedule (every minute, on by default) ticks and its run pauses an unconfirmed user;
 - `dagster sensor start` turns on greenhouse_board_sensor, whose run stalls on a slow Greenhouse; its run
-  worker is killed mid-fetch (SIGKILL): the run is marked failed, the daemon retries it (run_retries),
+  worker is killed mid-fetch (SIGKILL): its code server marks the run failed, the daemon retries it (run_retries),
   the retry waits for the pool slot run monitoring frees and succeeds against a Greenhouse that now
   answers at once, the store holds the board's jobs, and the killed sync ends `interrupted`;
 - SIGTERM stops serve.sh and every process it started.
@@ -31,7 +31,6 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from jobsync_pipeline_tests.conftest import FIXTURES, PROJECT_ROOT, SAMPLE_BUCKET
@@ -119,9 +118,9 @@ class Service:
 
     def start(self) -> None:
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen([str(PROJECT_ROOT / "scripts" / "serve.sh")], env=self.env, cwd=PROJECT_ROOT,
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                [str(PROJECT_ROOT / "scripts" / "serve.sh")], env=self.env, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def log(self, lines: int = 60) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -157,7 +156,7 @@ RUNS = """query Runs($ids: [String!]) { runsOrError(filter: {runIds: $ids}) { __
   ... on Runs { results { runId jobName status tags { key value } } } } }"""
 TICKS = """query Ticks($name: String!) { scheduleOrError(scheduleSelector: {repositoryLocationName: "jobsync",
   repositoryName: "__repository__", scheduleName: $name}) { __typename
-  ... on Schedule { scheduleState { status ticks(limit: 10) { status runIds skipReason } } } } }"""
+  ... on Schedule { scheduleState { status ticks(limit: 5, statuses: [SUCCESS]) { status runIds } } } } }"""
 
 
 def gql_runs(service: Service, *run_ids: str) -> dict[str, dict]:
@@ -170,6 +169,7 @@ def test_the_production_instance_runs_syncs_and_retries_a_killed_run(tmp_path, n
     from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
 
     from jobsync_pipeline.store.alerts import PAUSE_CHECK
+    from jobsync_pipeline.store.boards import BoardRegistry
     from jobsync_pipeline.store.tables import followups
     from jobsync_pipeline.store.time import utcnow
 
@@ -201,12 +201,13 @@ def test_the_production_instance_runs_syncs_and_retries_a_killed_run(tmp_path, n
         assert (home / "dagster.yaml").resolve() == PROJECT_ROOT / "deploy" / "dagster.yaml"
         assert query(store_url, "select count(*) from boards") == [(0,)]  # serve.sh made the store's schema
 
-        # a registered board, and an unconfirmed user whose pause check is due
-        service.command("jobsync", "boards", "add", "greenhouse", BOARD, "--no-check")
+        # a board in the registry as discovery adds one (not yet a partition: the board sensor makes it
+        # one, with a run), and an unconfirmed user whose pause check is due
         service.command("jobsync", "users", "add", USER)
         service.command("jobsync", "alerts", "start", "--user", USER)
         engine = sa.create_engine(store_url)
         try:
+            assert BoardRegistry(engine).add("greenhouse", [BOARD], origin="discovery") == [BOARD]
             with engine.begin() as conn:
                 conn.execute(followups.update().where(followups.c.kind == PAUSE_CHECK)
                              .values(scheduled_at=utcnow() - timedelta(hours=1)))
@@ -224,7 +225,8 @@ def test_the_production_instance_runs_syncs_and_retries_a_killed_run(tmp_path, n
             wait_for(lambda: greenhouse.count(path=FETCH), 180,
                      lambda: "the greenhouse run never fetched" + service.log())
             (first,) = runs("greenhouse_sync")
-            assert first.status == DagsterRunStatus.STARTED and first.tags["dagster/sensor_name"] == "greenhouse_board_sensor"
+            assert first.status == DagsterRunStatus.STARTED
+            assert first.tags["dagster/sensor_name"] == "greenhouse_board_sensor"
             starts = [e.message for e in instance.all_logs(first.run_id, of_type=DagsterEventType.ENGINE_EVENT)
                       if e.message and e.message.startswith("Started process for run")]
             (worker,) = [int(re.search(r"pid: (\d+)", m).group(1)) for m in starts]
@@ -285,8 +287,9 @@ def test_the_production_instance_runs_syncs_and_retries_a_killed_run(tmp_path, n
 
             # --- the schedule's tick and run ------------------------------------------------------------
             def ticked_run() -> list[str]:
-                ticks = service.graphql(TICKS, name="followups_schedule")["scheduleOrError"]["scheduleState"]["ticks"]
-                return [run_id for tick in ticks if tick["status"] == "SUCCESS" for run_id in tick["runIds"]]
+                state = service.graphql(TICKS, name="followups_schedule")["scheduleOrError"]["scheduleState"]
+                assert state["status"] == "RUNNING"
+                return [run_id for tick in state["ticks"] for run_id in tick["runIds"]]
 
             (followup_run_id,) = wait_for(ticked_run, 120, "followups_schedule never ticked with a run", interval=2)
             wait_for(lambda: instance.get_run_by_id(followup_run_id).is_finished, 60, "the follow-up run never ended")
@@ -331,3 +334,24 @@ def test_the_production_instance_runs_syncs_and_retries_a_killed_run(tmp_path, n
         if service.process is not None:
             service.process.wait(timeout=30)
         greenhouse.stop()
+
+
+def test_serve_refuses_to_start_without_its_databases(tmp_path):
+    """Fast: the configuration is checked before anything starts, each problem in one line."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("JOBSYNC_", "DAGSTER_"))}
+    env["DAGSTER_HOME"] = str(tmp_path / "home")
+    serve = [str(PROJECT_ROOT / "scripts" / "serve.sh")]
+
+    def refused(**variables) -> str:
+        done = subprocess.run(serve, env={**env, **variables}, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 1 and done.stdout == "", done.stdout + done.stderr
+        return done.stderr
+
+    both = refused()
+    assert "set DAGSTER_POSTGRES_URL" in both and "set JOBSYNC_DATABASE_URL" in both
+    assert both.count("\n") == 2
+    url = "postgresql://postgres@127.0.0.1:5432/jobsync"
+    assert "set JOBSYNC_DATABASE_URL" in refused(DAGSTER_POSTGRES_URL=url)
+    assert "keep the store in its own database" in refused(DAGSTER_POSTGRES_URL=url, JOBSYNC_DATABASE_URL=url)
+    assert "must be a postgresql:// URL" in refused(DAGSTER_POSTGRES_URL="sqlite:///x.db", JOBSYNC_DATABASE_URL=url)
+    assert not (tmp_path / "home").exists()  # nothing was made

@@ -12,6 +12,7 @@
 #                              when it has none; an existing one is used as it is)
 #   JOBSYNC_WEBSERVER_HOST     127.0.0.1        JOBSYNC_WEBSERVER_PORT     3000
 #   JOBSYNC_CODE_SERVER_HOST   127.0.0.1        JOBSYNC_CODE_SERVER_PORT   4266
+#   JOBSYNC_CODE_SERVER_TIMEOUT 180 (seconds the code server gets to load and answer)
 #   JOBSYNC_STOP_TIMEOUT       30 (seconds the processes get to end on Ctrl-C/TERM before they are killed)
 # and every JOBSYNC_* variable of the README's configuration table, which the runs read.
 set -euo pipefail
@@ -97,26 +98,30 @@ alive() {  # whether anything of the process group of pid $1 is still running
   kill -0 -- "-$1" 2> /dev/null
 }
 
-stop() {
-  [ "$stopping" = 1 ] && return
-  stopping=1
-  trap '' INT TERM
-  local i pid deadline
-  # the daemon and the webserver first (no new runs are launched), then the code server: its run workers
-  # (in its process group) get the TERM too, end their runs as failed, and the daemon retries them once up
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM -- "-${pids[$i]}" 2> /dev/null || true
-  done
+stop_groups() {  # stop_groups INDEX...: TERM to those process groups, KILL to what is left after the timeout
+  local i deadline
+  for i in "$@"; do kill -TERM -- "-${pids[$i]}" 2> /dev/null || true; done
   deadline=$((SECONDS + STOP_TIMEOUT))
-  for pid in "${pids[@]}"; do
-    while alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+  for i in "$@"; do
+    while alive "${pids[$i]}" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
   done
-  for i in "${!pids[@]}"; do
+  for i in "$@"; do
     if alive "${pids[$i]}"; then
       say "${names[$i]} did not end within ${STOP_TIMEOUT} s: killed"
       kill -KILL -- "-${pids[$i]}" 2> /dev/null || true
     fi
   done
+}
+
+stop() {
+  [ "$stopping" = 1 ] && return
+  stopping=1
+  trap '' INT TERM
+  # the daemon and the webserver first (no run is launched any more), then the code server (always the
+  # first started): its run workers, in its process group, get the TERM too and end their runs as
+  # failed, which the daemon retries once it is back
+  if [ "${#pids[@]}" -gt 1 ]; then stop_groups $(seq 1 $((${#pids[@]} - 1))); fi
+  if [ "${#pids[@]}" -gt 0 ]; then stop_groups 0; fi
   wait 2> /dev/null || true
   say "stopped"
 }

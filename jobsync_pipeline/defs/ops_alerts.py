@@ -61,6 +61,8 @@ def failed_jobs(instance: dg.DagsterInstance, now) -> dict[str, str]:
                               updated_after=now - RUN_LOOKBACK), limit=1000)
     latest: dict[str, dg.DagsterRun] = {}
     for record in sorted(records, key=lambda r: r.end_time or 0):
+        if record.dagster_run.tags.get("dagster/will_retry") == "true":
+            continue  # the daemon re-launches it: its retry's outcome is the one to judge
         latest[record.dagster_run.job_name] = record.dagster_run
     return {job: f"run {run.run_id} (see it in the UI: Runs)" for job, run in latest.items()
             if run.status == dg.DagsterRunStatus.FAILURE}

@@ -113,7 +113,10 @@ def live_metadata(outcomes: list[LiveSiteResult]) -> dict:
 
 # in-process: the one step runs in the run's own process; a search is a fraction of a second of SQL,
 # and a second Python process per run doubled what a tick of 300 runs cost (benchmarks/README.md)
+# never re-launched by the instance's run retries: a search run has its own attempts (a lost one goes back to
+# pending), and failed_search_runs_sensor ends the search run of a failed Dagster run
 search_run_job = dg.define_asset_job("search_run", selection=[search_results], executor_def=dg.in_process_executor,
+                                     tags={"dagster/max_retries": "0"},
                                      description="Executes one queued search run (its id in the run config).")
 
 
