@@ -243,7 +243,7 @@ def main() -> int:
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
                "JOBSYNC_BUCKET_URL": str(folder / "bucket"), "DAGSTER_HOME": str(home)}
         (folder / "bucket").mkdir()
-        config = args.instance_yaml or (ROOT / "deploy" / "postgres" / "dagster.yaml" if args.instance == "postgres"
+        config = args.instance_yaml or (ROOT / "deploy" / "dagster.yaml" if args.instance == "postgres"
                                         else ROOT / "dagster.yaml")
         (home / "dagster.yaml").symlink_to(config.resolve())
         if args.instance == "postgres":

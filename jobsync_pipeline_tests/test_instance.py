@@ -38,7 +38,7 @@ def test_postgres_instance_runs_the_lane(tmp_path, new_postgres_database, monkey
     upgrade(store_url)
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(PROJECT_ROOT / "deploy" / "postgres" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(PROJECT_ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_POSTGRES_URL", instance_url)
     assert run_on_instance(home, store_url, SAMPLE_BUCKET / "snapshot_1") == 1
     assert query(instance_url, "select count(*) from runs") == [(1,)]
