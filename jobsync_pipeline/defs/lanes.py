@@ -157,12 +157,11 @@ class LaneStep:
         else:
             self.fail(board, f"{exc} (retired after {policy.retire_after_not_found} in a row)")
 
-    def apply_failed(self, board: str, sync_id: int, counts: dict[str, int], error: str) -> None:
+    def apply_failed(self, board: str, counts: dict[str, int], error: str) -> None:
         """End the board's started sync as failed: its apply rolled back, the row says why."""
         self.failures[board] = error
         self.outcomes[board] = CheckOutcome(False, error)
-        self.store.finish_sync(sync_id, SyncStatus.FAILED, counts=counts, error=error)
-        self.trim_steps(board)
+        self.end_sync(board, SyncStatus.FAILED, counts=counts, error=error)
 
     def fail(self, board: str, error: str, **fields) -> None:
         self.failures[board] = error
@@ -233,10 +232,12 @@ class LaneStep:
         applied (else they would show running forever)."""
         if any(self.runs_stage(stage) for stage in STAGES[STAGES.index(self.stage) + 1:]):
             return
+        running = {s.id for s in self.store.syncs_for_run(self.context.run.run_id, self.spec.name)
+                   if s.status == SyncStatus.RUNNING}
         for board, sync_id in self.sync_ids.items():
-            if board not in self.failures and self.store.sync_result(sync_id).status == SyncStatus.RUNNING:
-                self.store.finish_sync(sync_id, SyncStatus.PARTIAL,
-                                       error=f"the run selected no step after {self.stage}: nothing applied")
+            if sync_id in running:
+                self.end_sync(board, SyncStatus.PARTIAL,
+                              error=f"the run selected no step after {self.stage}: nothing applied")
 
     def record_outcomes(self, asset_key: dg.AssetKey | None = None) -> None:
         outcomes = {board: self.outcomes.get(board) or CheckOutcome(False, "the step ended before this board")
@@ -431,20 +432,19 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                                                              if r.external_id])
             except ExpiryRefused as refused:
                 verdict = refused.verdict
-                step.store.finish_sync(sync_id, SyncStatus.GUARDED, counts=counts, error=verdict.reason,
-                                       expiry_guard=verdict.decision, raw_snapshot_id=raw.id)
-                step.trim_steps(board)
+                step.end_sync(board, SyncStatus.GUARDED, counts=counts, error=verdict.reason,
+                              expiry_guard=verdict.decision, raw_snapshot_id=raw.id)
                 context.log.error(f"{spec.name}/{board}: expiry guard: {verdict.reason}")
                 step.outcomes[board] = CheckOutcome(False, f"held back by the expiry guard: {verdict.reason}")
                 guard_outcomes[board] = CheckOutcome(False, verdict.reason, metadata={
                     "would_expire": verdict.would_expire, "found": verdict.found, "decision": str(verdict.decision)})
                 continue
             except BoardBusy as exc:  # another sync of the board held it too long: a reason, not a traceback
-                step.apply_failed(board, sync_id, counts, str(exc))
+                step.apply_failed(board, counts, str(exc))
                 context.log.error(f"{spec.name}/{board}: {exc}")
                 continue
             except Exception as exc:  # the transaction rolled back; the sync row must still say why
-                step.apply_failed(board, sync_id, counts, f"applying the diff failed: {exc}")
+                step.apply_failed(board, counts, f"applying the diff failed: {exc}")
                 context.log.exception(f"{spec.name}/{board}: applying the diff failed")
                 continue
             context.log.info(f"{spec.name}/{board}: {json.dumps(diff.counts())}")

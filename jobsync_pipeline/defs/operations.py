@@ -59,8 +59,9 @@ def health_report(store: Store, now: datetime | None = None) -> dict:
     `jobsync status` prints."""
     now = now or utcnow()
     health = HealthStore(store.engine)
+    recent = health.recent_syncs(now)  # read once for the sources' figures and the worst boards
     sources = []
-    for figures in health.sources({spec.name: spec.interval for spec in SOURCE_SPECS}, now):
+    for figures in health.sources({spec.name: spec.interval for spec in SOURCE_SPECS}, now, recent=recent):
         verdict, reasons = judge(figures, now)
         sources.append({
             "source": figures.source, "status": str(verdict), "reasons": reasons, "boards": figures.boards,
@@ -72,7 +73,7 @@ def health_report(store: Store, now: datetime | None = None) -> dict:
             "newest_posting_age_hours": figures.newest_posting_age_hours(now), "errors_by_kind": figures.errors})
     queues = [{"queue": q.name, "pending": q.pending, "oldest_pending_minutes": q.oldest_age_minutes(now)}
               for q in health.queues(now)]
-    worst = health.worst_boards(now).to_dict("records")
+    worst = health.worst_boards(now, recent=recent).to_dict("records")
     return {"at": now.isoformat(), "sources": sources, "queues": queues, "worst_boards": worst}
 
 

@@ -16,7 +16,7 @@ from jobsync_pipeline.defs.source_specs import SOURCE_SPECS
 from jobsync_pipeline.notify.send import send
 from jobsync_pipeline.store.health import HealthStore
 from jobsync_pipeline.store.ops_alerts import Announcement, OpsAlertStore
-from jobsync_pipeline.store.time import utcnow
+from jobsync_pipeline.store.time import as_utc, utcnow
 
 # Runs looked at for failures: those that ended within this long (a job failing once a day still shows).
 RUN_LOOKBACK = timedelta(days=1)
@@ -47,9 +47,11 @@ class OpsAlertsResource(dg.ConfigurableResource):
 
 def holding_conditions(instance: dg.DagsterInstance, health: HealthStore, policy: AlertPolicy, now) -> list[Condition]:
     intervals = {spec.name: spec.interval for spec in SOURCE_SPECS}
+    week = health.recent_syncs(now)  # the last hour's syncs are the newest of the week's: read once
+    hour = week[week["started_at"].map(as_utc) >= now - timedelta(hours=1)]
     return [*failed_run_conditions(failed_jobs(instance, now)),
-            *source_conditions(health.sources(intervals, now, window=timedelta(hours=1)),
-                               health.sources(intervals, now), now, policy),
+            *source_conditions(health.sources(intervals, now, window=timedelta(hours=1), recent=hour),
+                               health.sources(intervals, now, recent=week), now, policy),
             *queue_conditions(health.queues(now), now, policy),
             *guard_conditions(health.held_by_guard())]
 

@@ -36,10 +36,11 @@ class HealthStore:
         return frame
 
     def sources(self, intervals: Mapping[str, timedelta], now: datetime | None = None,
-                window: timedelta = WINDOW) -> list[SourceFigures]:
-        """Each source's figures (`intervals`: every source to report, with its sync interval)."""
+                window: timedelta = WINDOW, recent: pd.DataFrame | None = None) -> list[SourceFigures]:
+        """Each source's figures (`intervals`: every source to report, with its sync interval); `recent`:
+        the window's `recent_syncs` when the caller has read them already."""
         now = now or utcnow()
-        recent = self.recent_syncs(now, window)
+        recent = self.recent_syncs(now, window) if recent is None else recent
         with self.engine.connect() as conn:
             board_counts = conn.execute(sa.select(boards.c.source, boards.c.status, sa.func.count())
                                         .group_by(boards.c.source, boards.c.status)).all()
@@ -73,10 +74,11 @@ class HealthStore:
                 errors={str(k): int(v) for k, v in mine["kind"].dropna().value_counts().items()}))
         return figures
 
-    def worst_boards(self, now: datetime | None = None, window: timedelta = WINDOW, limit: int = 20) -> pd.DataFrame:
+    def worst_boards(self, now: datetime | None = None, window: timedelta = WINDOW, limit: int = 20,
+                     recent: pd.DataFrame | None = None) -> pd.DataFrame:
         """The boards with the most failed syncs in the window, lowest success rate first, with their last
         error."""
-        recent = self.recent_syncs(now, window)
+        recent = self.recent_syncs(now, window) if recent is None else recent
         rated = recent[recent["status"].isin(RATED)].sort_values("id")
         if rated.empty:
             return pd.DataFrame(columns=["source", "board", "syncs", "failed", "success_rate", "last_status",
