@@ -42,7 +42,7 @@ def board_problem(spec, res, store, board: str, bucket_boards: set[str] | None) 
     from jobsync_pipeline.core.status import BoardStatus
     from jobsync_pipeline.defs.discovery import probe_board
     from jobsync_pipeline.sources.bucket import board_name_problem
-    from jobsync_pipeline.store.sites import SOURCE as SITE_SOURCE
+    from jobsync_pipeline.sources.site_config import SOURCE as SITE_SOURCE
 
     problem = board_name_problem(board)
     if problem:

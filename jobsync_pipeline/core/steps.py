@@ -7,7 +7,9 @@ skipped` (a step after a failed one stays `pending` until the sync ends, then is
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -101,6 +103,21 @@ class StepReporter(Protocol):
     def fail(self, step: str, error: str, counts: Mapping[str, int] | None = None) -> None: ...
 
     def skip(self, step: str, reason: str) -> None: ...
+
+
+@contextmanager
+def run_step(reporter: StepReporter, name: str, total: int | None = None,
+             describe: Callable[[Exception], str] = lambda exc: f"{type(exc).__name__}: {exc}") -> Iterator[Counter]:
+    """One step as a context: started on entry, completed with the counts its body put in the yielded
+    Counter, or failed with `describe(exception)` (and the counts so far) before the exception goes on."""
+    reporter.start(name, total)
+    counts: Counter = Counter()
+    try:
+        yield counts
+    except Exception as exc:
+        reporter.fail(name, describe(exc), dict(counts))
+        raise
+    reporter.finish(name, dict(counts))
 
 
 class NoReporter:

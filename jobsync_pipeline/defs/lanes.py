@@ -24,7 +24,7 @@ from jobsync_pipeline.defs.resources import StoreResource, SyncPolicyResource
 from jobsync_pipeline.defs.run_tags import contiguous_ranges, range_tags
 from jobsync_pipeline.defs.sync_steps import StepLog, steps_metadata
 from jobsync_pipeline.defs.source_specs import SourceSpec
-from jobsync_pipeline.sources.base import BoardError
+from jobsync_pipeline.sources.base import BoardError, error_text
 from jobsync_pipeline.sources.http import FetchError
 from jobsync_pipeline.store.apply import COMPLETE, BoardBusy, Expiry, ExpiryRefused
 from jobsync_pipeline.store.repo import RawSnapshot, Store, SyncResult
@@ -200,7 +200,7 @@ class LaneStep:
             self.context.log.warning(str(exc))
             self.report(board, started, stale=1, failed=0)
         except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
-            self.fail(board, describe(exc))
+            self.fail(board, error_text(exc))
             self.report(board, started, failed=1)
         return None
 
@@ -288,11 +288,6 @@ def ended_outcome(sync: SyncResult) -> CheckOutcome:
     return CheckOutcome(False, f"{sync.status}: {sync.error or 'no reason recorded'}")
 
 
-def describe(exc: Exception) -> str:
-    """A board error's message as operators read it; unexpected errors keep their type."""
-    return str(exc) if isinstance(exc, BoardError) else f"{type(exc).__name__}: {exc}"
-
-
 def _failure_text(failures: dict[str, str]) -> str:
     return f"{len(failures)} board(s) did not sync:\n" + "\n".join(f"- {b}: {e}" for b, e in failures.items())
 
@@ -334,16 +329,16 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                     else:
                         with steps.run("fetch") as fetching:
                             payload = step.connector.fetch(board, previous.payload() if previous else None)
-                            fetching.counts = {"bytes": len(payload.body), "not_modified": int(payload.not_modified)}
+                            fetching.update(bytes=len(payload.body), not_modified=int(payload.not_modified))
                 except FetchError as exc:
                     if exc.status == 404 and spec.board_registry:
                         step.not_found(board, exc)
                     else:
-                        step.fail(board, describe(exc))
+                        step.fail(board, error_text(exc))
                     step.report(board, started, failed=1)
                     continue
                 except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
-                    step.fail(board, describe(exc))
+                    step.fail(board, error_text(exc))
                     step.report(board, started, failed=1)
                     continue
                 registry.answered(spec.name, board)
@@ -352,7 +347,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 else:
                     with steps.run("archive") as archiving:
                         identical = payload.not_modified or step.store.archive_raw(spec.name, payload)[1]
-                        archiving.counts = {"identical_payload": int(identical)}
+                        archiving["identical_payload"] = int(identical)
                 step.report(board, started, bytes=len(payload.body), identical_payload=int(identical),
                             not_modified=int(payload.not_modified), failed=0)
                 step.outcomes[board] = CheckOutcome(
@@ -419,8 +414,8 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
             counts = {"found": parsed.found, "bad": len(parsed.bad_records), "duplicates": len(parsed.duplicates)}
             if spec.steps.check_duplicates:
                 with steps.run(spec.steps.check_duplicates) as checking:
-                    checking.counts = {"duplicates": len(parsed.duplicates), "already_known": step.store.count_known(
-                        spec.name, spec.jobs_board or board, parsed.postings["external_id"])}
+                    checking.update(duplicates=len(parsed.duplicates), already_known=step.store.count_known(
+                        spec.name, spec.jobs_board or board, parsed.postings["external_id"]))
             steps.start(spec.steps.apply)
             # a feed expires jobs by age, never by what one fetch lists: nothing for the guard to hold back
             guard = config.guard(step.store, spec.name, board, parsed.found) if spec.complete_snapshots else None
@@ -452,7 +447,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
             steps.finish(spec.steps.apply, {"added": diff.counts()["new"], **diff.counts(),
                                             "cross_source_duplicates": applied.counts["cross_source_duplicates"]})
             with steps.run(spec.steps.cleanup) as cleaning:
-                cleaning.counts = {"step_rows_removed": step.trim_steps(board)}
+                cleaning["step_rows_removed"] = step.trim_steps(board)
             numbers = {**counts, **diff.counts(), "cross_source_duplicates": applied.counts["cross_source_duplicates"],
                        "possible_duplicates": applied.counts["possible_duplicates"],
                        "duration_seconds": round(time.monotonic() - started, 3)}

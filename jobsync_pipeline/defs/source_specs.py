@@ -20,6 +20,7 @@ from jobsync_pipeline.sources.greenhouse import GreenhouseConnector
 from jobsync_pipeline.sources.himalayas import HimalayasConnector
 from jobsync_pipeline.sources.lever import LeverConnector
 from jobsync_pipeline.sources.remoteok import FEED_BOARD, RemoteOkConnector
+from jobsync_pipeline.sources.site_config import SOURCE as SITE_SOURCE
 from jobsync_pipeline.sources.site_crawl import SiteCrawlConnector
 from jobsync_pipeline.store import Store
 
@@ -136,7 +137,7 @@ HIMALAYAS = feed_source("himalayas", "Himalayas feed", HimalayasConnector, cron=
 # configuration in `sites`), synced daily, stalest first; a crawl lists some of a site's jobs, so they
 # expire by their validThrough or by age, never by absence.
 SITE_CRAWL = SourceSpec(
-    name="site_crawl",
+    name=SITE_SOURCE,
     title="Job sites (schema.org JobPosting)",
     kinds=frozenset({"python", "httpx"}),
     resource_keys=frozenset({"http", "sync_policy"}),

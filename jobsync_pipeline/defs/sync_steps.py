@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from jobsync_pipeline.core.steps import StepStatus, SyncStep
-from jobsync_pipeline.sources.base import BoardError
+from jobsync_pipeline.core.steps import StepStatus, SyncStep, run_step
+from jobsync_pipeline.sources.base import error_text
 from jobsync_pipeline.store.steps import StepStore
 
 # Progress is written at most this often per step: a crawl of a thousand pages must not write a
@@ -56,8 +56,8 @@ class StepLog:
         self._say(step, StepStatus.SKIPPED, reason=reason)
 
     def run(self, step: str, total: int | None = None):
-        """A step as a context: started on entry, completed on a clean exit, failed with the exception."""
-        return _Running(self, step, total)
+        """A step as a context (`core.steps.run_step`): its counts go in the Counter it yields."""
+        return run_step(self, step, total, describe=error_text)
 
     def _seconds(self, step: str) -> float | None:
         started = self._started.get(step)
@@ -73,24 +73,6 @@ class StepLog:
             self.log.debug(line)  # progress lines are many; the UI's default level shows starts and ends
         else:
             self.log.info(line)
-
-
-class _Running:
-    def __init__(self, log: StepLog, step: str, total: int | None):
-        self.log, self.step, self.total = log, step, total
-        self.counts: dict[str, int] = {}
-
-    def __enter__(self):
-        self.log.start(self.step, self.total)
-        return self
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        if exc is None:
-            self.log.finish(self.step, self.counts)
-        else:
-            self.log.fail(self.step, str(exc) if isinstance(exc, BoardError) else f"{type(exc).__name__}: {exc}",
-                          self.counts)
-        return False
 
 
 def steps_metadata(steps: list[SyncStep], names: tuple[str, ...]) -> dict[str, dg.MetadataValue]:

@@ -18,6 +18,11 @@ class BoardError(Exception):
     """
 
 
+def error_text(exc: BaseException) -> str:
+    """A board error's message as operators read it; unexpected errors keep their type."""
+    return str(exc) if isinstance(exc, BoardError) else f"{type(exc).__name__}: {exc}"
+
+
 @contextmanager
 def collection_paused() -> Iterator[None]:
     """The cyclic garbage collector off while a payload is decoded or postings are built.

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jobsync_pipeline.sources.bucket import board_name_problem
 
+SOURCE = "site_crawl"  # the source whose boards are the configured sites
 DEFAULT_MAX_PAGES = 5
 DEFAULT_REQUEST_DELAY = 2.0
 DEFAULT_MAX_JOBS = 100

@@ -18,7 +18,6 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -27,16 +26,15 @@ from urllib.robotparser import RobotFileParser
 
 
 from jobsync_pipeline.core.models import ParsedSnapshot, Posting, RawPayload
-from jobsync_pipeline.core.steps import NoReporter, StepReporter
-from jobsync_pipeline.sources.base import BoardError, decode_json
+from jobsync_pipeline.core.steps import NoReporter, StepReporter, run_step
+from jobsync_pipeline.sources.base import BoardError, decode_json, error_text
 from jobsync_pipeline.sources.browser import DEFAULT_BROWSER_PATH, BrowserPages, BrowserUnavailable, PageFailed
 from jobsync_pipeline.sources.collect import PostingCollector
 from jobsync_pipeline.sources.http import FetchError, HttpPolicy, PoliteClient, retry_after_seconds
 from jobsync_pipeline.sources.jobposting import (MALFORMED, NO_POSTING, extract_from_tree, extract_job_postings,
                                                  job_posting, language_code, page_tree)
-from jobsync_pipeline.sources.site_config import SiteConfig
+from jobsync_pipeline.sources.site_config import SOURCE, SiteConfig
 
-SOURCE = "site_crawl"
 PAYLOAD_FORMAT = 1
 # How a job link was found on a results page: the site's link selector, the page's JSON-LD ItemList,
 # or every link to the site (then only pages that turn out to carry a JobPosting are jobs).
@@ -143,19 +141,8 @@ class StepRunner:
     def __init__(self, reporter: StepReporter):
         self.reporter = reporter
 
-    @contextmanager
-    def step(self, name: str, total: int | None = None) -> Iterator[Counter]:
-        self.reporter.start(name, total)
-        counts: Counter = Counter()
-        try:
-            yield counts
-        except BoardError as exc:
-            self.reporter.fail(name, str(exc), dict(counts))
-            raise
-        except Exception as exc:
-            self.reporter.fail(name, f"{type(exc).__name__}: {exc}", dict(counts))
-            raise
-        self.reporter.finish(name, dict(counts))
+    def step(self, name: str, total: int | None = None):
+        return run_step(self.reporter, name, total, describe=error_text)
 
     def advance(self, name: str, done: int, total: int | None, counts: Mapping[str, int]) -> None:
         self.reporter.advance(name, done, total, dict(counts))

@@ -11,11 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from jobsync_pipeline.core.status import SYNCABLE, BoardStatus
-from jobsync_pipeline.sources.site_config import SEED_SITE, SiteConfig
+from jobsync_pipeline.sources.site_config import SEED_SITE, SOURCE, SiteConfig
 from jobsync_pipeline.store.tables import boards, sites
 from jobsync_pipeline.store.time import as_utc, utcnow
 
-SOURCE = "site_crawl"
 _CONFIG_COLUMNS = ("search_url", "max_pages", "request_delay", "max_jobs", "timeout", "browser", "link_selector",
                    "language")
 
