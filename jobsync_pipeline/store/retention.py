@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from jobsync_pipeline.core.status import SyncStatus
-from jobsync_pipeline.store.steps import DEFAULT_KEEP_SYNCS
+from jobsync_pipeline.store.steps import DEFAULT_KEEP_SYNCS, StepStore
 from jobsync_pipeline.store.tables import (bad_records, job_events, jobs, notifications, possible_duplicates,
-                                           raw_snapshots, sync_steps, syncs)
+                                           raw_snapshots, syncs)
 from jobsync_pipeline.store.time import utcnow
 
 UNSENT = ("pending", "sending", "failed")  # a failed notification may still be retried
@@ -65,12 +65,7 @@ class Retention:
 
     def old_steps(self) -> int:
         """Step details beyond each board's latest `step_syncs` completed syncs (a running sync keeps its)."""
-        ranked = sa.select(syncs.c.id, sa.func.row_number().over(
-            partition_by=(syncs.c.source, syncs.c.board), order_by=syncs.c.id.desc()).label("newest")).where(
-            syncs.c.status != SyncStatus.RUNNING).subquery()
-        beyond = sa.select(ranked.c.id).where(ranked.c.newest > self.policy.step_syncs)
-        with self.engine.begin() as conn:
-            return conn.execute(sync_steps.delete().where(sync_steps.c.sync_id.in_(beyond))).rowcount
+        return StepStore(self.engine).keep_latest(None, None, self.policy.step_syncs)
 
     def old_expired_jobs(self, now: datetime) -> int:
         """Jobs expired for longer than the limit, their events and duplicate pairs first, in one

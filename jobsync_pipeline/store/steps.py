@@ -107,18 +107,21 @@ class StepStore:
                                                sync_steps.c.status == StepStatus.PENDING)
                      .values(status=StepStatus.SKIPPED, updated_at=now))
 
-    def keep_latest(self, source: str, board: str, keep: int = DEFAULT_KEEP_SYNCS) -> int:
-        """Remove the step details of the board's completed syncs older than its newest `keep`; returns the
-        rows removed. A running sync keeps its steps whatever its age."""
+    def keep_latest(self, source: str | None, board: str | None, keep: int = DEFAULT_KEEP_SYNCS) -> int:
+        """Remove the step details of each board's completed syncs older than its newest `keep` (of one
+        board, of one source, or of all when None); returns the rows removed. A running sync keeps its
+        steps whatever its age."""
+        where = [syncs.c.status != SyncStatus.RUNNING]
+        if source is not None:
+            where.append(syncs.c.source == source)
+        if board is not None:
+            where.append(syncs.c.board == board)
+        ranked = sa.select(syncs.c.id, sa.func.row_number().over(
+            partition_by=(syncs.c.source, syncs.c.board), order_by=syncs.c.id.desc()).label("newest")).where(
+            *where).subquery()
+        beyond = sa.select(ranked.c.id).where(ranked.c.newest > keep)
         with self.engine.begin() as conn:
-            cutoff = conn.scalar(sa.select(syncs.c.id).where(
-                syncs.c.source == source, syncs.c.board == board, syncs.c.status != SyncStatus.RUNNING)
-                .order_by(syncs.c.id.desc()).offset(keep).limit(1))
-            if cutoff is None:
-                return 0
-            old = sa.select(syncs.c.id).where(syncs.c.source == source, syncs.c.board == board,
-                                              syncs.c.id <= cutoff, syncs.c.status != SyncStatus.RUNNING)
-            return conn.execute(sync_steps.delete().where(sync_steps.c.sync_id.in_(old))).rowcount
+            return conn.execute(sync_steps.delete().where(sync_steps.c.sync_id.in_(beyond))).rowcount
 
 
 def _step(row) -> SyncStep:
