@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from jobsync_pipeline.cli.runtime import CommandError, ready_store_url
 from jobsync_pipeline.cli.searches import _print
@@ -134,8 +134,6 @@ class LiveProgress:
         self.out.flush()
 
 
-def with_progress(store, run_id: str, enabled: bool) -> Callable:
+def with_progress(store, run_id: str, enabled: bool) -> AbstractContextManager:
     """A context showing the run's progress when `enabled`, else one doing nothing."""
-    from contextlib import nullcontext
-
     return LiveProgress(store, run_id) if enabled else nullcontext()

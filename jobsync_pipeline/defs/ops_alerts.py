@@ -75,7 +75,10 @@ def announce(announcements: list[Announcement], urls: list[str], log) -> int:
     failed = 0
     for item in announcements:
         title = {"alert": "jobsync alert", "repeat": "jobsync alert (still)", "recovered": "jobsync recovered"}[item.kind]
-        log.warning(f"{title}: {item.message}") if item.kind != "recovered" else log.info(f"{title}: {item.message}")
+        if item.kind == "recovered":
+            log.info(f"{title}: {item.message}")
+        else:
+            log.warning(f"{title}: {item.message}")
         for url in urls:
             problem = send(url, title, item.message, allow=settings.notify_allow_hosts())
             if problem:
