@@ -16,6 +16,7 @@ MAX_FILE_BYTES_VAR = "JOBSYNC_MAX_FILE_BYTES"
 POOL_WAIT_VAR = "JOBSYNC_POOL_WAIT_SECONDS"
 NOTIFY_ALLOW_HOSTS_VAR = "JOBSYNC_NOTIFY_ALLOW_HOSTS"
 OPS_CHANNELS_VAR = "JOBSYNC_OPS_CHANNELS"
+BACKFILL_BOARDS_PER_RUN_VAR = "JOBSYNC_BACKFILL_BOARDS_PER_RUN"
 DEFAULT_POOL_WAIT_SECONDS = 300.0
 BASE_URL_VARS = {
     "greenhouse": "JOBSYNC_GREENHOUSE_BASE_URL",
@@ -100,3 +101,15 @@ def remoteok_tags() -> tuple[str, ...]:
     else the default 13. Read when the code location loads; changing them changes the partitions."""
     configured = [tag.strip() for tag in os.environ.get(REMOTEOK_TAGS_VAR, "").split(",") if tag.strip()]
     return tuple(dict.fromkeys(configured)) or remoteok.DEFAULT_TAGS
+
+
+def backfill_boards_per_run() -> int | None:
+    """JOBSYNC_BACKFILL_BOARDS_PER_RUN: a backfill of a lane's boards is split into runs of at most this many
+    boards (for a distributed executor: runs spread over its workers); unset, a backfill is one run."""
+    text = os.environ.get(BACKFILL_BOARDS_PER_RUN_VAR, "").strip().replace("_", "")
+    if not text:
+        return None
+    if not text.isdigit() or int(text) <= 0:
+        raise ConfigError(f"{BACKFILL_BOARDS_PER_RUN_VAR}={os.environ[BACKFILL_BOARDS_PER_RUN_VAR]!r} is not a number "
+                          "of boards; set a whole number > 0, e.g. 100, or leave it unset for one run per backfill")
+    return int(text)

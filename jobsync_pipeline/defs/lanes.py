@@ -17,6 +17,7 @@ from pydantic import Field
 from jobsync_pipeline.core.expiry_guard import GuardPolicy, GuardVerdict, evaluate
 from jobsync_pipeline.core.models import ParsedSnapshot
 from jobsync_pipeline.core.status import DIFF_COUNTS, BoardStatus, SyncStatus
+from jobsync_pipeline import settings
 from jobsync_pipeline.defs import console
 from jobsync_pipeline.defs.board_checks import (BOARD_OUTCOME, MASS_EXPIRY_GUARD, CheckOutcome, board_outcome_spec,
                                                 check_outputs, record)
@@ -298,10 +299,12 @@ def _synced_text(counts: dict[str, int]) -> str:
 
 def build_source_lane(spec: SourceSpec) -> dg.Definitions:
     partitions = spec.partitions_def()
+    per_run = settings.backfill_boards_per_run()
+    backfill_policy = dg.BackfillPolicy.multi_run(per_run) if per_run else dg.BackfillPolicy.single_run()
     # output_required=False: the check outputs are logged per partition (board_checks), not yielded
     common = dict(
         key_prefix=[spec.name], group_name=spec.name, owners=list(spec.owners), partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(), required_resource_keys={"store", "sync_policy", *spec.resource_keys},
+        backfill_policy=backfill_policy, required_resource_keys={"store", "sync_policy", *spec.resource_keys},
         output_required=False)
     key = {stage: dg.AssetKey([spec.name, stage]) for stage in STAGES}
 
