@@ -1,9 +1,10 @@
 """The one Definitions object: a lane per source, discovery, saved searches, notifications, the catalog and
-its health, the resources they share, the console logger."""
+its health, the resources they share, the console logger, and the executor JOBSYNC_EXECUTOR chooses
+(defs/executor.py)."""
 import dagster as dg
 
-from jobsync_pipeline.defs import (console, discovery, freshness, lanes, notifications, operations, ops_alerts,
-                                   resources, retention, run_failures, searches)
+from jobsync_pipeline.defs import (console, discovery, executor, freshness, lanes, notifications, operations,
+                                   ops_alerts, resources, retention, run_failures, searches)
 from jobsync_pipeline.defs.source_specs import SOURCE_SPECS
 
 defs = dg.Definitions.merge(
@@ -16,5 +17,6 @@ defs = dg.Definitions.merge(
     freshness.defs,
     ops_alerts.defs,
     retention.defs,
-    dg.Definitions(resources=resources.build_resources(), loggers={"console": console.console_logger}),
+    dg.Definitions(resources=resources.build_resources(), loggers={"console": console.console_logger},
+                   executor=executor.build_executor()),
 )

@@ -17,6 +17,11 @@ POOL_WAIT_VAR = "JOBSYNC_POOL_WAIT_SECONDS"
 NOTIFY_ALLOW_HOSTS_VAR = "JOBSYNC_NOTIFY_ALLOW_HOSTS"
 OPS_CHANNELS_VAR = "JOBSYNC_OPS_CHANNELS"
 BACKFILL_BOARDS_PER_RUN_VAR = "JOBSYNC_BACKFILL_BOARDS_PER_RUN"
+EXECUTOR_VAR = "JOBSYNC_EXECUTOR"
+CELERY_BROKER_URL_VAR = "JOBSYNC_CELERY_BROKER_URL"
+CELERY_BACKEND_URL_VAR = "JOBSYNC_CELERY_BACKEND_URL"
+EXECUTORS = ("multiprocess", "celery")
+DEFAULT_CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_POOL_WAIT_SECONDS = 300.0
 BASE_URL_VARS = {
     "greenhouse": "JOBSYNC_GREENHOUSE_BASE_URL",
@@ -113,3 +118,27 @@ def backfill_boards_per_run() -> int | None:
         raise ConfigError(f"{BACKFILL_BOARDS_PER_RUN_VAR}={os.environ[BACKFILL_BOARDS_PER_RUN_VAR]!r} is not a number "
                           "of boards; set a whole number > 0, e.g. 100, or leave it unset for one run per backfill")
     return int(text)
+
+
+def executor() -> str:
+    """JOBSYNC_EXECUTOR: where the runs' steps execute, read when the definitions are built: `multiprocess`
+    (the default: Dagster's, a process per step beside the run's) or `celery` (on Celery workers,
+    deploy/celery/)."""
+    text = os.environ.get(EXECUTOR_VAR, "").strip().lower()
+    if not text:
+        return "multiprocess"
+    if text not in EXECUTORS:
+        raise ConfigError(f"{EXECUTOR_VAR}={os.environ[EXECUTOR_VAR]!r} is not an executor; set one of "
+                          f"{', '.join(EXECUTORS)}, or leave it unset for multiprocess")
+    return text
+
+
+def celery_broker_url_set() -> bool:
+    """Whether JOBSYNC_CELERY_BROKER_URL is set (else the executor uses DEFAULT_CELERY_BROKER_URL, a Redis on
+    this machine)."""
+    return bool(os.environ.get(CELERY_BROKER_URL_VAR, "").strip())
+
+
+def celery_backend_url_set() -> bool:
+    """Whether JOBSYNC_CELERY_BACKEND_URL is set (else the step results go back through the broker's Redis)."""
+    return bool(os.environ.get(CELERY_BACKEND_URL_VAR, "").strip())

@@ -10,6 +10,6 @@ stamp=.venv/.jobsync-installed
 wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev,jobspy]'
+  .venv/bin/python -m pip install --quiet -e '.[dev,jobspy,celery]'
   echo "$wanted" > "$stamp"
 fi

@@ -8,7 +8,18 @@ sensor, which Dagster itself passes (as None) when it binds the resources to the
 launches (deliver_notifications); and the freshness checks of every lane and of the catalog, which 1.13
 calls superseded by freshness policies (a preview, evaluated only with an instance flag), see
 defs/freshness.py.
+
+It also sets two of Dagster's own switches for runs over many partitions, unless the environment sets
+them: a lane step materializes each board of its run, and Dagster stores those events one at a time
+(milliseconds each) unless DAGSTER_EVENT_BATCH_SIZE is set, when it writes them as batches (on
+PostgreSQL one insert per batch); and a run's creation logs a planned event per partition of each asset
+(30,000 for a 10,000-board backfill, before the run starts) unless
+DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS is set, when it logs one per asset naming its partitions.
+The price of the second: a board that fails is not shown as a failed partition of the asset (its
+`board_outcome` check is failed). Runs are created where they are launched (the webserver, the daemon),
+so scripts/serve.sh and deploy/ set it for those processes too.
 """
+import os
 import warnings
 
 import dagster as dg
@@ -21,3 +32,6 @@ warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `Se
 for superseded in ("build_last_update_freshness_checks", "build_sensor_for_freshness_checks"):
     warnings.filterwarnings("ignore", message=f"Function `{superseded}` is superseded",
                             category=dg.SupersessionWarning)
+
+os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", "1000")
+os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")

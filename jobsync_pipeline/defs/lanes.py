@@ -7,7 +7,6 @@ Every step records each board's outcome on that board's partition of its `board_
 board that did not sync.
 """
 
-import json
 import time
 from datetime import timedelta
 
@@ -20,10 +19,11 @@ from jobsync_pipeline.core.status import DIFF_COUNTS, BoardStatus, SyncStatus
 from jobsync_pipeline import settings
 from jobsync_pipeline.defs import console
 from jobsync_pipeline.defs.board_checks import (BOARD_OUTCOME, MASS_EXPIRY_GUARD, CheckOutcome, board_outcome_spec,
-                                                check_outputs, record)
+                                                add_partition_metadata, check_outputs, log_materializations,
+                                                plan_failed_partitions, record)
 from jobsync_pipeline.defs.resources import StoreResource, SyncPolicyResource
 from jobsync_pipeline.defs.run_tags import contiguous_ranges, range_tags
-from jobsync_pipeline.defs.sync_steps import StepLog, steps_metadata
+from jobsync_pipeline.defs.sync_steps import StepJournal, StepLog, steps_metadata
 from jobsync_pipeline.defs.source_specs import SourceSpec
 from jobsync_pipeline.sources.base import BoardError, error_text
 from jobsync_pipeline.sources.http import FetchError
@@ -36,6 +36,14 @@ from jobsync_pipeline.store.time import utcnow
 RUN_FAILING = (SyncStatus.FAILED, SyncStatus.GUARDED, SyncStatus.RETIRED)
 STAGES = ("raw_snapshot", "postings", "job_diff")
 WARN = dg.AssetCheckSeverity.WARN
+# A step logs its boards' materializations, and job_diff settles its applied boards (their sync rows read,
+# their step history trimmed), this many at a time: a few queries and one batch of events per batch of
+# boards instead of a few per board, and a long backfill still shows its boards materialized as it goes.
+SETTLE_BOARDS = 200
+# In a run of more boards, a routine pass (CheckOutcome.routine) is not logged on the board's check: each
+# evaluation is a Dagster event of its own, unbatched (5 to 15 ms), and a backfill of thousands of boards
+# must not pay four per board. The schedule's batches and hand-run boards stay below it.
+ROUTINE_OUTCOMES_UP_TO = 100
 
 
 class JobDiffConfig(dg.Config):
@@ -82,7 +90,12 @@ class LaneStep:
         self.outcomes: dict[str, CheckOutcome] = {}
         self.stage = stage
         self.sync_ids: dict[str, int] = {}  # each board's sync in this run, started by the run's first step
+        self.journal = StepJournal(self.store.steps, context.log)
         self._logs: dict[str, StepLog] = {}
+        self._recovering: set[str] | None = None
+        self.clean: set[str] = set()  # boards job_diff found fetched and parsed without a bad record
+        self._materialized: list[dg.AssetMaterialization] = []
+        self._metadata: dict[str, dict] = {}  # by board, for the step's output
 
     @property
     def connector(self):
@@ -116,13 +129,13 @@ class LaneStep:
         boards = [b for b in self.context.partition_keys if b not in ended]
         self.sync_ids = self.store.steps.open_syncs(self.spec.name, boards, run_id=self.context.run.run_id,
                                                     plan=self.spec.steps.all())
+        self.journal.load(self.sync_ids.values())
         return boards
 
     def steps(self, board: str) -> StepLog:
         """The board's step reporter: sync_steps rows and one log line per change."""
         if board not in self._logs:
-            self._logs[board] = StepLog(self.store.steps, self.sync_ids[board], f"{self.spec.name}/{board}",
-                                        self.context.log)
+            self._logs[board] = StepLog(self.journal, self.sync_ids[board], f"{self.spec.name}/{board}")
         return self._logs[board]
 
     def trim_steps(self, board: str) -> int:
@@ -133,7 +146,9 @@ class LaneStep:
         """End the board's sync in this run (its steps not reached are skipped), or record one that had not
         started (a board already retired)."""
         if board in self.sync_ids:
+            self.journal.flush()  # the ending reads the steps as they stand
             self.store.finish_sync(self.sync_ids[board], status, **fields)
+            self.journal.load([self.sync_ids[board]])
         else:
             self.store.record_sync(self.spec.name, board, status, run_id=self.context.run.run_id, **fields)
         self.trim_steps(board)
@@ -141,9 +156,12 @@ class LaneStep:
     def not_found(self, board: str, exc: FetchError) -> None:
         """A board that answers 404 fails, and is retired (its jobs expired) after N in a row."""
         policy = self.context.resources.sync_policy
+        self.journal.flush()  # the ending reads the steps as they stand
         status, expired = self.store.boards.not_found(self.spec.name, board, str(exc), run_id=self.context.run.run_id,
                                                       retire_after=policy.retire_after_not_found,
                                                       sync_id=self.sync_ids.get(board))
+        if board in self.sync_ids:
+            self.journal.load([self.sync_ids[board]])
         if status == BoardStatus.RETIRED:
             if expired or self.store.sync_result(self.sync_ids[board]).status == SyncStatus.RETIRED:
                 error = f"{exc}: board retired, {expired} job(s) expired"  # its syncs row is written
@@ -199,26 +217,61 @@ class LaneStep:
             self.end_sync(board, SyncStatus.STALE, error=str(exc))
             self.outcomes[board] = CheckOutcome(True, f"skipped: {exc}", WARN)
             self.context.log.warning(str(exc))
-            self.report(board, started, stale=1, failed=0)
+            self.report(board, started, {"stale": 1, "failed": 0})
         except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
             self.fail(board, error_text(exc))
-            self.report(board, started, failed=1)
+            self.report(board, started, {"failed": 1})
         return None
 
-    def report(self, board: str, started: float, **numbers: float) -> None:
-        """Per-board numbers on that partition's materialization, so the UI plots each board's history.
-        (`job_diff` materializes applied boards only, each with its own numbers.)"""
-        if self.asset_key.path[-1] == "job_diff":
+    def report(self, board: str, started: float | None, numbers: dict) -> None:
+        """A board's numbers (the UI plots each board's history) and steps on its partition's materialization.
+        `raw_snapshot` and `postings` materialize every board of the run (their one output, its metadata
+        set per partition at the end); `job_diff` materializes the boards it applied, a batch at a time,
+        so a failed, stale or held back board gets no point in its plots."""
+        if started is not None:
+            numbers = {**numbers, "duration_seconds": round(time.monotonic() - started, 3)}
+        if self.stage != "job_diff":
+            self._metadata[board] = {**numbers, **self.steps_metadata(board)}
             return
-        self.context.add_asset_metadata(
-            {**numbers, "duration_seconds": round(time.monotonic() - started, 3), **self.steps_metadata(board)},
-            partition_key=board)
+        if numbers.get("failed") or numbers.get("stale"):
+            return
+        self._materialized.append(dg.AssetMaterialization(asset_key=self.asset_key, partition=board,
+                                                          metadata={**numbers, **self.steps_metadata(board)}))
+        if len(self._materialized) >= SETTLE_BOARDS:
+            self.emit()
+
+    def emit(self) -> None:
+        """Write the step changes so far and log the materializations waiting."""
+        self.journal.flush()
+        log_materializations(self.context, self._materialized)
+        self._materialized = []
 
     def steps_metadata(self, board: str) -> dict:
         if board not in self.sync_ids:
             return {}
         return {"sync_id": self.sync_ids[board],
-                **steps_metadata(self.store.steps.steps(self.sync_ids[board]), self.spec.steps.by_stage(self.stage))}
+                **steps_metadata(self.journal.steps(self.sync_ids[board]), self.spec.steps.by_stage(self.stage))}
+
+    def worth_recording(self, board: str, outcome: CheckOutcome) -> bool:
+        """Whether a board's outcome is logged on its check: every one in a run of up to
+        ROUTINE_OUTCOMES_UP_TO boards or in a run that fails (Dagster shows a check planned in a failed run
+        and never evaluated as an execution failure; in a successful one, as skipped). In a larger run,
+        every one but a routine pass, which is logged only for a board whose previous sync ended otherwise
+        (failed, held back, stale, with bad records), to turn its check back to passed."""
+        if not outcome.routine or self.failures or len(self.context.partition_keys) <= ROUTINE_OUTCOMES_UP_TO:
+            return True
+        if self._recovering is None:
+            previous = self.store.previous_syncs(self.spec.name, list(self.context.partition_keys),
+                                                 self.context.run.run_id)
+            self._recovering = {board for board, sync in previous.items()
+                                if sync.status != SyncStatus.SUCCESS or sync.counts.get("bad")}
+        return board in self._recovering
+
+    def record(self, asset_key: dg.AssetKey, check_name: str, outcomes: dict[str, CheckOutcome],
+               blocking: bool = False) -> None:
+        record(self.context, asset_key, check_name,
+               [(board, outcome) for board, outcome in in_reporting_order(outcomes)
+                if self.worth_recording(board, outcome)], blocking=blocking)
 
     def runs_stage(self, stage: str) -> bool:
         """Whether this run executes the lane's `stage` (a run may select any of the lane's assets)."""
@@ -243,11 +296,12 @@ class LaneStep:
     def record_outcomes(self, asset_key: dg.AssetKey | None = None) -> None:
         outcomes = {board: self.outcomes.get(board) or CheckOutcome(False, "the step ended before this board")
                     for board in self.context.partition_keys}
-        record(self.context, asset_key or self.asset_key, BOARD_OUTCOME, in_reporting_order(outcomes))
+        self.record(asset_key or self.asset_key, BOARD_OUTCOME, outcomes)
 
     def results(self, attempted: int):
         """The step's run-wide numbers, then every board's outcome; a step whose every board failed
         records the outcomes and fails, naming each board."""
+        self.emit()
         if self.failures and len(self.failures) == attempted:
             self.record_outcomes()
             # the later steps are skipped: their checks get the boards' outcomes now, or the UI would
@@ -256,11 +310,15 @@ class LaneStep:
             for stage in later:
                 self.record_outcomes(dg.AssetKey([self.spec.name, stage]))
             if "job_diff" in later:
-                record(self.context, dg.AssetKey([self.spec.name, "job_diff"]), MASS_EXPIRY_GUARD,
-                       [(board, not_evaluated(self.outcomes[board])) for board in self.context.partition_keys],
-                       blocking=True)
+                self.record(dg.AssetKey([self.spec.name, "job_diff"]), MASS_EXPIRY_GUARD,
+                            {board: not_evaluated(self.outcomes[board]) for board in self.context.partition_keys},
+                            blocking=True)
+            for stage in (self.stage, *later):  # none of them materializes: failed partitions, as a run plans them
+                if self.runs_stage(stage):
+                    plan_failed_partitions(self.context, dg.AssetKey([self.spec.name, stage]), list(self.failures))
             raise dg.Failure(description=_failure_text(self.failures), metadata={"failed": len(self.failures)})
         self.end_partial_syncs()
+        add_partition_metadata(self.context, self.asset_key, self._metadata)
         yield dg.MaterializeResult(metadata={
             "boards_in_run": len(self.context.partition_keys), "failed_in_run": len(self.failures),
             "run_seconds": round(time.monotonic() - self.started, 3)})
@@ -295,6 +353,80 @@ def _failure_text(failures: dict[str, str]) -> str:
 
 def _synced_text(counts: dict[str, int]) -> str:
     return "synced: " + ", ".join(f"{counts.get(c, 0)} {c}" for c in DIFF_COUNTS)
+
+
+
+def apply_board(step: LaneStep, board: str, config: JobDiffConfig, expiry: Expiry,
+                guard_outcomes: dict[str, CheckOutcome]) -> dict | None:
+    """Diff and apply one board's newest snapshot (one transaction); its numbers, or None when it ended
+    otherwise (stale, broken, held back by the guard, failed), which its sync row and outcome record."""
+    spec, context = step.spec, step.context
+    started = time.monotonic()
+    prepared = step.prepared(board, started)
+    if prepared is None:
+        return None
+    raw, parsed = prepared
+    if not parsed.bad_records:
+        step.clean.add(board)
+    sync_id, steps = step.sync_ids[board], step.steps(board)
+    counts = {"found": parsed.found, "bad": len(parsed.bad_records), "duplicates": len(parsed.duplicates)}
+    if spec.steps.check_duplicates:
+        with steps.run(spec.steps.check_duplicates) as checking:
+            checking.update(duplicates=len(parsed.duplicates), already_known=step.store.count_known(
+                spec.name, spec.jobs_board or board, parsed.postings["external_id"]))
+    steps.start(spec.steps.apply)
+    # a feed expires jobs by age, never by what one fetch lists: nothing for the guard to hold back
+    guard = config.guard(step.store, spec.name, board, parsed.found) if spec.complete_snapshots else None
+    try:
+        diff = step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id, raw_snapshot_id=raw.id,
+                                         snapshot_at=parsed.snapshot_at, counts=counts, guard=guard,
+                                         expiry=expiry, jobs_board=spec.jobs_board,
+                                         listed_ids=[r.external_id for r in parsed.bad_records if r.external_id])
+    except ExpiryRefused as refused:
+        verdict = refused.verdict
+        step.end_sync(board, SyncStatus.GUARDED, counts=counts, error=verdict.reason,
+                      expiry_guard=verdict.decision, raw_snapshot_id=raw.id)
+        context.log.error(f"{spec.name}/{board}: expiry guard: {verdict.reason}")
+        step.outcomes[board] = CheckOutcome(False, f"held back by the expiry guard: {verdict.reason}")
+        guard_outcomes[board] = CheckOutcome(False, verdict.reason, metadata={
+            "would_expire": verdict.would_expire, "found": verdict.found, "decision": str(verdict.decision)})
+        return None
+    except BoardBusy as exc:  # another sync of the board held it too long: a reason, not a traceback
+        step.apply_failed(board, counts, str(exc))
+        context.log.error(f"{spec.name}/{board}: {exc}")
+        return None
+    except Exception as exc:  # the transaction rolled back; the sync row must still say why
+        step.apply_failed(board, counts, f"applying the diff failed: {exc}")
+        context.log.exception(f"{spec.name}/{board}: applying the diff failed")
+        return None
+    # the apply counts cross-source duplicates after the diff: settle() adds them to the step
+    steps.finish(spec.steps.apply, {"added": diff.counts()["new"], **diff.counts()})
+    return {**counts, **diff.counts(), "duration_seconds": round(time.monotonic() - started, 3)}
+
+
+def settle(step: LaneStep, applied: dict[str, dict], guard_outcomes: dict[str, CheckOutcome]) -> None:
+    """End a batch of applied boards: their duplicate counts from their sync rows, the cleanup step (the
+    step history trimmed), then each board's materialization with its numbers and steps."""
+    if not applied:
+        return
+    spec, context = step.spec, step.context
+    results = step.store.sync_results([step.sync_ids[board] for board in applied])
+    removed = step.store.steps.keep_latest_of(spec.name, list(applied),
+                                              context.resources.sync_policy.step_history_syncs)
+    for board, numbers in applied.items():
+        result, steps = results[step.sync_ids[board]], step.steps(board)
+        duplicates = {c: result.counts[c] for c in ("cross_source_duplicates", "possible_duplicates")}
+        step.journal.change(step.sync_ids[board], spec.steps.apply,
+                            counts={"cross_source_duplicates": duplicates["cross_source_duplicates"]})
+        with steps.run(spec.steps.cleanup) as cleaning:
+            cleaning["step_rows_removed"] = removed[board]
+        numbers = {**numbers, **duplicates}
+        step.report(board, None, numbers)
+        step.outcomes[board] = CheckOutcome(True, _synced_text(numbers), routine=True)
+        guard_outcomes[board] = CheckOutcome(
+            True, f"{result.expiry_guard}: applied" if result.expiry_guard else "nothing to hold back",
+            metadata={"would_expire": numbers["expired"], "found": numbers["found"]}, routine=not result.expiry_guard)
+    step.emit()
 
 
 def build_source_lane(spec: SourceSpec) -> dg.Definitions:
@@ -338,11 +470,11 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                         step.not_found(board, exc)
                     else:
                         step.fail(board, error_text(exc))
-                    step.report(board, started, failed=1)
+                    step.report(board, started, {"failed": 1})
                     continue
                 except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
                     step.fail(board, error_text(exc))
-                    step.report(board, started, failed=1)
+                    step.report(board, started, {"failed": 1})
                     continue
                 registry.answered(spec.name, board)
                 if plan.connector_reports:
@@ -351,12 +483,14 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                     with steps.run("archive") as archiving:
                         identical = payload.not_modified or step.store.archive_raw(spec.name, payload)[1]
                         archiving["identical_payload"] = int(identical)
-                step.report(board, started, bytes=len(payload.body), identical_payload=int(identical),
-                            not_modified=int(payload.not_modified), failed=0)
+                step.report(board, started, {"bytes": len(payload.body), "identical_payload": int(identical),
+                                             "not_modified": int(payload.not_modified), "failed": 0})
                 step.outcomes[board] = CheckOutcome(
-                    True, "unchanged since the last fetch" if identical else f"fetched {len(payload.body):,} bytes")
+                    True, "unchanged since the last fetch" if identical else f"fetched {len(payload.body):,} bytes",
+                    routine=True)
         finally:
             step.close()
+            step.journal.flush()
         yield from step.results(len(boards))
 
     @dg.asset(name="postings", kinds={"python", "pydantic"}, deps=[raw_snapshot],
@@ -379,17 +513,16 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 context.log.warning(f"{spec.name}/{board}: duplicate ids kept once: {parsed.duplicates[:20]}")
             step.steps(board).finish(spec.steps.parse, {"found": parsed.found, "bad": len(parsed.bad_records),
                                                         "duplicates": len(parsed.duplicates)})
-            step.report(board, started, found=parsed.found, bad=len(parsed.bad_records),
-                        duplicates=len(parsed.duplicates), inactive=parsed.inactive, text_repairs=parsed.repaired,
-                        stale=0, failed=0)
-            if parsed.bad_records:
-                context.add_asset_metadata({"bad_records": dg.MetadataValue.json(
-                    [{"position": r.position, "id": r.external_id, "reason": r.reason}
-                     for r in parsed.bad_records[:50]])}, partition_key=board)
+            shown = {"bad_records": dg.MetadataValue.json([{"position": r.position, "id": r.external_id, "reason": r.reason}
+                                                           for r in parsed.bad_records[:50]])} if parsed.bad_records else {}
+            step.report(board, started, {"found": parsed.found, "bad": len(parsed.bad_records),
+                                         "duplicates": len(parsed.duplicates), "inactive": parsed.inactive,
+                                         "text_repairs": parsed.repaired, "stale": 0, "failed": 0, **shown})
             # bad records are a warning on the board's partition: its good postings still sync
             step.outcomes[board] = CheckOutcome(
                 not parsed.bad_records, f"{parsed.found} posting(s), {len(parsed.bad_records)} bad record(s) kept "
-                "aside in bad_records", WARN, {"found": parsed.found, "bad": len(parsed.bad_records)})
+                "aside in bad_records", WARN, {"found": parsed.found, "bad": len(parsed.bad_records)},
+                routine=not parsed.bad_records)
         yield from step.results(len(boards))
 
     @dg.asset(name="job_diff", kinds={"python", "sql"}, deps=[postings],
@@ -407,66 +540,31 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
         expiry = COMPLETE if spec.complete_snapshots else Expiry(
             complete=False, max_age=timedelta(days=context.resources.sync_policy.feed_max_age_days))
         guard_outcomes: dict[str, CheckOutcome] = {}
-        for board in step.boards():
-            started = time.monotonic()
-            prepared = step.prepared(board, started)
-            if prepared is None:
-                continue
-            raw, parsed = prepared
-            sync_id, steps = step.sync_ids[board], step.steps(board)
-            counts = {"found": parsed.found, "bad": len(parsed.bad_records), "duplicates": len(parsed.duplicates)}
-            if spec.steps.check_duplicates:
-                with steps.run(spec.steps.check_duplicates) as checking:
-                    checking.update(duplicates=len(parsed.duplicates), already_known=step.store.count_known(
-                        spec.name, spec.jobs_board or board, parsed.postings["external_id"]))
-            steps.start(spec.steps.apply)
-            # a feed expires jobs by age, never by what one fetch lists: nothing for the guard to hold back
-            guard = config.guard(step.store, spec.name, board, parsed.found) if spec.complete_snapshots else None
-            try:
-                diff = step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id, raw_snapshot_id=raw.id,
-                                                 snapshot_at=parsed.snapshot_at, counts=counts, guard=guard,
-                                                 expiry=expiry, jobs_board=spec.jobs_board,
-                                                 listed_ids=[r.external_id for r in parsed.bad_records
-                                                             if r.external_id])
-            except ExpiryRefused as refused:
-                verdict = refused.verdict
-                step.end_sync(board, SyncStatus.GUARDED, counts=counts, error=verdict.reason,
-                              expiry_guard=verdict.decision, raw_snapshot_id=raw.id)
-                context.log.error(f"{spec.name}/{board}: expiry guard: {verdict.reason}")
-                step.outcomes[board] = CheckOutcome(False, f"held back by the expiry guard: {verdict.reason}")
-                guard_outcomes[board] = CheckOutcome(False, verdict.reason, metadata={
-                    "would_expire": verdict.would_expire, "found": verdict.found, "decision": str(verdict.decision)})
-                continue
-            except BoardBusy as exc:  # another sync of the board held it too long: a reason, not a traceback
-                step.apply_failed(board, counts, str(exc))
-                context.log.error(f"{spec.name}/{board}: {exc}")
-                continue
-            except Exception as exc:  # the transaction rolled back; the sync row must still say why
-                step.apply_failed(board, counts, f"applying the diff failed: {exc}")
-                context.log.exception(f"{spec.name}/{board}: applying the diff failed")
-                continue
-            context.log.info(f"{spec.name}/{board}: {json.dumps(diff.counts())}")
-            applied = step.store.sync_result(sync_id)  # the apply counts the duplicates after the diff
-            steps.finish(spec.steps.apply, {"added": diff.counts()["new"], **diff.counts(),
-                                            "cross_source_duplicates": applied.counts["cross_source_duplicates"]})
-            with steps.run(spec.steps.cleanup) as cleaning:
-                cleaning["step_rows_removed"] = step.trim_steps(board)
-            numbers = {**counts, **diff.counts(), "cross_source_duplicates": applied.counts["cross_source_duplicates"],
-                       "possible_duplicates": applied.counts["possible_duplicates"],
-                       "duration_seconds": round(time.monotonic() - started, 3)}
-            context.log_event(dg.AssetMaterialization(asset_key=key["job_diff"], partition=board,
-                                                      metadata={**numbers, **step.steps_metadata(board)}))
-            step.outcomes[board] = CheckOutcome(True, _synced_text(numbers))
-            guard_outcomes[board] = CheckOutcome(True, (
-                f"{applied.expiry_guard}: applied" if applied.expiry_guard else "nothing to hold back"),
-                metadata={"would_expire": numbers["expired"], "found": parsed.found})
+        boards = step.boards()
+        for first in range(0, len(boards), SETTLE_BOARDS):
+            applied: dict[str, dict] = {}  # each applied board's numbers, settled with the others of its batch
+            for board in boards[first:first + SETTLE_BOARDS]:
+                numbers = apply_board(step, board, config, expiry, guard_outcomes)
+                if numbers is not None:
+                    applied[board] = numbers
+            settle(step, applied, guard_outcomes)
+        step.emit()
+        failed = {s.board: f"{s.status}: {s.error or 'no reason recorded'}"
+                  for s in step.store.syncs_for_run(context.run.run_id, spec.name) if s.status in RUN_FAILING}
+        if failed:
+            step.failures.update(failed)  # the run fails: every outcome is recorded (worth_recording)
+            # the earlier steps left out their routine passes, as if the run would succeed
+            for stage in ("raw_snapshot", "postings"):
+                if step.runs_stage(stage):
+                    passed = CheckOutcome(True, "fetched" if stage == "raw_snapshot" else "parsed, no bad record",
+                                          routine=True)
+                    step.record(key[stage], BOARD_OUTCOME, dict.fromkeys(step.clean, passed))
         step.record_outcomes()
         guard_outcomes = {board: guard_outcomes.get(board) or not_evaluated(step.outcomes[board])
                           for board in context.partition_keys}
-        record(context, key["job_diff"], MASS_EXPIRY_GUARD, in_reporting_order(guard_outcomes), blocking=True)
-        failed = {s.board: f"{s.status}: {s.error or 'no reason recorded'}"
-                  for s in step.store.syncs_for_run(context.run.run_id, spec.name) if s.status in RUN_FAILING}
+        step.record(key["job_diff"], MASS_EXPIRY_GUARD, guard_outcomes, blocking=True)
         if failed:  # every board's outcome is recorded; the run still fails, naming every board that did not sync
+            plan_failed_partitions(context, key["job_diff"], list(failed))
             raise dg.Failure(description=_failure_text(failed), metadata={"failed": len(failed)})
         yield from check_outputs(context)
 

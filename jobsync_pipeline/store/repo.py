@@ -249,6 +249,20 @@ class Store:
                 self.finish_sync(sync_id, SyncStatus.FAILED, error=f"interrupted: {reason}", conn=conn)
             return len(running)
 
+    def previous_syncs(self, source: str, boards: list[str], run_id: str) -> dict[str, SyncResult]:
+        """Each board's latest ended sync before this run (boards never synced are missing), for a run's
+        boards in a few queries."""
+        found: dict[str, SyncResult] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(boards), 500):
+                latest = sa.select(sa.func.max(syncs.c.id)).where(
+                    syncs.c.source == source, syncs.c.board.in_(boards[start:start + 500]),
+                    sa.or_(syncs.c.run_id.is_(None), syncs.c.run_id != run_id),
+                    syncs.c.status != SyncStatus.RUNNING).group_by(syncs.c.board)
+                for row in conn.execute(sa.select(syncs).where(syncs.c.id.in_(latest))):
+                    found[row.board] = _sync_result(row)
+        return found
+
     def syncs_for_run(self, run_id: str, source: str | None = None) -> list[SyncResult]:
         query = sa.select(syncs).where(syncs.c.run_id == run_id).order_by(syncs.c.id)
         if source:
@@ -259,6 +273,14 @@ class Store:
     def sync_result(self, sync_id: int) -> SyncResult:
         with self.engine.connect() as conn:
             return _sync_result(conn.execute(sa.select(syncs).where(syncs.c.id == sync_id)).one())
+
+    def sync_results(self, sync_ids: list[int]) -> dict[int, SyncResult]:
+        found: dict[int, SyncResult] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(sync_ids), 1000):
+                for row in conn.execute(sa.select(syncs).where(syncs.c.id.in_(sync_ids[start:start + 1000]))):
+                    found[row.id] = _sync_result(row)
+        return found
 
     def sync_history(self, source: str | None = None, board: str | None = None, limit: int = 50) -> list[SyncResult]:
         """Syncs newest first, of a source and a board when given."""

@@ -81,6 +81,23 @@ class StepStore:
             conn.execute(sync_steps.update().where(sync_steps.c.sync_id == sync_id,
                                                    sync_steps.c.position == position).values(**values))
 
+    def write(self, changed: Sequence[SyncStep], added: Sequence[SyncStep] = ()) -> None:
+        """Write steps as they stand (their whole row: the caller merged the counts), in one transaction:
+        `changed` ones exist, `added` ones (a step the plan lacks, reported by a connector) are new. A lane
+        writes its boards' step changes this way, a batch at a time, instead of a transaction per change."""
+        if not changed and not added:
+            return
+        now = utcnow()
+        rows = [{"sync_id_": s.sync_id, "position_": s.position, **_columns(s, now)} for s in changed]
+        with self.engine.begin() as conn:
+            if added:
+                conn.execute(sync_steps.insert(), [{"sync_id": s.sync_id, "position": s.position, "name": s.name,
+                                                    **_columns(s, now)} for s in added])
+            if rows:
+                conn.execute(sync_steps.update().where(
+                    sync_steps.c.sync_id == sa.bindparam("sync_id_"), sync_steps.c.position == sa.bindparam("position_"))
+                    .values({c: sa.bindparam(c) for c in _COLUMNS}), rows)
+
     def steps(self, sync_id: int) -> list[SyncStep]:
         return self.for_syncs([sync_id]).get(sync_id, [])
 
@@ -122,6 +139,33 @@ class StepStore:
         beyond = sa.select(ranked.c.id).where(ranked.c.newest > keep)
         with self.engine.begin() as conn:
             return conn.execute(sync_steps.delete().where(sync_steps.c.sync_id.in_(beyond))).rowcount
+
+    def keep_latest_of(self, source: str, boards: Sequence[str], keep: int = DEFAULT_KEEP_SYNCS) -> dict[str, int]:
+        """`keep_latest` for these boards of a source, in one transaction: the step rows removed, by board."""
+        removed: dict[str, int] = dict.fromkeys(boards, 0)
+        with self.engine.begin() as conn:
+            for start in range(0, len(boards), 500):  # bounded IN lists, whatever the run's size
+                ranked = sa.select(syncs.c.id, syncs.c.board, sa.func.row_number().over(
+                    partition_by=syncs.c.board, order_by=syncs.c.id.desc()).label("newest")).where(
+                    syncs.c.status != SyncStatus.RUNNING, syncs.c.source == source,
+                    syncs.c.board.in_(boards[start:start + 500])).subquery()
+                beyond = dict(conn.execute(sa.select(ranked.c.id, ranked.c.board).where(ranked.c.newest > keep)).all())
+                ids = list(beyond)
+                for first in range(0, len(ids), 1000):
+                    for sync_id in conn.scalars(sync_steps.delete().where(sync_steps.c.sync_id.in_(ids[first:first + 1000]))
+                                                .returning(sync_steps.c.sync_id)):
+                        removed[beyond[sync_id]] += 1
+        return removed
+
+
+_COLUMNS = ("status", "done", "total", "counts", "error", "started_at", "finished_at", "updated_at")
+
+
+def _columns(step: SyncStep, now: datetime) -> dict:
+    return {"status": step.status, "done": step.done, "total": step.total,
+            "counts": json.dumps({k: int(v) for k, v in step.counts.items()}),
+            "error": step.error[:4000] if step.error else step.error, "started_at": step.started_at,
+            "finished_at": step.finished_at, "updated_at": now}
 
 
 def _step(row) -> SyncStep:
