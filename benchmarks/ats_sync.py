@@ -9,17 +9,24 @@ is fetched with the product's connectors over ONE `PoliteClient(HttpPolicy(reque
 (pools `greenhouse_api` and `lever_api`) would run side by side. The floor is
 K / (rate x hosts); the target is a wall time close to it with no 429 at all.
 
-Part B (backfill): `--backfill-boards` Greenhouse board partitions registered on a temporary Dagster
-instance, a local server with no rate limit answering each board's canned payload (a few jobs), and
-ONE `dg.materialize` of the Greenhouse lane (raw_snapshot -> postings -> job_diff) over the range
-of every partition, as a single-run backfill does, into a SQLite store in a temporary folder (or
-`--store-url`, e.g. a scratch PostgreSQL database). Reports wall time, boards/second, the number of
-runs on the instance (must be 1) and the jobs in the store.
+Part B (backfill): for each size in `--backfill-boards` (default 1,000 and 10,000), each store in
+`--stores` (sqlite: a file in a temporary folder; postgresql: a scratch database) and each Dagster
+instance in `--instances` (sqlite: SQLite storage in a temporary folder, as `dagster dev`'s; postgresql:
+a scratch database, as production's), in a fresh subprocess (so its peak memory is its own): that many
+Greenhouse board partitions registered on the instance, a local server with no rate limit answering
+each board's canned payload (a few jobs), and ONE `dg.materialize` of the Greenhouse lane (raw_snapshot
+-> postings -> job_diff) over the range of every partition, as a single-run backfill does. Reports wall
+time, boards/second, each step's time, Dagster's own overhead (the run's time outside its steps, and the
+time the steps spent in Dagster storing their events) per board, the events stored per board, the peak
+memory of the process, the runs on the instance (must be 1) and the jobs in the store. Targets: at least
+50 boards/s, Dagster's overhead at most 10 ms per board.
 
-    python benchmarks/ats_sync.py [--boards 200] [--rate 1.0] [--backfill-boards 1000]
-                                  [--store-url URL] [--instance temp|ephemeral] [--skip-a] [--skip-b]
+    python benchmarks/ats_sync.py [--boards 200] [--rate 1.0] [--backfill-boards 1000 10000]
+                                  [--stores sqlite postgresql] [--instances sqlite postgresql]
+                                  [--pg-url URL] [--skip-a] [--skip-b]
 
-A quick run: `python benchmarks/ats_sync.py --boards 20 --rate 5 --backfill-boards 100`.
+A quick run: `python benchmarks/ats_sync.py --boards 20 --rate 5 --backfill-boards 100 --stores sqlite
+--instances sqlite`.
 """
 from __future__ import annotations
 
@@ -27,6 +34,9 @@ import argparse
 import json
 import os
 import platform
+import resource
+import secrets
+import subprocess
 import sys
 import tempfile
 import threading
@@ -54,6 +64,9 @@ from jobsync_pipeline_tests.http_server import LocalServer, json_reply  # noqa: 
 JOBS_PER_BOARD = 3  # "a few jobs" per board, both parts
 LEVER_PAGE_SIZE = 100  # the connector's default page; every generated site has fewer postings
 UNPACED_RPS = 1e9  # HttpResource needs a rate > 0: this one never makes a request wait
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/"
+TARGET_BOARDS_PER_SECOND = 50
+TARGET_OVERHEAD_MS = 10
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,24 +186,64 @@ def part_a(k: int, rate: float) -> dict:
 # Part B: a single-run backfill of many board partitions
 # ---------------------------------------------------------------------------------------------
 
-def _instance(kind: str, stack: ExitStack) -> dg.DagsterInstance:
-    if kind == "ephemeral":
-        return dg.DagsterInstance.ephemeral()
-    return stack.enter_context(dg.instance_for_test())  # SQLite run/event storage in a temp folder
+class ScratchDatabase:
+    """An empty PostgreSQL database for one measurement, dropped afterwards."""
+
+    def __init__(self, server_url: str, purpose: str):
+        self.server_url = server_url.rstrip("/") + "/"
+        self.name = f"ats_sync_{purpose}_{secrets.token_hex(4)}"
+        self.url = self.server_url + self.name
+
+    def _admin(self, sql: str) -> None:
+        engine = sa.create_engine(self.server_url + "postgres", isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(sql)
+        finally:
+            engine.dispose()
+
+    def __enter__(self) -> "ScratchDatabase":
+        self._admin(f'CREATE DATABASE "{self.name}"')
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-def part_b(n: int, store_url: str | None, instance_kind: str) -> dict:
+class EventTimer:
+    """The time the run spends in Dagster storing its events (`DagsterInstance.handle_new_event`)."""
+
+    def __init__(self, instance: dg.DagsterInstance):
+        self.seconds, self.events = 0.0, 0
+        handle = instance.handle_new_event
+
+        def timed(event, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return handle(event, *args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+                self.events += 1
+
+        instance.handle_new_event = timed  # the instance's log handler looks the method up on it
+
+
+def part_b(n: int, store: str, instance_kind: str, pg_url: str) -> dict:
+    """One backfill of `n` boards (run in a subprocess of its own: see `main`)."""
     boards = [f"bench-board-{i:05d}" for i in range(n)]
     routes = {f"/v1/boards/{b}/jobs": json_reply(greenhouse_document(b)) for b in boards}
     lane = build_source_lane(GREENHOUSE)
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ats_sync_")))
-        url = store_url or f"sqlite:///{folder / 'jobsync.db'}"
-        store_label = url.split("://", 1)[0] if store_url else "sqlite (temp file)"
+        url = (stack.enter_context(ScratchDatabase(pg_url, "store")).url if store == "postgresql"
+               else f"sqlite:///{folder / 'jobsync.db'}")
         upgrade(url)  # the schema, as `jobsync db upgrade` makes it
-        print(f"Part B: single-run backfill of {n} Greenhouse board partitions ({JOBS_PER_BOARD} jobs each), "
-              f"canned responses, no rate limit; store {store_label}, instance {instance_kind}", flush=True)
-        instance = _instance(instance_kind, stack)
+        if instance_kind == "postgresql":
+            instance_url = stack.enter_context(ScratchDatabase(pg_url, "instance")).url
+            instance = stack.enter_context(dg.instance_for_test(
+                overrides={"storage": {"postgres": {"postgres_url": instance_url}}}))
+        else:
+            instance = stack.enter_context(dg.instance_for_test())  # SQLite storage in a temp folder
         server = stack.enter_context(LocalServer(routes))
         instance.add_dynamic_partitions(GREENHOUSE.partitions_name, boards)
         keys = instance.get_dynamic_partitions(GREENHOUSE.partitions_name)
@@ -203,14 +256,17 @@ def part_b(n: int, store_url: str | None, instance_kind: str) -> dict:
         }
         # The console logger would print thousands of events; warnings and errors still show.
         run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        timer = EventTimer(instance)
         start = time.monotonic()
         result = dg.materialize(lane.assets, instance=instance, resources=resources, run_config=run_config,
                                 tags=range_tags(boards[0], boards[-1]), raise_on_error=False)
         wall = time.monotonic() - start
 
         runs = instance.get_runs_count()
-        steps = {s.step_key: (s.end_time or 0) - (s.start_time or 0)
-                 for s in instance.get_run_step_stats(result.run_id)}
+        stats = instance.get_run_step_stats(result.run_id)
+        steps = {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in stats}
+        first_start = min(s.start_time for s in stats if s.start_time)
+        last_end = max(s.end_time for s in stats if s.end_time)
         engine = sa.create_engine(url)
         try:
             with engine.connect() as conn:
@@ -225,31 +281,48 @@ def part_b(n: int, store_url: str | None, instance_kind: str) -> dict:
             stage: len({m.partition for m in result.asset_materializations_for_node(f"greenhouse__{stage}")})
             for stage in ("raw_snapshot", "postings", "job_diff")}
 
+    outside = wall - sum(steps.values())
+    # the events the steps stored (those before the first step and after the last are in `outside`)
+    in_steps = timer.seconds * (last_end - first_start) / wall if wall else 0.0
+    overhead = outside + in_steps
     out = {"n": n, "wall": wall, "rate": n / wall, "runs": runs, "success": result.success, "jobs": jobs,
            "expected_jobs": n * JOBS_PER_BOARD, "synced": synced, "requests": requests, "steps": steps,
-           "partitions": partitions_done, "store": store_label, "instance": instance_kind}
+           "partitions": partitions_done, "store": store, "instance": instance_kind, "outside": outside,
+           "event_seconds": timer.seconds, "events": timer.events, "overhead_ms": overhead / n * 1000,
+           "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     print(f"        wall {wall:.2f} s, {out['rate']:.1f} boards/s, runs {runs}, success {result.success}, "
-          f"{requests} requests, {synced} successful syncs, {jobs} jobs in store "
-          f"(expected {out['expected_jobs']})")
+          f"{requests} requests, {synced} successful syncs, {jobs} jobs in store (expected {out['expected_jobs']})")
     print("        steps: " + ", ".join(f"{k.removeprefix('greenhouse__')} {v:.2f} s" for k, v in steps.items())
-          + f"; outside the steps (run creation, planned events, teardown) {wall - sum(steps.values()):.2f} s")
+          + f"; outside the steps (run creation, planned events, teardown) {outside:.2f} s")
+    print(f"        Dagster storing events: {timer.events} events ({timer.events / n:.2f} per board) in "
+          f"{timer.seconds:.2f} s; Dagster's overhead {out['overhead_ms']:.1f} ms per board; "
+          f"peak memory {out['peak_mb']:.0f} MB")
     print("        partitions materialized: " + json.dumps(partitions_done))
     print(flush=True)
     return out
+
+
+def part_b_in_subprocess(n: int, store: str, instance_kind: str, pg_url: str) -> dict:
+    print(f"Part B: single-run backfill of {n} Greenhouse board partitions ({JOBS_PER_BOARD} jobs each), "
+          f"canned responses, no rate limit; store {store}, Dagster instance {instance_kind}", flush=True)
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run([sys.executable, __file__, "--child", json.dumps(
+            {"n": n, "store": store, "instance": instance_kind, "pg_url": pg_url, "out": out.name})], check=True)
+        return json.loads(Path(out.name).read_text())
 
 
 # ---------------------------------------------------------------------------------------------
 # Summary
 # ---------------------------------------------------------------------------------------------
 
-def summary(a: dict | None, b: dict | None) -> bool:
+def summary(a: dict | None, bs: list[dict]) -> bool:
     rows: list[tuple[str, str, str]] = []
     ok = True
     if a:
         a_ok = a["server_429"] == 0 and a["errors"] == 0
         ok &= a_ok
         rows += [
-            ("A", f"boards fetched (K), hosts, rate", f"{a['k']}, {a['hosts']}, {a['rate']:g} req/s per host"),
+            ("A", "boards fetched (K), hosts, rate", f"{a['k']}, {a['hosts']}, {a['rate']:g} req/s per host"),
             ("A", "wall time", f"{a['wall']:.2f} s"),
             ("A", "floor K / (rate x hosts)", f"{a['floor']:.2f} s"),
             ("A", "wall / floor", f"{a['ratio']:.3f}"),
@@ -261,52 +334,61 @@ def summary(a: dict | None, b: dict | None) -> bool:
                                                       f"{a['client_throttled']}"),
             ("A", "boards failed", str(a["errors"])),
         ]
-    if b:
-        b_ok = (b["runs"] == 1 and b["success"] and b["jobs"] == b["expected_jobs"]
-                and b["synced"] == b["n"])
-        ok &= b_ok
-        rows += [
-            ("B", "board partitions in the backfill", f"{b['n']} ({b['store']}, {b['instance']} instance)"),
-            ("B", "wall time (one dg.materialize)", f"{b['wall']:.2f} s"),
-            ("B", "boards / second", f"{b['rate']:.1f}"),
-            *[("B", f"  step {k.removeprefix('greenhouse__')}", f"{v:.2f} s") for k, v in b["steps"].items()],
-            ("B", "  outside the steps", f"{b['wall'] - sum(b['steps'].values()):.2f} s"),
-            ("B", "runs (must be 1)", f"{b['runs']}  {'OK' if b['runs'] == 1 else 'WRONG'}"),
-            ("B", "run succeeded", str(b["success"])),
-            ("B", "jobs in store (expected)", f"{b['jobs']} ({b['expected_jobs']})"),
-            ("B", "successful board syncs", f"{b['synced']} / {b['n']}"),
-        ]
-    width = max(len(r[1]) for r in rows) if rows else 0
-    print("Summary")
-    print(f"  part  {'figure':<{width}}  value")
-    print(f"  ----  {'-' * width}  {'-' * 30}")
-    for part, name, value in rows:
-        print(f"  {part:<4}  {name:<{width}}  {value}")
+    width = max((len(r[1]) for r in rows), default=0)
+    if rows:
+        print("Summary")
+        print(f"  part  {'figure':<{width}}  value")
+        print(f"  ----  {'-' * width}  {'-' * 30}")
+        for part, name, value in rows:
+            print(f"  {part:<4}  {name:<{width}}  {value}")
+    if bs:
+        print(f"\nPart B: single-run backfills (targets: >= {TARGET_BOARDS_PER_SECOND} boards/s, Dagster's overhead "
+              f"<= {TARGET_OVERHEAD_MS} ms/board)")
+        print(f"  {'boards':>6}  {'store':<10}  {'instance':<10}  {'wall s':>7}  {'boards/s':>8}  {'raw s':>6}  "
+              f"{'post s':>6}  {'diff s':>6}  {'outside s':>9}  {'events/board':>12}  {'dagster ms/board':>16}  "
+              f"{'peak MB':>7}  checks")
+        for b in bs:
+            b_ok = (b["runs"] == 1 and b["success"] and b["jobs"] == b["expected_jobs"] and b["synced"] == b["n"])
+            ok &= b_ok
+            met = b["rate"] >= TARGET_BOARDS_PER_SECOND and b["overhead_ms"] <= TARGET_OVERHEAD_MS
+            step = {k.removeprefix("greenhouse__"): v for k, v in b["steps"].items()}
+            print(f"  {b['n']:>6}  {b['store']:<10}  {b['instance']:<10}  {b['wall']:>7.1f}  {b['rate']:>8.1f}  "
+                  f"{step.get('raw_snapshot', 0):>6.1f}  {step.get('postings', 0):>6.1f}  {step.get('job_diff', 0):>6.1f}  "
+                  f"{b['outside']:>9.1f}  {b['events'] / b['n']:>12.2f}  {b['overhead_ms']:>16.1f}  {b['peak_mb']:>7.0f}  "
+                  f"{'ok' if b_ok else 'WRONG (runs, success, jobs or syncs)'}, target {'met' if met else 'MISSED'}")
     print(f"  {'all checks passed' if ok else 'SOME CHECKS FAILED'}")
     return ok
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:  # one part B measurement, in a process of its own
+        job = json.loads(argv[1])
+        result = part_b(job["n"], job["store"], job["instance"], job["pg_url"])
+        Path(job["out"]).write_text(json.dumps(result))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--boards", type=int, default=200, help="K: boards in part A, split over two hosts")
     parser.add_argument("--rate", type=float, default=1.0, help="requests/second per host in part A")
-    parser.add_argument("--backfill-boards", type=int, default=1000, help="board partitions in part B")
-    parser.add_argument("--store-url", default=None,
-                        help="store of part B (an empty scratch database, e.g. postgresql://...); "
-                             "default: SQLite in a temporary folder")
-    parser.add_argument("--instance", choices=("temp", "ephemeral"), default="temp",
-                        help="Dagster instance of part B: SQLite storage in a temp folder, or in memory")
+    parser.add_argument("--backfill-boards", type=int, nargs="+", default=[1000, 10000],
+                        help="board partitions in part B (one backfill per size)")
+    parser.add_argument("--stores", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"],
+                        help="jobsync stores of part B: a SQLite file in a temp folder, a scratch PostgreSQL database")
+    parser.add_argument("--instances", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"],
+                        help="Dagster instances of part B: SQLite storage in a temp folder, a scratch PostgreSQL database")
+    parser.add_argument("--pg-url", default=DEFAULT_PG, help="the PostgreSQL server for scratch databases")
     parser.add_argument("--skip-a", action="store_true")
     parser.add_argument("--skip-b", action="store_true")
     args = parser.parse_args(argv)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"ats_sync benchmark: Python {platform.python_version()}, dagster {dg.__version__}, "
           f"{os.cpu_count()} CPUs, load average {load} (a shared machine makes part B noisy)\n", flush=True)
-    if args.boards < 1 or args.rate <= 0 or args.backfill_boards < 1:
+    if args.boards < 1 or args.rate <= 0 or min(args.backfill_boards) < 1:
         parser.error("--boards and --backfill-boards must be >= 1 and --rate > 0")
     a = None if args.skip_a else part_a(args.boards, args.rate)
-    b = None if args.skip_b else part_b(args.backfill_boards, args.store_url, args.instance)
-    return 0 if summary(a, b) else 1
+    bs = [] if args.skip_b else [part_b_in_subprocess(n, store, instance, args.pg_url)
+                                 for n in args.backfill_boards for store in args.stores for instance in args.instances]
+    return 0 if summary(a, bs) else 1
 
 
 if __name__ == "__main__":

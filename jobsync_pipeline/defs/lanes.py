@@ -89,6 +89,10 @@ class LaneStep:
         self.failures: dict[str, str] = {}
         self.outcomes: dict[str, CheckOutcome] = {}
         self.stage = stage
+        # the run's boards, read once: Dagster reads a dynamic partitions definition's every key from the
+        # instance each time context.partition_keys is asked
+        self.partition_keys: list[str] = list(context.partition_keys)
+        self._in_run = set(self.partition_keys)
         self.sync_ids: dict[str, int] = {}  # each board's sync in this run, started by the run's first step
         self.journal = StepJournal(self.store.steps, context.log)
         self._logs: dict[str, StepLog] = {}
@@ -109,7 +113,7 @@ class LaneStep:
         if not self.spec.board_registry:
             return None
         if self._companies is None:
-            self._companies = self.store.boards.display_names(self.spec.name, self.context.partition_keys)
+            self._companies = self.store.boards.display_names(self.spec.name, self.partition_keys)
         return self._companies.get(board)
 
     def close(self) -> None:
@@ -124,9 +128,9 @@ class LaneStep:
         ended = {s.board: s for s in self.store.syncs_for_run(self.context.run.run_id, self.spec.name)
                  if s.status != SyncStatus.RUNNING}
         for board, sync in ended.items():
-            if board in self.context.partition_keys:
+            if board in self._in_run:
                 self.outcomes[board] = ended_outcome(sync)
-        boards = [b for b in self.context.partition_keys if b not in ended]
+        boards = [b for b in self.partition_keys if b not in ended]
         self.sync_ids = self.store.steps.open_syncs(self.spec.name, boards, run_id=self.context.run.run_id,
                                                     plan=self.spec.steps.all())
         self.journal.load(self.sync_ids.values())
@@ -258,10 +262,10 @@ class LaneStep:
         and never evaluated as an execution failure; in a successful one, as skipped). In a larger run,
         every one but a routine pass, which is logged only for a board whose previous sync ended otherwise
         (failed, held back, stale, with bad records), to turn its check back to passed."""
-        if not outcome.routine or self.failures or len(self.context.partition_keys) <= ROUTINE_OUTCOMES_UP_TO:
+        if not outcome.routine or self.failures or len(self.partition_keys) <= ROUTINE_OUTCOMES_UP_TO:
             return True
         if self._recovering is None:
-            previous = self.store.previous_syncs(self.spec.name, list(self.context.partition_keys),
+            previous = self.store.previous_syncs(self.spec.name, self.partition_keys,
                                                  self.context.run.run_id)
             self._recovering = {board for board, sync in previous.items()
                                 if sync.status != SyncStatus.SUCCESS or sync.counts.get("bad")}
@@ -295,7 +299,7 @@ class LaneStep:
 
     def record_outcomes(self, asset_key: dg.AssetKey | None = None) -> None:
         outcomes = {board: self.outcomes.get(board) or CheckOutcome(False, "the step ended before this board")
-                    for board in self.context.partition_keys}
+                    for board in self.partition_keys}
         self.record(asset_key or self.asset_key, BOARD_OUTCOME, outcomes)
 
     def results(self, attempted: int):
@@ -311,7 +315,7 @@ class LaneStep:
                 self.record_outcomes(dg.AssetKey([self.spec.name, stage]))
             if "job_diff" in later:
                 self.record(dg.AssetKey([self.spec.name, "job_diff"]), MASS_EXPIRY_GUARD,
-                            {board: not_evaluated(self.outcomes[board]) for board in self.context.partition_keys},
+                            {board: not_evaluated(self.outcomes[board]) for board in self.partition_keys},
                             blocking=True)
             for stage in (self.stage, *later):  # none of them materializes: failed partitions, as a run plans them
                 if self.runs_stage(stage):
@@ -320,7 +324,7 @@ class LaneStep:
         self.end_partial_syncs()
         add_partition_metadata(self.context, self.asset_key, self._metadata)
         yield dg.MaterializeResult(metadata={
-            "boards_in_run": len(self.context.partition_keys), "failed_in_run": len(self.failures),
+            "boards_in_run": len(self.partition_keys), "failed_in_run": len(self.failures),
             "run_seconds": round(time.monotonic() - self.started, 3)})
         self.record_outcomes()  # after the materializations they check
         yield from check_outputs(self.context)
@@ -448,7 +452,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
     def raw_snapshot(context: dg.AssetExecutionContext):
         step = LaneStep(spec, context, "raw_snapshot")
         registry = step.store.boards
-        step.store.ensure_boards(spec.name, context.partition_keys)  # a partition added by hand is a board too
+        step.store.ensure_boards(spec.name, step.partition_keys)  # a partition added by hand is a board too
         boards = step.boards()
         registry.attempted(spec.name, boards)
         plan = spec.steps
@@ -561,7 +565,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                     step.record(key[stage], BOARD_OUTCOME, dict.fromkeys(step.clean, passed))
         step.record_outcomes()
         guard_outcomes = {board: guard_outcomes.get(board) or not_evaluated(step.outcomes[board])
-                          for board in context.partition_keys}
+                          for board in step.partition_keys}
         step.record(key["job_diff"], MASS_EXPIRY_GUARD, guard_outcomes, blocking=True)
         if failed:  # every board's outcome is recorded; the run still fails, naming every board that did not sync
             plan_failed_partitions(context, key["job_diff"], list(failed))
