@@ -475,3 +475,64 @@ def test_a_board_redirected_to_another_host_fails_and_expires_nothing(instance, 
     assert elsewhere.base_url in syncs["moved"][1] and "may not leave the API host" in syncs["moved"][1]
     assert active_jobs(store_url, "moved") == 12 and active_jobs(store_url, "alpha") == 12
     assert query(store_url, "select count(*) from jobs where expired_at is not null")[0][0] == 0
+
+
+# --- a large run: routine passes left out of the checks, Dagster's events batched -----------------------------
+
+@pytest.fixture
+def large_run(monkeypatch):
+    """Runs of more than one board count as large (ROUTINE_OUTCOMES_UP_TO is 100 in the product)."""
+    from jobsync_pipeline.defs import lanes
+    monkeypatch.setattr(lanes, "ROUTINE_OUTCOMES_UP_TO", 1)
+
+
+def test_a_large_run_logs_only_the_outcomes_that_say_something(instance, store_url, server, large_run):
+    ids = range(100, 112)
+    for board in ("alpha", "bravo", "charlie"):
+        server.set_route(board_path(board), json_reply(board_jobs(board, ids)))
+    first = sync(instance, store_url, server, ["alpha", "bravo", "charlie"])
+    assert first.success
+    # never synced before and synced plainly: the materializations say it, no check event per board
+    assert run_check_evaluations(instance, first) == []
+    assert set(run_materializations(instance, first)) == {"alpha", "bravo", "charlie"}
+    assert set(partition_metadata(first, "postings")) == {"alpha", "bravo", "charlie"}
+    assert partition_metadata(first, "postings")["bravo"]["found"] == 12
+
+    # bravo fails: the run fails, so every outcome is logged (a check planned in a failed run and never
+    # evaluated would show as an execution failure), bravo's failed
+    server.set_route(board_path("bravo"), HTML_PAGE)
+    second = sync(instance, store_url, server, ["alpha", "bravo", "charlie"])
+    assert not second.success
+    outcomes = {(e.asset_key.path[-1], e.check_name, e.partition): e.passed
+                for e in run_check_evaluations(instance, second)}
+    assert {k for k, passed in outcomes.items() if not passed} == {
+        ("postings", "board_outcome", "bravo"), ("job_diff", "board_outcome", "bravo")}
+    for stage in ("raw_snapshot", "postings", "job_diff"):
+        assert outcomes[stage, "board_outcome", "alpha"] and outcomes[stage, "board_outcome", "charlie"]
+    assert instance.get_status_by_partition(dg.AssetKey(["greenhouse", "job_diff"]), ["alpha", "bravo"],
+                                            GREENHOUSE.partitions_def()) == {
+        "alpha": dg.AssetPartitionStatus.MATERIALIZED, "bravo": dg.AssetPartitionStatus.FAILED}
+
+    # all well again: only bravo, recovering, has its passes logged (its checks turn back to passed)
+    server.set_route(board_path("bravo"), json_reply(board_jobs("bravo", ids)))
+    third = sync(instance, store_url, server, ["alpha", "bravo", "charlie"])
+    assert third.success
+    logged = {(e.asset_key.path[-1], e.check_name, e.partition, e.passed) for e in run_check_evaluations(instance, third)}
+    assert logged == {(stage, "board_outcome", "bravo", True) for stage in ("raw_snapshot", "postings", "job_diff")} | {
+        ("job_diff", "mass_expiry_guard", "bravo", True)}
+
+
+def test_a_large_run_logs_bad_records_and_the_guard_whatever_came_before(instance, store_url, server, large_run):
+    server.set_route(board_path("steady"), json_reply(board_jobs("steady", range(1, 13))))
+    server.set_route(board_path("sloppy"), json_reply(board_jobs("sloppy", range(1, 13))))
+    assert sync(instance, store_url, server, ["sloppy", "steady"]).success
+    broken = board_jobs("sloppy", range(1, 13))
+    broken["jobs"][0]["title"] = None  # refused, kept aside: a warning on the board's parse
+    server.set_route(board_path("sloppy"), json_reply(broken))
+    server.set_route(board_path("steady"), json_reply(board_jobs("steady", range(1, 3))))  # 12 -> 2: held back
+    result = sync(instance, store_url, server, ["sloppy", "steady"])
+    logged = {(e.asset_key.path[-1], e.check_name, e.partition): (e.passed, e.severity)
+              for e in run_check_evaluations(instance, result)}
+    assert logged["postings", "board_outcome", "sloppy"] == (False, dg.AssetCheckSeverity.WARN)
+    assert logged["job_diff", "mass_expiry_guard", "steady"][0] is False
+    assert logged["job_diff", "board_outcome", "steady"][0] is False

@@ -277,3 +277,19 @@ def test_a_run_of_the_fetch_alone_ends_its_syncs_partial(instance, sqlite_url, t
     steps = steps_by_board(sqlite_url, result.run_id)["marisol-hoteles"]
     assert steps["fetch"][0] == "completed" and steps["parse"][0] == "skipped"
     assert query(sqlite_url, "select count(*) from jobs") == [(0,)]
+
+
+def test_a_backfill_splits_into_runs_of_the_configured_number_of_boards(monkeypatch):
+    from jobsync_pipeline import settings
+    from jobsync_pipeline.defs.lanes import build_source_lane
+    from jobsync_pipeline.defs.source_specs import GREENHOUSE
+
+    monkeypatch.delenv(settings.BACKFILL_BOARDS_PER_RUN_VAR, raising=False)
+    lane = build_source_lane(GREENHOUSE)
+    assert {a.backfill_policy for a in lane.assets} == {dg.BackfillPolicy.single_run()}
+    monkeypatch.setenv(settings.BACKFILL_BOARDS_PER_RUN_VAR, "1_000")
+    lane = build_source_lane(GREENHOUSE)
+    assert {a.backfill_policy for a in lane.assets} == {dg.BackfillPolicy.multi_run(1000)}
+    monkeypatch.setenv(settings.BACKFILL_BOARDS_PER_RUN_VAR, "lots")
+    with pytest.raises(settings.ConfigError, match="JOBSYNC_BACKFILL_BOARDS_PER_RUN='lots' is not a number"):
+        build_source_lane(GREENHOUSE)

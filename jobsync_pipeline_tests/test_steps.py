@@ -74,3 +74,31 @@ def test_only_the_latest_completed_syncs_of_a_board_keep_their_steps(store_url):
     assert set(kept) == {ids[3], ids[4], ids[5], ids[6], other}  # the running one and the other board keep theirs
     assert len(store.sync_history("greenhouse", "a")) == 7  # the syncs rows themselves stay
     assert store.steps.keep_latest("greenhouse", "a", keep=3) == 0
+
+
+def test_the_history_limit_of_some_boards_reports_what_it_removed_from_each(store_url):
+    store = Store(store_url)
+    for run in range(4):
+        for board, sync_id in store.steps.open_syncs("greenhouse", ["a", "b", "c"], run_id=f"run-{run}",
+                                                     plan=API_STEPS.all()).items():
+            store.finish_sync(sync_id, SyncStatus.SUCCESS)
+    removed = store.steps.keep_latest_of("greenhouse", ["a", "b"], keep=1)
+    assert removed == {"a": 3 * len(API_STEPS.all()), "b": 3 * len(API_STEPS.all())}
+    kept = {board: sum(bool(store.steps.steps(s.id)) for s in store.sync_history("greenhouse", board))
+            for board in ("a", "b", "c")}
+    assert kept == {"a": 1, "b": 1, "c": 4}  # c was not asked about
+
+
+def test_previous_syncs_are_each_boards_latest_ended_one_before_this_run(store_url):
+    store = Store(store_url)
+    first = store.steps.open_syncs("greenhouse", ["a", "b"], run_id="run-1", plan=API_STEPS.all())
+    store.finish_sync(first["a"], SyncStatus.SUCCESS)
+    store.finish_sync(first["b"], SyncStatus.FAILED, error="404")
+    second = store.steps.open_syncs("greenhouse", ["a", "b", "new"], run_id="run-2", plan=API_STEPS.all())
+    store.finish_sync(second["a"], SyncStatus.FAILED, error="timeout")
+    previous = store.previous_syncs("greenhouse", ["a", "b", "new"], run_id="run-2")
+    assert {board: (s.id, s.status) for board, s in previous.items()} == {
+        "a": (first["a"], SyncStatus.SUCCESS), "b": (first["b"], SyncStatus.FAILED)}
+    results = store.sync_results([second["a"], second["b"]])
+    assert {i: r.status for i, r in results.items()} == {second["a"]: SyncStatus.FAILED,
+                                                          second["b"]: SyncStatus.RUNNING}

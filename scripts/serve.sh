@@ -58,6 +58,10 @@ WEBSERVER_HOST="${JOBSYNC_WEBSERVER_HOST:-127.0.0.1}"
 WEBSERVER_PORT="${JOBSYNC_WEBSERVER_PORT:-3000}"
 STOP_TIMEOUT="${JOBSYNC_STOP_TIMEOUT:-30}"
 export DAGSTER_HOME="${DAGSTER_HOME:-$ROOT/data/local/dagster_home}"
+# Runs are created by the webserver and the daemon, which never import jobsync: they log a backfill's
+# planned materializations as one event per asset, not one per board (defs/__init__.py says why).
+export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="${DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS:-1}"
+export DAGSTER_EVENT_BATCH_SIZE="${DAGSTER_EVENT_BATCH_SIZE:-1000}"
 WORKSPACE="$ROOT/deploy/workspace.yaml"
 
 mkdir -p "$DAGSTER_HOME"
