@@ -599,3 +599,33 @@ def test_processes_opening_one_new_sqlite_file_at_once_all_get_in(tmp_path):
         for process in openers:
             process.join(60)
         assert [p.exitcode for p in openers] == [0] * 6, f"round {round_}"
+
+
+def test_the_newest_payloads_of_many_boards_are_read_at_once_within_a_byte_budget(store_url):
+    store = Store(store_url)
+    at = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    for board, body in (("a", b"x" * 100), ("a", b"y" * 100), ("c", b"z" * 300), ("d", b"w" * 10)):
+        store.archive_raw("greenhouse", RawPayload(board=board, location=f"{board}.json", body=body, fetched_at=at))
+    raws, covered = store.latest_raws("greenhouse", ["a", "b", "c", "d"], budget_bytes=10_000)
+    assert covered == ["a", "b", "c", "d"] and {b: r.body[:1] for b, r in raws.items()} == {
+        "a": b"y", "c": b"z", "d": b"w"}  # b was never archived
+    raws, covered = store.latest_raws("greenhouse", ["a", "b", "c", "d"], budget_bytes=150)
+    assert covered == ["a", "b"] and set(raws) == {"a"}  # c would pass the budget: read with the next batch
+    raws, covered = store.latest_raws("greenhouse", ["c", "d"], budget_bytes=1)
+    assert covered == ["c"] and set(raws) == {"c"}  # the first board's payload, whatever its size
+
+
+def test_the_guard_histories_of_many_boards_are_what_each_boards_history_says(store_url):
+    store = Store(store_url)
+    for board, outcomes in (("grown", [("success", 4, None), ("success", 9, None)]),
+                            ("emptied", [("success", 12, None), ("guarded", 0, "empty_held"),
+                                         ("failed", 0, None), ("guarded", 0, "empty_held")]),
+                            ("quiet", [])):
+        store.ensure_boards("greenhouse", [board])
+        for status, found, decision in outcomes:
+            sync_id = store.start_sync("greenhouse", board, run_id="r")
+            store.finish_sync(sync_id, status, counts={"found": found}, expiry_guard=decision)
+    histories = store.guard_histories("greenhouse", ["grown", "emptied", "quiet"])
+    for board in ("grown", "emptied", "quiet"):
+        assert histories[board] == (store.recent_found("greenhouse", board), store.empty_since("greenhouse", board))
+    assert histories["grown"][0] == [9, 4] and histories["emptied"][1] is not None

@@ -8,7 +8,8 @@ board that did not sync.
 """
 
 import time
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import dagster as dg
 from pydantic import Field
@@ -40,6 +41,7 @@ WARN = dg.AssetCheckSeverity.WARN
 # their step history trimmed), this many at a time: a few queries and one batch of events per batch of
 # boards instead of a few per board, and a long backfill still shows its boards materialized as it goes.
 SETTLE_BOARDS = 200
+READ_AHEAD_BYTES = 64 * 1024 * 1024  # payloads read ahead at most (a board's alone may be more)
 # In a run of more boards, a routine pass (CheckOutcome.routine) is not logged on the board's check: each
 # evaluation is a Dagster event of its own, unbatched (5 to 15 ms), and a backfill of thousands of boards
 # must not pay four per board. The schedule's batches and hand-run boards stay below it.
@@ -58,11 +60,12 @@ class JobDiffConfig(dg.Config):
         "A board that answers with no postings after having some expires its jobs only when a sync at "
         "least this many hours after the first empty answer is empty too (or accept_shrink is set)."))
 
-    def guard(self, store: Store, source: str, board: str, found: int):
-        """The check `apply_snapshot` runs on the computed diff before writing it."""
+    def guard(self, history: tuple[list[int], datetime | None], found: int):
+        """The check `apply_snapshot` runs on the computed diff before writing it, given the board's history
+        (`Store.guard_histories`: its recent found counts, newest first, and since when it answers empty)."""
         policy = GuardPolicy(max_shrink=self.max_shrink, min_board_size=self.min_board_size,
                              empty_confirm=timedelta(hours=self.empty_confirm_hours))
-        recent, empty_since = store.recent_found(source, board), store.empty_since(source, board)
+        recent, empty_since = history
 
         def verdict(diff) -> GuardVerdict:
             return evaluate(found, len(diff.expired), recent, policy, empty_since=empty_since, now=utcnow(),
@@ -73,6 +76,29 @@ class JobDiffConfig(dg.Config):
 
 class StaleSnapshot(Exception):
     """The payload is older than the snapshot already applied: skipping it keeps the catalog current."""
+
+
+@dataclass
+class ReadAhead:
+    """What a step reads of each board before working on it, read for the next boards of the run at once
+    (a few queries per batch instead of a few per board): their newest archived payloads (up to
+    READ_AHEAD_BYTES), when their applied snapshot is from, and (job_diff) the expiry guard's history.
+    It is at most one batch old when used, as a read just before the board's turn would be a moment old:
+    neither is under the apply's lock."""
+
+    covered: set[str] = field(default_factory=set)
+    raws: dict[str, RawSnapshot] = field(default_factory=dict)
+    applied: dict[str, datetime | None] = field(default_factory=dict)
+    histories: dict[str, tuple[list[int], datetime | None]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, step: "LaneStep", board: str) -> "ReadAhead":
+        order = step.order if board in step.order else [board]
+        window = order[order.index(board):order.index(board) + SETTLE_BOARDS]
+        raws, covered = step.store.latest_raws(step.spec.name, window, READ_AHEAD_BYTES)
+        histories = (step.store.guard_histories(step.spec.name, covered) if step.stage == "job_diff"
+                     else {})
+        return cls(set(covered), raws, step.store.last_snapshots(step.spec.name, covered), histories)
 
 
 class LaneStep:
@@ -100,6 +126,9 @@ class LaneStep:
         self.clean: set[str] = set()  # boards job_diff found fetched and parsed without a bad record
         self._materialized: list[dg.AssetMaterialization] = []
         self._metadata: dict[str, dict] = {}  # by board, for the step's output
+        self.order: list[str] = []  # the boards the step works on, in order (boards())
+        self.ahead = ReadAhead()
+        self._bad_records: dict[int, tuple[str, list]] = {}  # by raw snapshot id, until the next emit()
 
     @property
     def connector(self):
@@ -134,6 +163,7 @@ class LaneStep:
         self.sync_ids = self.store.steps.open_syncs(self.spec.name, boards, run_id=self.context.run.run_id,
                                                     plan=self.spec.steps.all())
         self.journal.load(self.sync_ids.values())
+        self.order = boards
         return boards
 
     def steps(self, board: str) -> StepLog:
@@ -195,11 +225,11 @@ class LaneStep:
     def prepare(self, board: str) -> tuple[RawSnapshot, ParsedSnapshot]:
         """The board's newest archived payload, parsed; raises for a missing, broken or stale one, and for
         one whose every record was refused."""
-        raw = self.store.latest_raw(self.spec.name, board)
+        raw = self.latest_raw(board)
         if raw is None:
             raise BoardError(f"{self.spec.name}/{board}: nothing archived yet; materialize raw_snapshot first")
         parsed = self.connector.parse(raw.payload(), self.company(board))
-        applied = self.store.last_snapshot_at(self.spec.name, board)
+        applied = self.ahead.applied.get(board)
         if parsed.snapshot_at and applied and parsed.snapshot_at < applied:
             raise StaleSnapshot(f"{raw.location}: snapshot of {parsed.snapshot_at.isoformat()} is older than "
                                 f"the applied one of {applied.isoformat()}; skipped, the catalog is unchanged")
@@ -210,6 +240,17 @@ class LaneStep:
                              f"(the first: {parsed.bad_records[0].reason}); nothing applied, the records are "
                              "kept aside in bad_records")
         return raw, parsed
+
+    def latest_raw(self, board: str) -> RawSnapshot | None:
+        """The board's newest archived payload, read ahead with the boards after it in the run."""
+        if board not in self.ahead.covered:
+            self.ahead = ReadAhead.of(self, board)
+        return self.ahead.raws.get(board)
+
+    def guard_history(self, board: str) -> tuple[list[int], datetime | None]:
+        if board not in self.ahead.covered:
+            self.ahead = ReadAhead.of(self, board)
+        return self.ahead.histories[board]
 
     def prepared(self, board: str, started: float) -> tuple[RawSnapshot, ParsedSnapshot] | None:
         """`prepare`, or None once a stale or broken snapshot has been recorded as the board's sync."""
@@ -244,8 +285,14 @@ class LaneStep:
         if len(self._materialized) >= SETTLE_BOARDS:
             self.emit()
 
+    def keep_bad_records(self, raw: RawSnapshot, records: list) -> None:
+        """Set the board's refused records aside (written with the next batch, `emit`)."""
+        self._bad_records[raw.id] = (raw.board, records)
+
     def emit(self) -> None:
-        """Write the step changes so far and log the materializations waiting."""
+        """Write the step changes and refused records so far and log the materializations waiting."""
+        self.store.keep_bad_records_of(self.spec.name, self._bad_records)
+        self._bad_records = {}
         self.journal.flush()
         log_materializations(self.context, self._materialized)
         self._materialized = []
@@ -380,7 +427,7 @@ def apply_board(step: LaneStep, board: str, config: JobDiffConfig, expiry: Expir
                 spec.name, spec.jobs_board or board, parsed.postings["external_id"]))
     steps.start(spec.steps.apply)
     # a feed expires jobs by age, never by what one fetch lists: nothing for the guard to hold back
-    guard = config.guard(step.store, spec.name, board, parsed.found) if spec.complete_snapshots else None
+    guard = config.guard(step.guard_history(board), parsed.found) if spec.complete_snapshots else None
     try:
         diff = step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id, raw_snapshot_id=raw.id,
                                          snapshot_at=parsed.snapshot_at, counts=counts, guard=guard,
@@ -459,7 +506,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
         try:
             for board in boards:
                 started = time.monotonic()
-                previous = step.store.latest_raw(spec.name, board)
+                previous = step.latest_raw(board)
                 steps = step.steps(board)
                 try:
                     if plan.connector_reports:  # a crawl: the connector tells its own steps as it goes
@@ -505,14 +552,16 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
     def postings(context: dg.AssetExecutionContext):
         step = LaneStep(spec, context, "postings")
         boards = step.boards()
-        for board in boards:
+        for position, board in enumerate(boards, 1):
+            if position % SETTLE_BOARDS == 0:
+                step.emit()
             started = time.monotonic()
             step.steps(board).start(spec.steps.parse)
             prepared = step.prepared(board, started)
             if prepared is None:
                 continue
             raw, parsed = prepared
-            step.store.keep_bad_records(raw.id, spec.name, board, parsed.bad_records)
+            step.keep_bad_records(raw, parsed.bad_records)
             if parsed.duplicates:
                 context.log.warning(f"{spec.name}/{board}: duplicate ids kept once: {parsed.duplicates[:20]}")
             step.steps(board).finish(spec.steps.parse, {"found": parsed.found, "bad": len(parsed.bad_records),

@@ -23,6 +23,7 @@ from jobsync_pipeline.store.sites import SiteStore
 from jobsync_pipeline.store.steps import StepStore
 from jobsync_pipeline.store.engine import check_schema, engine_for, upgrade
 from jobsync_pipeline.store.tables import bad_records, boards, jobs, raw_snapshots, syncs
+from jobsync_pipeline.store.tables import boards as boards_table
 from jobsync_pipeline.store.time import as_utc, to_utc, utcnow
 
 
@@ -116,6 +117,29 @@ class Store:
                 syncs.c.source == source, syncs.c.board == board, syncs.c.id > (last_applied or 0),
                 syncs.c.expiry_guard == GuardDecision.EMPTY_HELD)))
 
+    def guard_histories(self, source: str, boards: list[str], limit: int = 5
+                        ) -> dict[str, tuple[list[int], datetime | None]]:
+        """`recent_found` and `empty_since` of each of `boards`, in two queries."""
+        found: dict[str, tuple[list[int], datetime | None]] = {board: ([], None) for board in boards}
+        with self.engine.connect() as conn:
+            ranked = sa.select(syncs.c.board, syncs.c.found, sa.func.row_number().over(
+                partition_by=syncs.c.board, order_by=syncs.c.id.desc()).label("newest")).where(
+                syncs.c.source == source, syncs.c.board.in_(boards), syncs.c.status == SyncStatus.SUCCESS).subquery()
+            for row in conn.execute(sa.select(ranked.c.board, ranked.c.found).where(ranked.c.newest <= limit)
+                                    .order_by(ranked.c.board, ranked.c.newest)):
+                found[row.board][0].append(row.found)
+            applied = sa.select(syncs.c.board, sa.func.max(syncs.c.id).label("last")).where(
+                syncs.c.source == source, syncs.c.board.in_(boards), syncs.c.status == SyncStatus.SUCCESS
+            ).group_by(syncs.c.board).subquery()
+            for row in conn.execute(sa.select(syncs.c.board, sa.func.min(syncs.c.started_at).label("since"))
+                                    .select_from(syncs.outerjoin(applied, applied.c.board == syncs.c.board))
+                                    .where(syncs.c.source == source, syncs.c.board.in_(boards),
+                                           syncs.c.expiry_guard == GuardDecision.EMPTY_HELD,
+                                           syncs.c.id > sa.func.coalesce(applied.c.last, 0))
+                                    .group_by(syncs.c.board)):
+                found[row.board] = (found[row.board][0], as_utc(row.since))
+        return found
+
     def ensure_boards(self, source: str, names: Iterable[str]) -> None:
         names = list(dict.fromkeys(names))
         if not names:
@@ -177,12 +201,50 @@ class Store:
                 sa.select(raw_snapshots).where(raw_snapshots.c.source == source,
                                                raw_snapshots.c.board == board)
                 .order_by(raw_snapshots.c.id.desc()).limit(1)).first()
-        if row is None:
-            return None
-        return RawSnapshot(id=row.id, source=row.source, board=row.board, location=row.location,
-                           fetched_at=as_utc(row.fetched_at), etag=row.etag, last_modified=row.last_modified,
-                           sha256=row.sha256,
-                           body=bytes(row.payload))
+        return None if row is None else _raw_snapshot(row)
+
+    def latest_raws(self, source: str, boards: list[str], budget_bytes: int) -> tuple[dict[str, RawSnapshot], list[str]]:
+        """The newest archived payload of `boards`, in their order, as long as their payloads added up fit
+        in `budget_bytes` (the first board's always does), in two queries: the payloads by board (a board
+        never archived has none), and the boards they cover (all of them, or those before the budget ran out)."""
+        if not boards:
+            return {}, []
+        with self.engine.connect() as conn:
+            newest = sa.select(sa.func.max(raw_snapshots.c.id)).where(
+                raw_snapshots.c.source == source, raw_snapshots.c.board.in_(boards)).group_by(raw_snapshots.c.board)
+            sizes = {row.board: (row.id, row.size_bytes or 0) for row in conn.execute(sa.select(
+                raw_snapshots.c.board, raw_snapshots.c.id, raw_snapshots.c.size_bytes).where(raw_snapshots.c.id.in_(newest)))}
+            covered, chosen, used = [], [], 0
+            for board in boards:
+                if board in sizes:
+                    used += sizes[board][1]
+                    if covered and used > budget_bytes:
+                        break
+                    chosen.append(sizes[board][0])
+                covered.append(board)
+            rows = conn.execute(sa.select(raw_snapshots).where(raw_snapshots.c.id.in_(chosen))).all() if chosen else []
+        return {row.board: _raw_snapshot(row) for row in rows}, covered
+
+    def last_snapshots(self, source: str, boards: list[str]) -> dict[str, datetime | None]:
+        """`last_snapshot_at` of each of `boards`."""
+        with self.engine.connect() as conn:
+            return {row.board: as_utc(row.last_snapshot_at) for row in conn.execute(
+                sa.select(boards_table.c.board, boards_table.c.last_snapshot_at).where(
+                    boards_table.c.source == source, boards_table.c.board.in_(boards)))}
+
+    def keep_bad_records_of(self, source: str, kept: dict[int, tuple[str, list[BadRecord]]]) -> None:
+        """`keep_bad_records` of many snapshots (raw snapshot id -> board, records), in one transaction."""
+        if not kept:
+            return
+        ids = list(kept)
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), 1000):
+                conn.execute(bad_records.delete().where(bad_records.c.raw_snapshot_id.in_(ids[start:start + 1000])))
+            rows = [{"raw_snapshot_id": raw_id, "source": source, "board": board, "position": r.position,
+                     "external_id": r.external_id, "reason": r.reason, "record": r.record}
+                    for raw_id, (board, records) in kept.items() for r in records]
+            if rows:
+                conn.execute(bad_records.insert(), rows)
 
     def keep_bad_records(self, raw_snapshot_id: int, source: str, board: str,
                          records: list[BadRecord]) -> None:
@@ -307,6 +369,12 @@ class Store:
                        **options) -> SnapshotDiff:
         """Diff a snapshot against the board's jobs and apply it in one transaction (`store.apply`)."""
         return apply_snapshot(self, source, board, chunks, sync_id=sync_id, **options)
+
+
+def _raw_snapshot(row) -> RawSnapshot:
+    return RawSnapshot(id=row.id, source=row.source, board=row.board, location=row.location,
+                       fetched_at=as_utc(row.fetched_at), etag=row.etag, last_modified=row.last_modified,
+                       sha256=row.sha256, body=bytes(row.payload))
 
 
 def _sync_result(row) -> SyncResult:
