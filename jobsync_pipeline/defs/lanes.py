@@ -503,6 +503,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
         boards = step.boards()
         registry.attempted(spec.name, boards)
         plan = spec.steps
+        answered: list[str] = []
         try:
             for board in boards:
                 started = time.monotonic()
@@ -527,7 +528,10 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                     step.fail(board, error_text(exc))
                     step.report(board, started, {"failed": 1})
                     continue
-                registry.answered(spec.name, board)
+                answered.append(board)
+                if len(answered) >= SETTLE_BOARDS:  # the boards that answered are active again, a batch at a time
+                    registry.answered(spec.name, *answered)
+                    answered.clear()
                 if plan.connector_reports:
                     identical = step.store.archive_raw(spec.name, payload)[1]
                 else:
@@ -540,6 +544,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                     True, "unchanged since the last fetch" if identical else f"fetched {len(payload.body):,} bytes",
                     routine=True)
         finally:
+            registry.answered(spec.name, *answered)
             step.close()
             step.journal.flush()
         yield from step.results(len(boards))

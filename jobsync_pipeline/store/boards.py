@@ -113,12 +113,16 @@ class BoardRegistry:
             conn.execute(boards.update().where(boards.c.source == source, boards.c.board.in_(list(names)))
                          .values(last_synced_at=at or utcnow()))
 
-    def answered(self, source: str, board: str) -> None:
-        """The board answered: whatever it was, it is active again."""
+    def answered(self, source: str, *names: str) -> None:
+        """The boards answered: whatever they were, they are active again."""
+        names_list = list(names)
+        if not names_list:
+            return
         with self.engine.begin() as conn:
-            conn.execute(boards.update().where(boards.c.source == source, boards.c.board == board,
-                                               boards.c.status != BoardStatus.ACTIVE).values(
-                status=BoardStatus.ACTIVE, consecutive_not_found=0, status_changed_at=utcnow(), status_reason=None))
+            for start in range(0, len(names_list), 1000):
+                conn.execute(boards.update().where(boards.c.source == source, boards.c.board.in_(names_list[start:start + 1000]),
+                                                   boards.c.status != BoardStatus.ACTIVE).values(
+                    status=BoardStatus.ACTIVE, consecutive_not_found=0, status_changed_at=utcnow(), status_reason=None))
 
     def not_found(self, source: str, board: str, error: str, *, retire_after: int,
                   run_id: str | None = None, sync_id: int | None = None) -> tuple[str, int]:
