@@ -629,3 +629,20 @@ def test_the_guard_histories_of_many_boards_are_what_each_boards_history_says(st
     for board in ("grown", "emptied", "quiet"):
         assert histories[board] == (store.recent_found("greenhouse", board), store.empty_since("greenhouse", board))
     assert histories["grown"][0] == [9, 4] and histories["emptied"][1] is not None
+
+
+@pytest.mark.parametrize("key_table_from", [0, 10_000], ids=["key table", "ids bound"])
+def test_a_diff_writes_the_same_whether_its_keys_go_through_a_table_or_are_bound(store_url, monkeypatch, key_table_from):
+    from jobsync_pipeline.store import apply as apply_module
+    monkeypatch.setattr(apply_module, "SMALL_DIFF_KEYS", key_table_from - 1)
+    store = Store(store_url)
+    apply(store, "acme", [posting(str(i)) for i in range(1, 9)], T1)
+    sync_id, diff = apply(store, "acme", [posting("1"), posting("2", title="Changed"), *map(posting, "3456"),
+                                          posting("new")], T2)
+    assert events(store, sync_id) == sorted([("2", "changed"), ("7", "expired"), ("8", "expired"), ("new", "new")])
+    rows_now = job_rows(store)
+    assert {i for i, r in rows_now.items() if r["expired_reason"] == "absent"} == {"7", "8"}
+    assert rows_now["2"]["title"] == "Changed" and rows_now["new"]["first_seen_at"] == T2
+    sync_id, _ = apply(store, "acme", [posting(str(i)) for i in range(1, 9)], T3)  # 7 and 8 come back
+    assert events(store, sync_id) == sorted([("2", "changed"), ("7", "reactivated"), ("8", "reactivated"),
+                                             ("new", "expired")])

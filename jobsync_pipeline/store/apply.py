@@ -69,11 +69,14 @@ _stage = sa.Table(
 _diff_keys = sa.Table(
     "jobsync_diff_keys", _tmp,
     sa.Column("external_id", sa.String(255), primary_key=True),
-    sa.Column("kind", sa.String(16), comment="an event kind, or 'seen' for a last_seen_at refresh"),
-    sa.Column("reason", sa.String(32), comment="why an expired job expired"),
+    sa.Column("kind", sa.String(16)),  # an event kind, or 'seen' for a last_seen_at refresh
+    sa.Column("reason", sa.String(32)),  # why an expired job expired
     prefixes=["TEMPORARY"],
 )
 EVENT_KINDS = ("new", "changed", "reactivated", "expired")
+ANALYZE_FROM_ROWS = 100
+# A diff touching at most this many jobs binds their ids in its statements instead of a key table.
+SMALL_DIFF_KEYS = 500
 
 
 def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.DataFrame], *, sync_id: int,
@@ -112,9 +115,10 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
     # the state, the chunks and the diff are freed by reference counting: no cyclic collection
     # while they are built (it traversed the growing state and chunks again and again)
     with board_transaction(store.engine, source, jobs_board or board, lock_timeout) as conn, collection_paused():
+        conn.info.pop("jobsync_temporary", None)  # a failed apply's were rolled back with it
         previous, stale = _previous_state(conn, where_board, now - seen_refresh, now, expiry)
         seen = np.zeros(len(previous), dtype=bool)
-        result, staged = SnapshotDiff(), False
+        result, staged, staged_rows = SnapshotDiff(), False, 0
         refresh: list[np.ndarray] = []
         for chunk in chunks:
             if not expiry.complete:
@@ -130,6 +134,7 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
                 staged = staged or _create(conn, _stage)
                 touched = ids.isin(np.concatenate([part.changed, part.reactivated]))
                 bulk_insert(conn, _stage, _written(chunk.loc[touched]))
+                staged_rows += int(touched.sum())
             if not expiry.complete and len(part.unchanged):
                 refresh.append(part.unchanged[previous["stale"].to_numpy()[
                     previous.index.get_indexer(part.unchanged)]])
@@ -145,7 +150,7 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
             raise ExpiryRefused(verdict)  # rolls the whole apply back: nothing of it is written
         del previous, seen
         if staged:
-            _analyze(conn, _stage)
+            _analyze(conn, _stage, staged_rows)
             # the IN lets SQLite walk the staged ids through the jobs index instead of all the board's jobs
             conn.execute(jobs.update().where(*where_board, jobs.c.external_id == _stage.c.external_id,
                                              jobs.c.external_id.in_(sa.select(_stage.c.external_id)))
@@ -158,8 +163,7 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
             conn.execute(jobs.update().where(*where_board, jobs.c.expired_at.is_(None),
                                              jobs.c.last_seen_at < now - seen_refresh).values(last_seen_at=now))
         duplicates = _cross_source_duplicates(conn, source, jobs_board or board, sync_id, now)
-        for table in (_stage, _diff_keys):
-            table.drop(conn, checkfirst=True)
+        _drop_created(conn)
         store.finish_sync(sync_id, SyncStatus.SUCCESS, counts={**(counts or {}), **result.counts(), **duplicates},
                           snapshot_at=snapshot_at, expiry_guard=getattr(verdict, "decision", None),
                           raw_snapshot_id=raw_snapshot_id, conn=conn)
@@ -216,6 +220,10 @@ def _record_diff(conn: sa.Connection, result: SnapshotDiff, reasons: dict[str, n
     kinds = ("new", "changed", "reactivated")
     if not any(len(getattr(result, kind)) for kind in kinds) and not len(result.expired) and not len(refreshed):
         return
+    touched = sum(len(getattr(result, kind)) for kind in kinds) + len(result.expired) + len(refreshed)
+    if touched <= SMALL_DIFF_KEYS:
+        _record_small_diff(conn, result, reasons, refreshed, where_board, sync_id, now)
+        return
     _create(conn, _diff_keys)
     parts = [(getattr(result, kind), kind, None) for kind in kinds]
     parts += [(ids, "expired", reason) for reason, ids in reasons.items()]
@@ -226,7 +234,7 @@ def _record_diff(conn: sa.Connection, result: SnapshotDiff, reasons: dict[str, n
         "reason": np.repeat(np.array([reason for _, _, reason in parts], dtype=object),
                             [len(ids) for ids, _, _ in parts])})
     bulk_insert(conn, _diff_keys, keys)
-    _analyze(conn, _diff_keys)
+    _analyze(conn, _diff_keys, len(keys))
     for reason, ids in reasons.items():
         if len(ids):
             conn.execute(jobs.update().where(*where_board, jobs.c.external_id.in_(
@@ -245,6 +253,28 @@ def _record_diff(conn: sa.Connection, result: SnapshotDiff, reasons: dict[str, n
                jobs.c.external_id.in_(sa.select(_diff_keys.c.external_id)))))
 
 
+
+
+def _record_small_diff(conn: sa.Connection, result: SnapshotDiff, reasons: dict[str, np.ndarray],
+                       refreshed: np.ndarray, where_board, sync_id: int, now: datetime) -> None:
+    """`_record_diff` of a diff of a few keys (most syncs of most boards): the ids bound in the statements
+    themselves, no key table to create, fill and drop."""
+    for reason, ids in reasons.items():
+        if len(ids):
+            conn.execute(jobs.update().where(*where_board, jobs.c.external_id.in_(ids.tolist())).values(
+                expired_at=now, expired_reason=reason, updated_at=now))
+    if len(refreshed):
+        conn.execute(jobs.update().where(*where_board, jobs.c.external_id.in_(refreshed.tolist()))
+                     .values(last_seen_at=now))
+    by_kind = {kind: getattr(result, kind) for kind in ("new", "changed", "reactivated")}
+    by_kind["expired"] = np.concatenate(list(reasons.values())) if reasons else _NO_IDS
+    for kind in EVENT_KINDS:
+        if len(by_kind[kind]):
+            conn.execute(job_events.insert().from_select(
+                ["job_id", "sync_id", "kind", "at"],
+                sa.select(jobs.c.id, sa.literal(sync_id, sa.BigInteger), sa.literal(kind, sa.String),
+                          sa.literal(now, jobs.c.updated_at.type))
+                .where(*where_board, jobs.c.external_id.in_(by_kind[kind].tolist()))))
 
 def _cross_source_duplicates(conn: sa.Connection, source: str, board: str, sync_id: int,
                              now: datetime) -> dict[str, int]:
@@ -329,14 +359,24 @@ def _written(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _create(conn: sa.Connection, table: sa.Table) -> bool:
-    table.create(conn, checkfirst=True)
+    """Create a temporary table for this apply. Not `checkfirst`: an apply drops what it created, and a
+    failed one's transaction rolls its creation back, so it never exists yet; asking costs a catalog
+    query each time, which a backfill of thousands of small boards pays per board."""
+    table.create(conn, checkfirst=False)
+    conn.info.setdefault("jobsync_temporary", []).append(table)
     return True
 
 
-def _analyze(conn: sa.Connection, table: sa.Table) -> None:
+def _drop_created(conn: sa.Connection) -> None:
+    for table in conn.info.pop("jobsync_temporary", []):
+        table.drop(conn, checkfirst=False)
+
+
+def _analyze(conn: sa.Connection, table: sa.Table, rows: int) -> None:
     """Statistics for a filled key table on PostgreSQL, which has none for temporary tables: without
-    them it plans for a handful of rows and joins thousands by nested index lookups."""
-    if conn.dialect.name == "postgresql":
+    them it plans for a handful of rows and joins thousands by nested index lookups (a handful it
+    plans for right, and the ANALYZE would cost more than it saves)."""
+    if conn.dialect.name == "postgresql" and rows >= ANALYZE_FROM_ROWS:
         conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.format_table(table)}")
 
 
