@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
 
+import numpy as np
 import pandas as pd
 from jobsync_pipeline.core.mojibake import might_be_mojibake, repair_mojibake
 from jobsync_pipeline.core.normalize import content_hash, content_hashes
@@ -226,20 +227,21 @@ class PostingColumns:
         """The postings as the frame the diff engine and the store take: one row each, `POSTING_COLUMNS`."""
         columns = self.columns
         size = len(columns["external_id"])
-        # object columns keep None as None (pandas' str dtype would turn it into NaN on the way to SQL)
-        frame = {name: pd.Series(columns[name], dtype=object) for name in _CORE_COLUMNS}
+        values = {name: columns[name] for name in _CORE_COLUMNS}
         content = [columns[name] for name in CONTENT_FIELDS]
         if DETAIL_FIELDS[0] in columns:
-            for name in DETAIL_FIELDS:
-                frame[name] = pd.Series(columns[name], dtype=object)
+            values.update((name, columns[name]) for name in DETAIL_FIELDS)
             # a source that states details hashes them after the content fields, as text
             content += [[None if v is None else str(v) for v in columns[name]] for name in HASHED_DETAIL_FIELDS]
         else:  # most boards state no details: no per-posting work for them
-            for name, value in zip(DETAIL_FIELDS, _NO_DETAILS):
-                frame[name] = pd.Series([value] * size, dtype=object)
-        hashes = content_hashes(content)
-        frame["content_hash"] = pd.Series(hashes, dtype="int64")
-        return pd.DataFrame(frame)[list(POSTING_COLUMNS)]
+            values.update((name, [value] * size) for name, value in zip(DETAIL_FIELDS, _NO_DETAILS))
+        # one object block built at once (a Series per column costs more than the rows of a small board);
+        # object columns keep None as None (pandas' str dtype would turn it into NaN on the way to SQL)
+        frame = pd.DataFrame({name: values[name] for name in POSTING_COLUMNS if name != "content_hash"},
+                             dtype=object)
+        frame.insert(POSTING_COLUMNS.index("content_hash"), "content_hash",
+                     np.asarray(content_hashes(content), dtype=np.int64))
+        return frame
 
 
 def _joined_texts(values: list) -> str:

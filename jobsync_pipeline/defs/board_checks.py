@@ -67,6 +67,8 @@ def record(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, check_name
            outcomes: list[tuple[str, CheckOutcome]], *, blocking: bool = False) -> None:
     """Log each (board, outcome) as the evaluation of `check_name` on the board's partition, in the
     order given, each tied to the board's latest materialization."""
+    if not outcomes:
+        return
     targets = _latest_materializations(context, asset_key, [board for board, _ in outcomes])
     for board, outcome in outcomes:
         context.log_event(dg.AssetCheckEvaluation(
