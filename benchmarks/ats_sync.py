@@ -1,4 +1,4 @@
-"""ATS sync: polite fetching against rate-limited hosts, and a single-run backfill of many boards.
+"""ATS sync: polite fetching against rate-limited hosts, and backfills of many boards.
 
 Part A (pacing): two local servers, one acting as the Greenhouse host and one as the Lever host,
 each enforcing its own rate limit (`--rate` requests/second, answering 429 + Retry-After when asked
@@ -14,11 +14,12 @@ Part B (backfill): for each size in `--backfill-boards` (default 1,000 and 10,00
 instance in `--instances` (sqlite: SQLite storage in a temporary folder, as `dagster dev`'s; postgresql:
 a scratch database, as production's), in a fresh subprocess (so its peak memory is its own): that many
 Greenhouse board partitions registered on the instance, a local server with no rate limit answering
-each board's canned payload (a few jobs), and ONE `dg.materialize` of the Greenhouse lane (raw_snapshot
--> postings -> job_diff) over the range of every partition, as a single-run backfill does. Reports wall
+each board's canned payload (a few jobs), and one `dg.materialize` of the Greenhouse lane (raw_snapshot
+-> postings -> job_diff) per range of JOBSYNC_BACKFILL_BOARDS_PER_RUN boards (1,000 by default), one
+after the other, as the backfill daemon runs the lane's `BackfillPolicy.multi_run`. Reports wall
 time, boards/second, each step's time, Dagster's own overhead (the run's time outside its steps, and the
 time the steps spent in Dagster storing their events) per board, the events stored per board, the peak
-memory of the process, the runs on the instance (must be 1) and the jobs in the store. Targets: at least
+memory of the process, the runs on the instance (one per range) and the jobs in the store. Targets: at least
 50 boards/s, Dagster's overhead at most 10 ms per board.
 
     python benchmarks/ats_sync.py [--boards 200] [--rate 1.0] [--backfill-boards 1000 10000]
@@ -51,6 +52,7 @@ import dagster as dg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from jobsync_pipeline.defs.lanes import build_source_lane  # noqa: E402
+from jobsync_pipeline.settings import backfill_boards_per_run  # noqa: E402
 from jobsync_pipeline.defs.run_tags import range_tags  # noqa: E402
 from jobsync_pipeline.defs.resources import HttpResource, StoreResource, SyncPolicyResource  # noqa: E402
 from jobsync_pipeline.defs.source_specs import GREENHOUSE  # noqa: E402
@@ -183,7 +185,7 @@ def part_a(k: int, rate: float) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Part B: a single-run backfill of many board partitions
+# Part B: a backfill of many board partitions
 # ---------------------------------------------------------------------------------------------
 
 class ScratchDatabase:
@@ -231,6 +233,7 @@ class EventTimer:
 def part_b(n: int, store: str, instance_kind: str, pg_url: str) -> dict:
     """One backfill of `n` boards (run in a subprocess of its own: see `main`)."""
     boards = [f"bench-board-{i:05d}" for i in range(n)]
+    per_run = backfill_boards_per_run()
     routes = {f"/v1/boards/{b}/jobs": json_reply(greenhouse_document(b)) for b in boards}
     lane = build_source_lane(GREENHOUSE)
     with ExitStack() as stack:
@@ -257,40 +260,47 @@ def part_b(n: int, store: str, instance_kind: str, pg_url: str) -> dict:
         # The console logger would print thousands of events; warnings and errors still show.
         run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
         timer = EventTimer(instance)
+        # as the backfill daemon runs a lane's backfill: one run per range of BACKFILL_BOARDS_PER_RUN boards
+        results, steps, in_steps_wall = [], {}, 0.0
         start = time.monotonic()
-        result = dg.materialize(lane.assets, instance=instance, resources=resources, run_config=run_config,
-                                tags=range_tags(boards[0], boards[-1]), raise_on_error=False)
+        for first in range(0, n, per_run):
+            chunk = boards[first:first + per_run]
+            results.append(dg.materialize(lane.assets, instance=instance, resources=resources, run_config=run_config,
+                                          tags=range_tags(chunk[0], chunk[-1]), raise_on_error=False))
+            stats = instance.get_run_step_stats(results[-1].run_id)
+            for s in stats:
+                steps[s.step_key] = steps.get(s.step_key, 0.0) + (s.end_time or 0) - (s.start_time or 0)
+            in_steps_wall += (max(s.end_time for s in stats if s.end_time)
+                              - min(s.start_time for s in stats if s.start_time))
         wall = time.monotonic() - start
-
+        run_ids = [r.run_id for r in results]
         runs = instance.get_runs_count()
-        stats = instance.get_run_step_stats(result.run_id)
-        steps = {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in stats}
-        first_start = min(s.start_time for s in stats if s.start_time)
-        last_end = max(s.end_time for s in stats if s.end_time)
         engine = sa.create_engine(url)
         try:
             with engine.connect() as conn:
                 jobs = conn.execute(sa.select(sa.func.count()).select_from(tables.jobs).where(
                     tables.jobs.c.source == GREENHOUSE.name, tables.jobs.c.board.in_(boards))).scalar_one()
                 synced = conn.execute(sa.select(sa.func.count()).select_from(tables.syncs).where(
-                    tables.syncs.c.run_id == result.run_id, tables.syncs.c.status == "success")).scalar_one()
+                    tables.syncs.c.run_id.in_(run_ids), tables.syncs.c.status == "success")).scalar_one()
         finally:
             engine.dispose()
         requests = server.count()
         partitions_done = {
-            stage: len({m.partition for m in result.asset_materializations_for_node(f"greenhouse__{stage}")})
+            stage: len({m.partition for r in results for m in r.asset_materializations_for_node(f"greenhouse__{stage}")})
             for stage in ("raw_snapshot", "postings", "job_diff")}
 
     outside = wall - sum(steps.values())
     # the events the steps stored (those before the first step and after the last are in `outside`)
-    in_steps = timer.seconds * (last_end - first_start) / wall if wall else 0.0
+    in_steps = timer.seconds * in_steps_wall / wall if wall else 0.0
     overhead = outside + in_steps
-    out = {"n": n, "wall": wall, "rate": n / wall, "runs": runs, "success": result.success, "jobs": jobs,
+    success = all(r.success for r in results)
+    out = {"n": n, "wall": wall, "rate": n / wall, "runs": runs, "expected_runs": len(results), "success": success,
+           "jobs": jobs,
            "expected_jobs": n * JOBS_PER_BOARD, "synced": synced, "requests": requests, "steps": steps,
            "partitions": partitions_done, "store": store, "instance": instance_kind, "outside": outside,
            "event_seconds": timer.seconds, "events": timer.events, "overhead_ms": overhead / n * 1000,
            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    print(f"        wall {wall:.2f} s, {out['rate']:.1f} boards/s, runs {runs}, success {result.success}, "
+    print(f"        wall {wall:.2f} s, {out['rate']:.1f} boards/s, runs {runs}, success {success}, "
           f"{requests} requests, {synced} successful syncs, {jobs} jobs in store (expected {out['expected_jobs']})")
     print("        steps: " + ", ".join(f"{k.removeprefix('greenhouse__')} {v:.2f} s" for k, v in steps.items())
           + f"; outside the steps (run creation, planned events, teardown) {outside:.2f} s")
@@ -303,8 +313,9 @@ def part_b(n: int, store: str, instance_kind: str, pg_url: str) -> dict:
 
 
 def part_b_in_subprocess(n: int, store: str, instance_kind: str, pg_url: str) -> dict:
-    print(f"Part B: single-run backfill of {n} Greenhouse board partitions ({JOBS_PER_BOARD} jobs each), "
-          f"canned responses, no rate limit; store {store}, Dagster instance {instance_kind}", flush=True)
+    print(f"Part B: backfill of {n} Greenhouse board partitions ({JOBS_PER_BOARD} jobs each) in runs of at most "
+          f"{backfill_boards_per_run()}, canned responses, no rate limit; store {store}, Dagster instance "
+          f"{instance_kind}", flush=True)
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         subprocess.run([sys.executable, __file__, "--child", json.dumps(
             {"n": n, "store": store, "instance": instance_kind, "pg_url": pg_url, "out": out.name})], check=True)
@@ -342,13 +353,13 @@ def summary(a: dict | None, bs: list[dict]) -> bool:
         for part, name, value in rows:
             print(f"  {part:<4}  {name:<{width}}  {value}")
     if bs:
-        print(f"\nPart B: single-run backfills (targets: >= {TARGET_BOARDS_PER_SECOND} boards/s, Dagster's overhead "
+        print(f"\nPart B: backfills, in runs of at most {backfill_boards_per_run()} boards (targets: >= {TARGET_BOARDS_PER_SECOND} boards/s, Dagster's overhead "
               f"<= {TARGET_OVERHEAD_MS} ms/board)")
         print(f"  {'boards':>6}  {'store':<10}  {'instance':<10}  {'wall s':>7}  {'boards/s':>8}  {'raw s':>6}  "
               f"{'post s':>6}  {'diff s':>6}  {'outside s':>9}  {'events/board':>12}  {'dagster ms/board':>16}  "
               f"{'peak MB':>7}  checks")
         for b in bs:
-            b_ok = (b["runs"] == 1 and b["success"] and b["jobs"] == b["expected_jobs"] and b["synced"] == b["n"])
+            b_ok = (b["runs"] == b["expected_runs"] and b["success"] and b["jobs"] == b["expected_jobs"] and b["synced"] == b["n"])
             ok &= b_ok
             met = b["rate"] >= TARGET_BOARDS_PER_SECOND and b["overhead_ms"] <= TARGET_OVERHEAD_MS
             step = {k.removeprefix("greenhouse__"): v for k, v in b["steps"].items()}

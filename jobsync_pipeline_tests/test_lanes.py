@@ -286,10 +286,10 @@ def test_a_backfill_splits_into_runs_of_the_configured_number_of_boards(monkeypa
 
     monkeypatch.delenv(settings.BACKFILL_BOARDS_PER_RUN_VAR, raising=False)
     lane = build_source_lane(GREENHOUSE)
-    assert {a.backfill_policy for a in lane.assets} == {dg.BackfillPolicy.single_run()}
-    monkeypatch.setenv(settings.BACKFILL_BOARDS_PER_RUN_VAR, "1_000")
-    lane = build_source_lane(GREENHOUSE)
     assert {a.backfill_policy for a in lane.assets} == {dg.BackfillPolicy.multi_run(1000)}
+    monkeypatch.setenv(settings.BACKFILL_BOARDS_PER_RUN_VAR, "2_500")
+    lane = build_source_lane(GREENHOUSE)
+    assert {a.backfill_policy for a in lane.assets} == {dg.BackfillPolicy.multi_run(2500)}
     monkeypatch.setenv(settings.BACKFILL_BOARDS_PER_RUN_VAR, "lots")
     with pytest.raises(settings.ConfigError, match="JOBSYNC_BACKFILL_BOARDS_PER_RUN='lots' is not a number"):
         build_source_lane(GREENHOUSE)

@@ -2,7 +2,7 @@
 
 Every way the definitions load (code server, webserver, `dagster definitions validate`, the CLI,
 tests) imports this package first, so the notices about 1.13 features the lanes rely on on purpose
-are filtered here, each by its exact message: the single-run `backfill_policy` (beta) and partitioned
+are filtered here, each by its exact message: the lanes' `backfill_policy` (beta) and partitioned
 asset checks (preview), which record each board's outcome on its own partition; and the `owners` of a
 sensor, which Dagster itself passes (as None) when it binds the resources to the op job a sensor
 launches (deliver_notifications); and the freshness checks of every lane and of the catalog, which 1.13

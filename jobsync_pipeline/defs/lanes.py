@@ -482,8 +482,8 @@ def settle(step: LaneStep, applied: dict[str, dict], guard_outcomes: dict[str, C
 
 def build_source_lane(spec: SourceSpec) -> dg.Definitions:
     partitions = spec.partitions_def()
-    per_run = settings.backfill_boards_per_run()
-    backfill_policy = dg.BackfillPolicy.multi_run(per_run) if per_run else dg.BackfillPolicy.single_run()
+    # a backfill of up to that many boards is one run (settings.backfill_boards_per_run says why not more)
+    backfill_policy = dg.BackfillPolicy.multi_run(settings.backfill_boards_per_run())
     # output_required=False: the check outputs are logged per partition (board_checks), not yielded
     common = dict(
         key_prefix=[spec.name], group_name=spec.name, owners=list(spec.owners), partitions_def=partitions,
