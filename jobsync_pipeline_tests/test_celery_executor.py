@@ -45,7 +45,7 @@ from jobsync_pipeline_tests.conftest import PROJECT_ROOT
 from jobsync_pipeline_tests.http_server import LocalServer, json_reply
 from jobsync_pipeline_tests.lane_helpers import query
 from jobsync_pipeline_tests.test_production_instance import (BIN, MARKER, Service, descendants, free_port,
-                                                             marked_processes, wait_for)
+                                                             wait_for)
 
 REDIS_DB = 13
 BROKER_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
@@ -394,19 +394,5 @@ def test_a_backfill_runs_on_two_celery_workers_and_survives_losing_one(tmp_path,
               f"{second_wall:.0f} s from launch. Test wall time {time.monotonic() - started:.0f} s.")
     finally:
         workers.stop()
-        if service.running():
-            service.process.send_signal(signal.SIGTERM)
-            try:
-                service.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                pass
-        for pid in marked_processes(marker):  # only what this test started: its marker is in their environment
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if service.process is not None and service.process.poll() is None:
-            service.process.kill()
-        if service.process is not None:
-            service.process.wait(timeout=30)
+        service.stop(marker)
         greenhouse.stop()

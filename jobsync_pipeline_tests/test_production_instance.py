@@ -146,6 +146,24 @@ class Service:
         except OSError:
             return False
 
+    def stop(self, marker: str) -> None:
+        """SIGTERM serve.sh and wait for it, then kill whatever it left that carries the test's marker."""
+        if self.running():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+        for pid in marked_processes(marker):  # only what this test started: its marker is in their environment
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        if self.process is not None:
+            self.process.wait(timeout=30)
+
     def command(self, *args: str) -> str:
         done = subprocess.run(list(args), env=self.env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, f"{' '.join(args)}: {done.stdout}{done.stderr}"
@@ -318,21 +336,7 @@ def test_the_production_instance_runs_syncs_and_retries_a_killed_run(tmp_path, n
         print(f"\nwall time {time.monotonic() - started:.0f} s; killed run failed {marked_failed:.1f} s and its "
               f"retry succeeded {converged:.0f} s after the kill; serve.sh stopped in {stopped_in:.1f} s")
     finally:
-        if service.running():
-            service.process.send_signal(signal.SIGTERM)
-            try:
-                service.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                pass
-        for pid in marked_processes(marker):  # only what this test started: its marker is in their environment
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if service.process is not None and service.process.poll() is None:
-            service.process.kill()
-        if service.process is not None:
-            service.process.wait(timeout=30)
+        service.stop(marker)
         greenhouse.stop()
 
 
