@@ -16,6 +16,7 @@ from jobsync_pipeline.core.normalize import clean_text, fallback_external_id
 from jobsync_pipeline.sources.base import BoardError
 from jobsync_pipeline.core.models import RawPayload
 from jobsync_pipeline.sources.bucket import Bucket
+from jobsync_pipeline.sources.collect import PostingCollector
 from jobsync_pipeline.sources.company_files import (CompanyFilesConnector, JobNormalizer, parse_company_file,
                                                    posted_date, posted_date_column, requirements_column,
                                                    requirements_json)
@@ -512,3 +513,143 @@ def test_a_chunk_larger_than_a_batch_is_built_in_slices_with_the_same_outcome(mo
     assert expected["external_id"].tolist() == ["a", "e", "f"]
     assert [r.position for r in sliced.bad_records] == [r.position for r in whole.bad_records] == [11, 13, 16]
     assert sliced.duplicates == whole.duplicates == ["a", "c"] and sliced.inactive == whole.inactive == 1
+
+
+# --- jobs given as JSON texts: msgspec's fast path gives what the decoded jobs give ----------------
+
+_ODD_TEXT = st.one_of(
+    _WORDS,
+    st.sampled_from([" x", "x ", "\u00a0x\u2003", "\x1cx\x1c", "\x85", "\u3000", "\u180ex", "\u2000a\u2001",
+                     "\t", "\ufeffx", "e\u0301", "\U0001f600", "Ã©", "\x00", "  a  b  ", "\u200b", ""]),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=6))
+_TEXT_JOB = st.one_of(
+    st.fixed_dictionaries({"title": st.one_of(_ODD_TEXT, st.none(), st.integers(), st.floats(allow_nan=False))},
+                          optional={
+        "id": st.one_of(_ODD_TEXT, st.sampled_from(["j-1", " j-1 ", "x" * 255, " " + "x" * 255, "x" * 256]),
+                        st.integers(-3, 3), st.integers(10**17, 10**19), st.floats(allow_nan=False), st.booleans(),
+                        st.none()),
+        "company": st.one_of(_ODD_TEXT, st.none(), st.integers()),
+        "location": st.one_of(_ODD_TEXT, st.none()),
+        "url": st.one_of(_ODD_TEXT, st.sampled_from(["https://acme.example/1", " https://acme.example/1\u2029"])),
+        "description": st.one_of(_ODD_TEXT, st.none(), st.lists(_WORDS, max_size=1)),
+        "requirements": st.one_of(st.none(), _ODD_TEXT, st.lists(_ODD_TEXT, max_size=3),
+                                  st.lists(st.integers(), max_size=2), st.just({})),
+        "postedDate": st.one_of(st.sampled_from(["2026-11-20T06:00:00Z", " 2026-11-20 ", "2026-11-20\x1c",
+                                                 "3 days ago", "x" * 40, " " + "x" * 32 + " ", ""]), st.integers()),
+        "isActive": st.sampled_from([True, False, "false", "yes", "maybe", None, 1]),
+        "extra": st.sampled_from([None, [1, {"a": 2}], "x"])}),
+    st.sampled_from([None, "not a job", 42, ["id"], [], {}]))
+
+
+def _text_of(record, style: int) -> str:
+    """A record's JSON text, written in one of a few ways a scraper might."""
+    if style == 0:
+        return json.dumps(record, ensure_ascii=False)
+    if style == 1:
+        return json.dumps(record) + "\r\n"  # escaped non-ASCII, CRLF
+    return " " + json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+
+
+_BROKEN_TEXTS = st.sampled_from(['{"title": "a"', '', 'nul', '{"title": "a"} x', '{"title": NaN, "id": 1}',
+                                 '{"title": "\\ud800"}', '{"title": "\\ud83d\\ude00", "id": Infinity}',
+                                 '{"title": "a", "title": "b"}', '{"title": "a\tb"}', '{"ti\\u0074le": "x"}',
+                                 '\ufeff{"title": "a"}', '{"title": "a", "id": 1.0}', '{"title": "a", "id": -0}',
+                                 '[' * 100 + ']' * 100, '{"title": "a", "id": 1e2}'])
+
+
+class _DecodedFirst(JobNormalizer):
+    """The same normalizer, with every text decoded by json.loads and validated as a decoded job."""
+
+    def build_encoded(self, texts):
+        return PostingCollector.build_encoded(self, texts)
+
+
+@given(st.lists(st.one_of(st.tuples(_TEXT_JOB, st.integers(0, 2)).map(lambda pair: _text_of(*pair)), _BROKEN_TEXTS),
+                max_size=12), st.booleans())
+def test_jobs_as_json_texts_give_the_same_postings_hashes_and_refusals_either_way(texts, as_bytes):
+    if as_bytes:
+        texts = [text.encode("utf-8", "surrogatepass") for text in texts]
+    fast, slow = JobNormalizer("Acme"), _DecodedFirst("Acme")
+    frame = fast.frame_texts(texts, start=7)
+    pd.testing.assert_frame_equal(frame, slow.frame_texts(texts, start=7))
+    assert fast.bad_records == slow.bad_records
+    assert fast.duplicates == slow.duplicates and fast.inactive == slow.inactive and fast.repaired == slow.repaired
+
+
+@given(st.lists(_TEXT_JOB, max_size=12))
+def test_jobs_as_json_texts_give_what_the_decoded_jobs_give(records):
+    texts = [json.dumps(record, ensure_ascii=False) for record in records]
+    fast, decoded = JobNormalizer("Acme"), JobNormalizer("Acme")
+    pd.testing.assert_frame_equal(fast.frame_texts(texts), decoded.frame([json.loads(t) for t in texts]))
+    assert fast.bad_records == decoded.bad_records
+    assert fast.duplicates == decoded.duplicates and fast.inactive == decoded.inactive
+
+
+def test_a_text_that_is_not_json_is_a_bad_record_with_its_reason():
+    texts = ['{"id": "a", "title": "Baker"}', '{"id": "b", "title": ', b'{"id": "c", "title": "\xff"}',
+             '{"id": "d", "title": "  "}', '{"id": "e", "title": "Cook", "isActive": "no"}', "[" * 5000 + "]" * 5000]
+    normalizer = JobNormalizer("Acme")
+    frame = normalizer.frame_texts(texts, start=10)
+    assert frame["external_id"].tolist() == ["a"]
+    assert normalizer.inactive == 1
+    assert [(r.position, r.reason, r.external_id) for r in normalizer.bad_records] == [
+        (11, "record: not valid JSON (Expecting value at column 22)", None),
+        (12, "record: not UTF-8 text (invalid start byte at byte 22)", None),
+        (13, "title: String should have at least 1 character", "d"),
+        (15, "record: not usable JSON (nested too deeply)", None)]
+    assert normalizer.bad_records[0].record == json.dumps('{"id": "b", "title": ')
+
+
+_JSON_ODD = st.one_of(_ODD_TEXT, st.sampled_from(['"q"', "a\\b", "\x7f", "\u2028"]))
+
+
+@given(st.lists(st.one_of(st.none(), _ODD_TEXT, st.lists(_JSON_ODD, max_size=4)), max_size=30))
+def test_requirements_column_of_odd_texts_is_requirements_json_of_each_value(values):
+    assert _outcomes(requirements_column(values)) == [_outcome(requirements_json, value) for value in values]
+
+
+@given(st.lists(_TEXT_JOB, max_size=8), st.sampled_from(["Acme", " Acme\u00a0", "", None, 5]),
+       st.sampled_from(["2026-11-20T06:00:00Z", "2026-11-20T06:00:00", "soon", None]), st.booleans())
+def test_a_file_read_by_msgspec_parses_as_one_read_by_python(records, company, scraped_at, bom):
+    import msgspec
+
+    from jobsync_pipeline.sources import company_files
+
+    document = {"jobs": records, **({} if company is None else {"company": company}),
+                **({} if scraped_at is None else {"scrapedAt": scraped_at})}
+    body = (b"\xef\xbb\xbf" if bom else b"") + json.dumps(document, ensure_ascii=False).encode("utf-8")
+    payload = RawPayload(board="acme", location="acme.json", body=body, fetched_at=datetime.now(timezone.utc))
+
+    def outcome():
+        try:
+            parsed = parse_company_file(payload)
+        except BoardError as exc:
+            return str(exc)
+        return parsed.postings, (parsed.bad_records, parsed.duplicates, parsed.inactive, parsed.display_name,
+                                 parsed.snapshot_at, parsed.repaired)
+
+    fast = outcome()
+
+    def refuse(body):
+        raise msgspec.DecodeError("as if msgspec refused it")
+
+    original, company_files._decode_file = company_files._decode_file, refuse
+    try:
+        slow = outcome()
+    finally:
+        company_files._decode_file = original
+    if isinstance(fast, str) or isinstance(slow, str):
+        assert fast == slow
+    else:
+        pd.testing.assert_frame_equal(fast[0], slow[0])
+        assert fast[1] == slow[1]
+
+
+def test_white_space_is_what_pydantic_strips():
+    from jobsync_pipeline.sources.company_files import WHITE_SPACE, _validate_job
+
+    for code in [*range(0x3100), 0xFEFF, 0x180E, 0x200B]:
+        value = f"{chr(code)}x{chr(code)}"
+        if 0xD800 <= code < 0xE000:
+            continue
+        assert _validate_job({"title": "a", "url": value})["url"] == value.strip(WHITE_SPACE), hex(code)

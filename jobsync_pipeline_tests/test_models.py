@@ -42,3 +42,19 @@ def test_take_and_concat_keep_rows_in_order_and_fill_missing_details():
     assert frame["department"].tolist() == [None, "R&D"]
     assert set(DETAIL_FIELDS) <= set(frame.columns)
     assert PostingColumns.concat([nothing]).frame().empty
+
+
+def _batch(ids: list[str], records: list[int], refused=()) -> PostingColumns:
+    batch = PostingColumns.from_postings([Posting("s", "b", i, f"title {i}", "Acme") for i in ids], records,
+                                         [True] * len(ids), list(refused))
+    return batch
+
+
+def test_batches_of_disjoint_records_merge_in_record_order_with_their_refusals():
+    first = _batch(["a", "c"], [0, 4], [(2, "bad")])
+    second = _batch(["b", "d"], [1, 3]).renumbered([10, 11, 12, 13], [(14, "not JSON")])
+    assert second.records == [11, 13] and second.refused == [(14, "not JSON")]
+    merged = PostingColumns.merge([first, _batch(["b", "d"], [1, 3], [(5, "worse")])])
+    assert merged.columns["external_id"] == ["a", "b", "d", "c"] and merged.records == [0, 1, 3, 4]
+    assert merged.columns["title"] == ["title a", "title b", "title d", "title c"]
+    assert merged.refused == [(2, "bad"), (5, "worse")]

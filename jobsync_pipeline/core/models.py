@@ -208,6 +208,22 @@ class PostingColumns:
         return PostingColumns({name: [values[row] for row in rows] for name, values in self.columns.items()},
                               [self.records[row] for row in rows], [self.listed[row] for row in rows])
 
+    def renumbered(self, rows: list[int], refused: Iterable[tuple[int, str]] = ()) -> PostingColumns:
+        """This batch built from a selection of a chunk's records, numbered in the chunk: its record i is
+        the chunk's `rows[i]`; `refused` (numbered in the chunk) are added to its refusals."""
+        return PostingColumns(self.columns, [rows[record] for record in self.records], self.listed,
+                              sorted([*((rows[record], why) for record, why in self.refused), *refused]))
+
+    @classmethod
+    def merge(cls, parts: list[PostingColumns]) -> PostingColumns:
+        """The postings of `parts`, built from disjoint records of one chunk, in record order, with all
+        their refusals."""
+        merged = cls.concat(parts)
+        order = sorted(range(len(merged)), key=merged.records.__getitem__)
+        return cls({name: [values[row] for row in order] for name, values in merged.columns.items()},
+                   [merged.records[row] for row in order], [merged.listed[row] for row in order],
+                   sorted(refusal for part in parts for refusal in part.refused))
+
     @classmethod
     def concat(cls, parts: list[PostingColumns]) -> PostingColumns:
         """The postings of all `parts`, in order (record numbers as they are in each part)."""

@@ -8,6 +8,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
+import numpy as np
+
 _SPACES = re.compile(r"\s+")
 _PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
 
@@ -94,9 +96,11 @@ def content_hashes(columns: Sequence[list[str | None]]) -> list[int]:
     per-value work done a column at a time."""
     texts = [["" if value is None else value for value in column] if None in column else column
              for column in columns]
-    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
-    return [from_bytes(blake2b("\x1f".join(row).encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big",
-                       signed=True) for row in zip(*texts)]
+    blake2b, join = hashlib.blake2b, "\x1f".join
+    digests = b"".join([blake2b(join(row).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+                        for row in zip(*texts)])
+    # the digests read at once as big-endian signed integers, as int.from_bytes(..., "big", signed=True)
+    return np.frombuffer(digests, dtype=">i8").astype(np.int64).tolist()
 
 
 # An epoch above this many seconds (the year 5138) is taken as milliseconds: sources mix the two.

@@ -36,22 +36,38 @@ class PostingCollector:
         self.inactive = 0
         self.repaired = 0  # postings whose text had mojibake repaired
 
-    def frame(self, records: Iterable[Any], start: int = 0) -> pd.DataFrame:
-        """The postings of `records` (positions counted from `start`); refused ones are kept aside."""
+    def frame(self, records: Iterable[Any], start: int = 0, *, encoded: bool = False) -> pd.DataFrame:
+        """The postings of `records` (positions counted from `start`); refused ones are kept aside.
+
+        `encoded`: each record is given as its JSON text (str or bytes, a line of JSON Lines), decoded
+        here (`build_encoded`); a text that is not JSON is a bad record with that reason."""
         records = records if isinstance(records, list) else list(records)
         with collection_paused():
             # a slice at a time, so what a source builds on the way (validated records) stays small
-            parts = [self._collect(records[begin:begin + BATCH_RECORDS], start + begin)
+            parts = [self._collect(records[begin:begin + BATCH_RECORDS], start + begin, encoded)
                      for begin in range(0, len(records), BATCH_RECORDS)]
             return PostingColumns.concat(parts or [PostingColumns.from_postings([])]).frame()
 
-    def _collect(self, records: list[Any], start: int) -> PostingColumns:
-        batch = self.build_batch(records)
+    def frame_texts(self, texts: Iterable[str | bytes], start: int = 0) -> pd.DataFrame:
+        """`frame` of records given as their JSON texts, one record each (the lines of JSON Lines)."""
+        return self.frame(texts, start, encoded=True)
+
+    def _collect(self, records: list[Any], start: int, encoded: bool = False) -> PostingColumns:
+        batch = self.build_encoded(records) if encoded else self.build_batch(records)
         self.repaired += batch.tidy()
         refused = dict(batch.refused)
         problems = batch.storage_problems()
+        ids = batch.columns["external_id"]
+        if not problems and all(batch.listed):  # most batches: every posting listed, each id once
+            fresh = set(ids)
+            if len(fresh) == len(ids) and self.seen.isdisjoint(fresh):
+                self.seen.update(fresh)
+                for index in sorted(refused):
+                    self.refuse(start + index, decoded(records[index]) if encoded else records[index],
+                                refused[index])
+                return batch.take(list(range(len(batch))))
         kept = []
-        for row, (external_id, listed) in enumerate(zip(batch.columns["external_id"], batch.listed)):
+        for row, (external_id, listed) in enumerate(zip(ids, batch.listed)):
             if problems and row in problems:
                 refused[batch.records[row]] = problems[row]
             elif not listed:
@@ -63,8 +79,20 @@ class PostingCollector:
                 self.seen.add(external_id)
                 kept.append(row)
         for index in sorted(refused):
-            self.refuse(start + index, records[index], refused[index])
+            self.refuse(start + index, decoded(records[index]) if encoded else records[index], refused[index])
         return batch.take(kept)
+
+    def build_encoded(self, texts: list[str | bytes]) -> PostingColumns:
+        """`build_batch` of records given as their JSON texts; a text that is not JSON is refused. A source
+        may decode and validate in one step instead (company files)."""
+        records, rows, refused = [], [], []
+        for index, text in enumerate(texts):
+            try:
+                records.append(json.loads(text))
+                rows.append(index)
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+                refused.append((index, json_reason(exc)))
+        return self.build_batch(records).renumbered(rows, refused)
 
     def build_batch(self, records: list[Any]) -> PostingColumns:
         """The postings of a chunk of records, each record through `build`."""
@@ -84,9 +112,10 @@ class PostingCollector:
         return PostingColumns.from_postings(postings, rows, listed, refused)
 
     def snapshot(self, board: str, records: Iterable[Any], *, snapshot_at: datetime | None = None,
-                 display_name: str | None = None) -> ParsedSnapshot:
-        """A board's whole snapshot from all its records, with what was refused or dropped."""
-        postings = self.frame(records)
+                 display_name: str | None = None, encoded: bool = False) -> ParsedSnapshot:
+        """A board's whole snapshot from all its records (`encoded`: as their JSON texts), with what was
+        refused or dropped."""
+        postings = self.frame(records, encoded=encoded)
         return ParsedSnapshot(board=board, snapshot_at=snapshot_at, postings=postings,
                               bad_records=self.bad_records, duplicates=self.duplicates, inactive=self.inactive,
                               display_name=display_name, repaired=self.repaired)
@@ -100,6 +129,27 @@ class PostingCollector:
         self.bad_records.append(BadRecord(
             position=position, reason=reason, record=storable(record)[:MAX_RECORD_CHARS],
             external_id=None if external_id is None else storable(str(external_id))[:MAX_ID_LENGTH]))
+
+
+def decoded(text: str | bytes) -> Any:
+    """A record given as JSON text, decoded; a text that is not JSON stays the text (as str)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text if isinstance(text, str) else text.decode("utf-8", "replace")
+    except RecursionError:
+        return "(record nested too deeply to show)"
+
+
+def json_reason(exc: Exception) -> str:
+    """Why a record's JSON text could not be decoded, as a bad record's reason."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"record: not valid JSON ({exc.msg} at column {exc.colno})"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"record: not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, RecursionError):
+        return "record: not usable JSON (nested too deeply)"
+    return f"record: not valid JSON ({exc})"
 
 
 def validation_reason(exc: ValidationError) -> str:

@@ -160,10 +160,17 @@ def _copy_column(values: list) -> list[str]:
     try:
         joined = "".join(values)  # raises unless every value is a str
     except TypeError:
-        if all(type(value) is int for value in values):
-            return list(map(str, values))
+        kinds = set(map(type, values))
+        if kinds <= _INT_OR_NONE:  # ints, or a column of NULLs (a board's absent details)
+            return [r"\N" if value is None else str(value) for value in values]
+        if kinds <= _STR_OR_NONE and _COPY_SPECIAL.search("".join(filter(None, values))) is None:
+            return [r"\N" if value is None else value for value in values]
         return [_copy_value(value) for value in values]
     return values if _COPY_SPECIAL.search(joined) is None else [_copy_value(value) for value in values]
+
+
+_INT_OR_NONE = {int, type(None)}
+_STR_OR_NONE = {str, type(None)}
 
 
 def _records(frame: pd.DataFrame, **constants) -> list[dict]:
