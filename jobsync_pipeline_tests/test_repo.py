@@ -617,18 +617,27 @@ def test_the_newest_payloads_of_many_boards_are_read_at_once_within_a_byte_budge
 
 def test_the_guard_histories_of_many_boards_are_what_each_boards_history_says(store_url):
     store = Store(store_url)
+    at = datetime(2026, 12, 1, tzinfo=timezone.utc)
     for board, outcomes in (("grown", [("success", 4, None), ("success", 9, None)]),
                             ("emptied", [("success", 12, None), ("guarded", 0, "empty_held"),
                                          ("failed", 0, None), ("guarded", 0, "empty_held")]),
+                            ("refilled", [("guarded", 0, "empty_held"), ("success", 7, None)]),
                             ("quiet", [])):
         store.ensure_boards("greenhouse", [board])
-        for status, found, decision in outcomes:
-            sync_id = store.start_sync("greenhouse", board, run_id="r")
+        for hour, (status, found, decision) in enumerate(outcomes):
+            sync_id = store.start_sync("greenhouse", board, run_id="r", started_at=at + timedelta(hours=hour))
             store.finish_sync(sync_id, status, counts={"found": found}, expiry_guard=decision)
-    histories = store.guard_histories("greenhouse", ["grown", "emptied", "quiet"])
-    for board in ("grown", "emptied", "quiet"):
-        assert histories[board] == (store.recent_found("greenhouse", board), store.empty_since("greenhouse", board))
-    assert histories["grown"][0] == [9, 4] and histories["emptied"][1] is not None
+    for extra in range(6):  # only the newest five count
+        sync_id = store.start_sync("greenhouse", "grown", run_id="r", started_at=at + timedelta(days=1, hours=extra))
+        store.finish_sync(sync_id, "success", counts={"found": 10 + extra})
+    histories = store.guard_histories("greenhouse", ["grown", "emptied", "refilled", "quiet"])
+    assert histories == {
+        "grown": ([15, 14, 13, 12, 11], None),
+        # the held-empty run began with the first empty answer after the last applied sync; a failed sync
+        # in between neither starts nor ends it
+        "emptied": ([12], at + timedelta(hours=1)),
+        "refilled": ([7], None),  # applied since its empty answer: no run of held empty answers
+        "quiet": ([], None)}
 
 
 @pytest.mark.parametrize("key_table_from", [0, 10_000], ids=["key table", "ids bound"])

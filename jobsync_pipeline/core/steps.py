@@ -83,6 +83,25 @@ class SyncStep:
             return None
         return round((self.finished_at - self.started_at).total_seconds(), 3)
 
+    def change(self, *, at: datetime, status: str | None = None, done: int | None = None, total: int | None = None,
+               counts: Mapping[str, int] | None = None, error: str | None = None, started: bool = False,
+               finished: bool = False) -> None:
+        """Move the step on at `at`; `counts` are merged into what it counted so far."""
+        if status is not None:
+            self.status = status
+        if done is not None:
+            self.done = done
+        if total is not None:
+            self.total = total
+        if counts:
+            self.counts = {**self.counts, **{k: int(v) for k, v in counts.items()}}
+        if error is not None:
+            self.error = error[:4000]
+        if started:
+            self.started_at = at
+        if finished:
+            self.finished_at = at
+
     def progress_text(self) -> str:
         if self.done is None:
             return ""

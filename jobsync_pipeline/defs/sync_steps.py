@@ -51,21 +51,8 @@ class StepJournal:
             step = steps[name] = SyncStep(sync_id=sync_id, position=max((s.position for s in steps.values()),
                                                                        default=-1) + 1, name=name)
             self._added[(sync_id, name)] = step
-        now = utcnow()
-        if status is not None:
-            step.status = status
-        if done is not None:
-            step.done = done
-        if total is not None:
-            step.total = total
-        if counts:
-            step.counts = {**step.counts, **{k: int(v) for k, v in counts.items()}}
-        if error is not None:
-            step.error = error[:4000]
-        if started:
-            step.started_at = now
-        if finished:
-            step.finished_at = now
+        step.change(at=utcnow(), status=status, done=done, total=total, counts=counts, error=error, started=started,
+                    finished=finished)
         if (sync_id, name) not in self._added:
             self._changed[(sync_id, name)] = step
 

@@ -97,29 +97,12 @@ class Store:
     def notifications(self, max_retries: int = MAX_RETRIES, lease: timedelta = timedelta(minutes=10)) -> NotificationStore:
         return NotificationStore(self.engine, max_retries=max_retries, lease=lease)
 
-    def recent_found(self, source: str, board: str, limit: int = 5) -> list[int]:
-        """Found counts of the board's latest successful syncs, newest first (the guard's history)."""
-        with self.engine.connect() as conn:
-            return list(conn.scalars(sa.select(syncs.c.found).where(
-                syncs.c.source == source, syncs.c.board == board, syncs.c.status == SyncStatus.SUCCESS)
-                .order_by(syncs.c.id.desc()).limit(limit)))
-
-    def empty_since(self, source: str, board: str) -> datetime | None:
-        """When the board's current run of held empty answers began (None: the last sync held none).
-
-        The run is the held-empty syncs since the board's last applied one; a stale or failed sync in
-        between neither starts nor ends it.
-        """
-        with self.engine.connect() as conn:
-            last_applied = conn.scalar(sa.select(sa.func.max(syncs.c.id)).where(
-                syncs.c.source == source, syncs.c.board == board, syncs.c.status == SyncStatus.SUCCESS))
-            return as_utc(conn.scalar(sa.select(sa.func.min(syncs.c.started_at)).where(
-                syncs.c.source == source, syncs.c.board == board, syncs.c.id > (last_applied or 0),
-                syncs.c.expiry_guard == GuardDecision.EMPTY_HELD)))
-
     def guard_histories(self, source: str, boards: list[str], limit: int = 5
                         ) -> dict[str, tuple[list[int], datetime | None]]:
-        """`recent_found` and `empty_since` of each of `boards`, in two queries."""
+        """The expiry guard's history of each of `boards`, in two queries: the found counts of its latest
+        `limit` successful syncs, newest first, and when its current run of held empty answers began (None:
+        its last sync held none; the run is the held-empty syncs since its last applied one, and a stale or
+        failed sync in between neither starts nor ends it)."""
         found: dict[str, tuple[list[int], datetime | None]] = {board: ([], None) for board in boards}
         with self.engine.connect() as conn:
             ranked = sa.select(syncs.c.board, syncs.c.found, sa.func.row_number().over(
@@ -165,9 +148,7 @@ class Store:
                                      .order_by(boards.c.board)))
 
     def last_snapshot_at(self, source: str, board: str) -> datetime | None:
-        with self.engine.connect() as conn:
-            return as_utc(conn.scalar(sa.select(boards.c.last_snapshot_at).where(
-                boards.c.source == source, boards.c.board == board)))
+        return self.last_snapshots(source, [board]).get(board)
 
     def archive_raw(self, source: str, payload: RawPayload) -> tuple[int, bool]:
         """Archive a fetched payload; an identical payload to the newest one is not stored twice.
@@ -233,7 +214,8 @@ class Store:
                     boards_table.c.source == source, boards_table.c.board.in_(boards)))}
 
     def keep_bad_records_of(self, source: str, kept: dict[int, tuple[str, list[BadRecord]]]) -> None:
-        """`keep_bad_records` of many snapshots (raw snapshot id -> board, records), in one transaction."""
+        """Set the refused records of many snapshots aside (raw snapshot id -> board, records), replacing any
+        from an earlier parse of them, in one transaction."""
         if not kept:
             return
         ids = list(kept)
@@ -249,13 +231,7 @@ class Store:
     def keep_bad_records(self, raw_snapshot_id: int, source: str, board: str,
                          records: list[BadRecord]) -> None:
         """Set a snapshot's refused records aside (replacing any from an earlier parse of it)."""
-        with self.engine.begin() as conn:
-            conn.execute(bad_records.delete().where(bad_records.c.raw_snapshot_id == raw_snapshot_id))
-            if records:
-                conn.execute(bad_records.insert(), [
-                    {"raw_snapshot_id": raw_snapshot_id, "source": source, "board": board,
-                     "position": r.position, "external_id": r.external_id, "reason": r.reason,
-                     "record": r.record} for r in records])
+        self.keep_bad_records_of(source, {raw_snapshot_id: (board, records)})
 
     def bad_records(self, source: str, board: str) -> list[dict]:
         with self.engine.connect() as conn:

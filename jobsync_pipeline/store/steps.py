@@ -49,37 +49,16 @@ class StepStore:
     def update(self, sync_id: int, name: str, *, status: str | None = None, done: int | None = None,
                total: int | None = None, counts: Mapping[str, int] | None = None, error: str | None = None,
                started: bool = False, finished: bool = False) -> None:
-        """Move one step on; `counts` are merged into what it counted so far. A step the plan lacks (a
-        connector reporting one of its own) is added at the end."""
-        now = utcnow()
+        """Move one step on (`SyncStep.change`); `counts` are merged into what it counted so far. A step the
+        plan lacks (a connector reporting one of its own) is added at the end."""
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(sync_steps.c.position, sync_steps.c.counts).where(
-                sync_steps.c.sync_id == sync_id, sync_steps.c.name == name)).first()
-            if row is None:
-                position = conn.scalar(sa.select(sa.func.coalesce(sa.func.max(sync_steps.c.position), -1) + 1)
-                                       .where(sync_steps.c.sync_id == sync_id))
-                conn.execute(sync_steps.insert().values(sync_id=sync_id, position=position, name=name,
-                                                        status=StepStatus.PENDING, counts="{}", updated_at=now))
-                merged = {}
-            else:
-                position, merged = row.position, json.loads(row.counts or "{}")
-            values: dict = {"updated_at": now}
-            if status is not None:
-                values["status"] = status
-            if done is not None:
-                values["done"] = done
-            if total is not None:
-                values["total"] = total
-            if counts:
-                values["counts"] = json.dumps({**merged, **{k: int(v) for k, v in counts.items()}})
-            if error is not None:
-                values["error"] = error[:4000]
-            if started:
-                values["started_at"] = now
-            if finished:
-                values["finished_at"] = now
-            conn.execute(sync_steps.update().where(sync_steps.c.sync_id == sync_id,
-                                                   sync_steps.c.position == position).values(**values))
+            steps = {row.name: _step(row) for row in conn.execute(
+                sa.select(sync_steps).where(sync_steps.c.sync_id == sync_id))}
+            step = steps.get(name) or SyncStep(sync_id=sync_id, name=name, position=max(
+                (s.position for s in steps.values()), default=-1) + 1)
+            step.change(at=utcnow(), status=status, done=done, total=total, counts=counts, error=error,
+                        started=started, finished=finished)
+            self._write(conn, [step] if name in steps else [], [] if name in steps else [step])
 
     def write(self, changed: Sequence[SyncStep], added: Sequence[SyncStep] = ()) -> None:
         """Write steps as they stand (their whole row: the caller merged the counts), in one transaction:
@@ -87,16 +66,20 @@ class StepStore:
         writes its boards' step changes this way, a batch at a time, instead of a transaction per change."""
         if not changed and not added:
             return
-        now = utcnow()
-        rows = [{"sync_id_": s.sync_id, "position_": s.position, **_columns(s, now)} for s in changed]
         with self.engine.begin() as conn:
-            if added:
-                conn.execute(sync_steps.insert(), [{"sync_id": s.sync_id, "position": s.position, "name": s.name,
-                                                    **_columns(s, now)} for s in added])
-            if rows:
-                conn.execute(sync_steps.update().where(
-                    sync_steps.c.sync_id == sa.bindparam("sync_id_"), sync_steps.c.position == sa.bindparam("position_"))
-                    .values({c: sa.bindparam(c) for c in _COLUMNS}), rows)
+            self._write(conn, changed, added)
+
+    @staticmethod
+    def _write(conn: sa.Connection, changed: Sequence[SyncStep], added: Sequence[SyncStep]) -> None:
+        now = utcnow()
+        if added:
+            conn.execute(sync_steps.insert(), [{"sync_id": s.sync_id, "position": s.position, "name": s.name,
+                                                **_columns(s, now)} for s in added])
+        if changed:
+            conn.execute(sync_steps.update().where(
+                sync_steps.c.sync_id == sa.bindparam("sync_id_"), sync_steps.c.position == sa.bindparam("position_"))
+                .values({c: sa.bindparam(c) for c in _COLUMNS}),
+                [{"sync_id_": s.sync_id, "position_": s.position, **_columns(s, now)} for s in changed])
 
     def steps(self, sync_id: int) -> list[SyncStep]:
         return self.for_syncs([sync_id]).get(sync_id, [])
