@@ -93,8 +93,8 @@ class ReadAhead:
 
     @classmethod
     def of(cls, step: "LaneStep", board: str) -> "ReadAhead":
-        order = step.order if board in step.order else [board]
-        window = order[order.index(board):order.index(board) + SETTLE_BOARDS]
+        position = step.position.get(board)
+        window = [board] if position is None else step.order[position:position + SETTLE_BOARDS]
         raws, covered = step.store.latest_raws(step.spec.name, window, READ_AHEAD_BYTES)
         histories = (step.store.guard_histories(step.spec.name, covered) if step.stage == "job_diff"
                      else {})
@@ -127,6 +127,7 @@ class LaneStep:
         self._materialized: list[dg.AssetMaterialization] = []
         self._metadata: dict[str, dict] = {}  # by board, for the step's output
         self.order: list[str] = []  # the boards the step works on, in order (boards())
+        self.position: dict[str, int] = {}  # each one's place in it
         self.ahead = ReadAhead()
         self._bad_records: dict[int, tuple[str, list]] = {}  # by raw snapshot id, until the next emit()
 
@@ -163,7 +164,7 @@ class LaneStep:
         self.sync_ids = self.store.steps.open_syncs(self.spec.name, boards, run_id=self.context.run.run_id,
                                                     plan=self.spec.steps.all())
         self.journal.load(self.sync_ids.values())
-        self.order = boards
+        self.order, self.position = boards, {board: i for i, board in enumerate(boards)}
         return boards
 
     def steps(self, board: str) -> StepLog:
@@ -225,11 +226,12 @@ class LaneStep:
     def prepare(self, board: str) -> tuple[RawSnapshot, ParsedSnapshot]:
         """The board's newest archived payload, parsed; raises for a missing, broken or stale one, and for
         one whose every record was refused."""
-        raw = self.latest_raw(board)
+        ahead = self.read_ahead(board)
+        raw = ahead.raws.get(board)
         if raw is None:
             raise BoardError(f"{self.spec.name}/{board}: nothing archived yet; materialize raw_snapshot first")
         parsed = self.connector.parse(raw.payload(), self.company(board))
-        applied = self.ahead.applied.get(board)
+        applied = ahead.applied.get(board)
         if parsed.snapshot_at and applied and parsed.snapshot_at < applied:
             raise StaleSnapshot(f"{raw.location}: snapshot of {parsed.snapshot_at.isoformat()} is older than "
                                 f"the applied one of {applied.isoformat()}; skipped, the catalog is unchanged")
@@ -241,16 +243,11 @@ class LaneStep:
                              "kept aside in bad_records")
         return raw, parsed
 
-    def latest_raw(self, board: str) -> RawSnapshot | None:
-        """The board's newest archived payload, read ahead with the boards after it in the run."""
+    def read_ahead(self, board: str) -> ReadAhead:
+        """What the step reads of the board, read ahead with the boards after it in the run."""
         if board not in self.ahead.covered:
             self.ahead = ReadAhead.of(self, board)
-        return self.ahead.raws.get(board)
-
-    def guard_history(self, board: str) -> tuple[list[int], datetime | None]:
-        if board not in self.ahead.covered:
-            self.ahead = ReadAhead.of(self, board)
-        return self.ahead.histories[board]
+        return self.ahead
 
     def prepared(self, board: str, started: float) -> tuple[RawSnapshot, ParsedSnapshot] | None:
         """`prepare`, or None once a stale or broken snapshot has been recorded as the board's sync."""
@@ -406,7 +403,6 @@ def _synced_text(counts: dict[str, int]) -> str:
     return "synced: " + ", ".join(f"{counts.get(c, 0)} {c}" for c in DIFF_COUNTS)
 
 
-
 def apply_board(step: LaneStep, board: str, config: JobDiffConfig, expiry: Expiry,
                 guard_outcomes: dict[str, CheckOutcome]) -> dict | None:
     """Diff and apply one board's newest snapshot (one transaction); its numbers, or None when it ended
@@ -427,7 +423,7 @@ def apply_board(step: LaneStep, board: str, config: JobDiffConfig, expiry: Expir
                 spec.name, spec.jobs_board or board, parsed.postings["external_id"]))
     steps.start(spec.steps.apply)
     # a feed expires jobs by age, never by what one fetch lists: nothing for the guard to hold back
-    guard = config.guard(step.guard_history(board), parsed.found) if spec.complete_snapshots else None
+    guard = config.guard(step.read_ahead(board).histories[board], parsed.found) if spec.complete_snapshots else None
     try:
         diff = step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id, raw_snapshot_id=raw.id,
                                          snapshot_at=parsed.snapshot_at, counts=counts, guard=guard,
@@ -507,7 +503,7 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
         try:
             for board in boards:
                 started = time.monotonic()
-                previous = step.latest_raw(board)
+                previous = step.read_ahead(board).raws.get(board)
                 steps = step.steps(board)
                 try:
                     if plan.connector_reports:  # a crawl: the connector tells its own steps as it goes

@@ -220,9 +220,9 @@ def _record_diff(conn: sa.Connection, result: SnapshotDiff, reasons: dict[str, n
     """Expire the jobs that went, refresh the feed jobs seen again, and write one event per touched
     job, set-based from one key table."""
     kinds = ("new", "changed", "reactivated")
-    if not any(len(getattr(result, kind)) for kind in kinds) and not len(result.expired) and not len(refreshed):
-        return
     touched = sum(len(getattr(result, kind)) for kind in kinds) + len(result.expired) + len(refreshed)
+    if not touched:
+        return
     if touched <= SMALL_DIFF_KEYS:
         _record_small_diff(conn, result, reasons, refreshed, where_board, sync_id, now)
         return
@@ -268,15 +268,13 @@ def _record_small_diff(conn: sa.Connection, result: SnapshotDiff, reasons: dict[
     if len(refreshed):
         conn.execute(jobs.update().where(*where_board, jobs.c.external_id.in_(refreshed.tolist()))
                      .values(last_seen_at=now))
-    by_kind = {kind: getattr(result, kind) for kind in ("new", "changed", "reactivated")}
-    by_kind["expired"] = np.concatenate(list(reasons.values())) if reasons else _NO_IDS
     for kind in EVENT_KINDS:
-        if len(by_kind[kind]):
+        if len(ids := getattr(result, kind)):
             conn.execute(job_events.insert().from_select(
                 ["job_id", "sync_id", "kind", "at"],
                 sa.select(jobs.c.id, sa.literal(sync_id, sa.BigInteger), sa.literal(kind, sa.String),
                           sa.literal(now, jobs.c.updated_at.type))
-                .where(*where_board, jobs.c.external_id.in_(by_kind[kind].tolist()))))
+                .where(*where_board, jobs.c.external_id.in_(ids.tolist()))))
 
 def _cross_source_duplicates(conn: sa.Connection, source: str, board: str, sync_id: int,
                              now: datetime) -> dict[str, int]:
