@@ -201,8 +201,10 @@ def phase_plain_floor(params: dict) -> dict:
 def _apply(params: dict, store, sync_id: int) -> tuple:
     """Read, normalize and apply one snapshot file; the seconds spent producing chunks are counted.
 
-    The lines are read as bytes, as a payload arrives, and handed to the normalizer as JSON texts: it
-    decodes and validates them in one step (`JobNormalizer.frame_texts`)."""
+    The lines are read as bytes, as a payload arrives, and handed to the normalizer as JSON texts with the
+    board's known records (`Store.known_records`, read in the timed part): it recognises the records the
+    store's jobs were written from by their digests, and decodes and validates the others in one step
+    (`JobNormalizer.frame_texts`)."""
     from jobsync_pipeline.sources.company_files import JobNormalizer
 
     normalizer = JobNormalizer(COMPANY)
@@ -213,7 +215,7 @@ def _apply(params: dict, store, sync_id: int) -> tuple:
         for lines in read_chunks(Path(params["file"]), params["chunk_lines"], binary=True):
             began = time.perf_counter()
             count = len(lines)
-            frame = normalizer.frame_texts(lines, start=position)
+            frame = normalizer.frame_texts(lines, start=position, known=known)
             del lines  # a chunk's text and frame are not kept beyond their use
             produced["seconds"] += time.perf_counter() - began
             produced["rows"] += len(frame)
@@ -222,6 +224,8 @@ def _apply(params: dict, store, sync_id: int) -> tuple:
             del frame
 
     started = time.perf_counter()
+    # as a sync of a company file does: the board's known records read, then its jobs recognised by them
+    known = store.known_records(SOURCE, BOARD)
     result = store.apply_snapshot(SOURCE, BOARD, chunks(), sync_id=sync_id,
                                   snapshot_at=datetime.now(timezone.utc))
     seconds = time.perf_counter() - started

@@ -6,12 +6,13 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobsync_pipeline.core.models import POSTING_COLUMNS
+from jobsync_pipeline.core.models import POSTING_COLUMNS, KnownRecords
 from jobsync_pipeline.core.normalize import clean_text, fallback_external_id
 from jobsync_pipeline.sources.base import BoardError
 from jobsync_pipeline.core.models import RawPayload
@@ -653,3 +654,84 @@ def test_white_space_is_what_pydantic_strips():
         if 0xD800 <= code < 0xE000:
             continue
         assert _validate_job({"title": "a", "url": value})["url"] == value.strip(WHITE_SPACE), hex(code)
+
+
+# --- known records: a job recognised by its record's digest is what parsing the record gives ---------
+
+def _known_from(frame: pd.DataFrame) -> KnownRecords:
+    """What Store.known_records gives after `frame`'s postings were written with their digests."""
+    written = frame[~frame["known"]]
+    return KnownRecords.of(written["record_hash"], written["external_id"], written["content_hash"])
+
+
+def _diff_view(frame: pd.DataFrame) -> list[tuple[str, int]]:
+    """What the diff reads of a frame: each posting's id and content hash."""
+    return sorted(zip(frame["external_id"], frame["content_hash"].tolist()))
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])  # two lists of odd jobs per example
+@given(st.lists(st.tuples(_TEXT_JOB, st.integers(0, 2)).map(lambda pair: _text_of(*pair)), max_size=10),
+       st.lists(st.one_of(st.tuples(_TEXT_JOB, st.integers(0, 2)).map(lambda pair: _text_of(*pair)), _BROKEN_TEXTS),
+                max_size=10), st.randoms(use_true_random=False))
+def test_known_records_give_the_postings_hashes_and_refusals_of_parsing_them_all(before, added, rng):
+    """A snapshot parsed with the known records of an earlier one (some of its texts again, shuffled among
+    new ones, some twice) lists the same ids with the same hashes, and refuses and drops the same records."""
+    known = _known_from(JobNormalizer("Acme").frame_texts(before, known=KnownRecords.none()))
+    texts = [*rng.sample(before, k=rng.randint(0, len(before))), *added, *rng.sample(before, k=min(2, len(before)))]
+    rng.shuffle(texts)
+    recognising, parsing = JobNormalizer("Acme"), JobNormalizer("Acme")
+    frame = recognising.frame_texts(texts, start=3, known=known)
+    full = parsing.frame_texts(texts, start=3)
+    assert _diff_view(frame) == _diff_view(full)
+    assert recognising.bad_records == parsing.bad_records
+    assert recognising.duplicates == parsing.duplicates and recognising.inactive == parsing.inactive
+    # a recognised row is one of the known jobs, unchanged; every other row is parsed in full
+    for row in frame[frame["known"]].itertuples():
+        at = known.find(np.array([row.record_hash]))[0]
+        assert (known.external_ids[at], known.content_hashes[at]) == (row.external_id, row.content_hash)
+    parsed = frame[~frame["known"]].drop(columns=["record_hash", "known"]).set_index("external_id")
+    pd.testing.assert_frame_equal(parsed, full.set_index("external_id").loc[parsed.index])
+
+
+def test_a_known_record_is_recognised_only_by_the_normalizer_of_the_same_company():
+    texts = ['{"id": "a", "title": "Baker"}', '{"title": "Cook"}']
+    known = _known_from(JobNormalizer("Acme").frame_texts(texts, known=KnownRecords.none()))
+    assert JobNormalizer("Acme").frame_texts(texts, known=known)["known"].tolist() == [True, True]
+    # the id-less cook's fallback id and company come from the file's company: another company, another job
+    assert JobNormalizer("Bolt").frame_texts(texts, known=known)["known"].tolist() == [False, False]
+
+
+def test_a_changed_or_reformatted_record_is_parsed_again():
+    known = _known_from(JobNormalizer("Acme").frame_texts(['{"id": "a", "title": "Baker"}'], known=KnownRecords.none()))
+    frame = JobNormalizer("Acme").frame_texts(['{"id": "a", "title": "Baker II"}', ], known=known)
+    assert frame["known"].tolist() == [False] and frame["title"].tolist() == ["Baker II"]
+    spaced = JobNormalizer("Acme").frame_texts(['{"id": "a",  "title": "Baker"}'], known=known)
+    assert spaced["known"].tolist() == [False] and spaced["title"].tolist() == ["Baker"]
+
+
+def test_a_company_file_parsed_with_known_records_recognises_its_unchanged_jobs():
+    first = parse_fixture("snapshot_1", "amberline-freight")
+    assert "known" not in first.postings  # parsed without known records: postings as they always were
+    body = (SAMPLE_BUCKET / "snapshot_1" / "amberline-freight.json").read_bytes()
+    payload = RawPayload(board="amberline-freight", location="x", body=body, fetched_at=datetime.now(timezone.utc))
+    written = parse_company_file(payload, known=KnownRecords.none())
+    again = parse_company_file(payload, known=_known_from(written.postings))
+    assert again.postings["known"].all() and again.found == first.found
+    assert _diff_view(again.postings) == _diff_view(first.postings)
+
+
+def test_the_normalizer_fingerprint_covers_the_code_that_normalizes():
+    from jobsync_pipeline.sources import collect
+
+    fingerprint = collect.normalizer_fingerprint()
+    assert fingerprint == collect.normalizer_fingerprint()
+    collect.normalizer_fingerprint.cache_clear()
+    original = Path.read_bytes
+    edited = Path(collect.__file__).resolve().parent.parent / "core" / "normalize.py"
+    try:
+        Path.read_bytes = lambda self: original(self) + (b"# changed" if self == edited else b"")
+        assert collect.normalizer_fingerprint() != fingerprint
+    finally:
+        Path.read_bytes = original
+        collect.normalizer_fingerprint.cache_clear()
+    assert collect.normalizer_fingerprint() == fingerprint

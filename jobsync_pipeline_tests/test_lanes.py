@@ -293,3 +293,41 @@ def test_a_backfill_splits_into_runs_of_the_configured_number_of_boards(monkeypa
     monkeypatch.setenv(settings.BACKFILL_BOARDS_PER_RUN_VAR, "lots")
     with pytest.raises(settings.ConfigError, match="JOBSYNC_BACKFILL_BOARDS_PER_RUN='lots' is not a number"):
         build_source_lane(GREENHOUSE)
+
+
+def test_a_resynced_file_recognises_its_unchanged_jobs_and_a_moved_board_is_parsed_again(
+        instance, store_url, tmp_path, monkeypatch):
+    from jobsync_pipeline.store.repo import Store
+
+    bucket = tmp_path / "bucket"
+    fill_bucket(bucket, *snapshot(1))
+    first = run_lane(instance, store_url, bucket, BOARDS)
+    assert {m["recognised"] for m in partition_metadata(first, "job_diff").values()} == {0}
+    amberline = Store(store_url).known_records("company_files", "amberline-freight")
+    fill_bucket(bucket, *snapshot(2))
+    second = run_lane(instance, store_url, bucket, BOARDS)
+    numbers = partition_metadata(second, "job_diff")["amberline-freight"]
+    # af-3101 is the same record; af-3102 changed; af-3107 is new
+    assert (numbers["recognised"], numbers["unchanged"], numbers["changed"], numbers["new"]) == (1, 1, 1, 1)
+
+    # snapshot 1 again, recognised by the records the board had before snapshot 2 changed it (as if a
+    # second sync of the board had applied snapshot 2 between the read of its records and the apply)
+    first_file = SAMPLE_BUCKET / "snapshot_1" / "amberline-freight.json"
+    text = first_file.read_text(encoding="utf-8")
+    (bucket / first_file.name).write_text(text.replace(_scraped_at(text), "2026-11-25T06:00:00Z"), encoding="utf-8")
+    stale = Store.known_records
+    monkeypatch.setattr(Store, "known_records", lambda self, source, board: (
+        amberline if board == "amberline-freight" else stale(self, source, board)))
+    third = run_lane(instance, store_url, bucket, ["amberline-freight"])
+    assert third.success
+    numbers = partition_metadata(third, "job_diff")["amberline-freight"]
+    assert (numbers["recognised"], numbers["changed"], numbers["new"], numbers["reactivated"]) == (0, 1, 0, 1)
+    assert any("parsed again in full" in record.user_message for record in instance.all_logs(third.run_id))
+    assert query(store_url, "select count(*) from jobs where board = 'amberline-freight' and expired_at is null "
+                            "and record_hash is not null") == [(3,)]
+
+
+def _scraped_at(text: str) -> str:
+    import json
+
+    return json.loads(text)["scrapedAt"]

@@ -655,3 +655,87 @@ def test_a_diff_writes_the_same_whether_its_keys_go_through_a_table_or_are_bound
     sync_id, _ = apply(store, "acme", [posting(str(i)) for i in range(1, 9)], T3)  # 7 and 8 come back
     assert events(store, sync_id) == sorted([("2", "changed"), ("7", "reactivated"), ("8", "reactivated"),
                                              ("new", "expired")])
+
+
+# --- known records: jobs recognised by the digest of their record -----------------------------------
+
+def _texts(*jobs: dict) -> list[bytes]:
+    return [json.dumps({"title": f"Job {job['id']}", **job}).encode() for job in jobs]
+
+
+def _apply_texts(store: Store, texts: list[bytes], now: datetime, *, known: bool = True, board: str = "acme"):
+    """A company file's jobs (as their JSON texts) parsed as a sync parses them: with the board's known
+    records (`known`), or without digests (as before they were kept), then applied."""
+    from jobsync_pipeline.sources.company_files import JobNormalizer
+
+    store.ensure_boards(SOURCE, [board])
+    normalizer = JobNormalizer("Acme")
+    frame = normalizer.frame_texts(texts, known=store.known_records(SOURCE, board)) if known else normalizer.frame_texts(texts)
+    sync_id = store.start_sync(SOURCE, board, run_id=None)
+    return frame, store.apply_snapshot(SOURCE, board, [frame], sync_id=sync_id, now=now)
+
+
+def test_known_records_are_the_open_jobs_with_the_digests_of_their_records(store_url):
+    store = Store(store_url)
+    frame, diff = _apply_texts(store, _texts({"id": "a"}, {"id": "b"}, {"id": "c"}), T1)
+    assert diff.counts()["new"] == 3 and not frame["known"].any()
+    rows, known = job_rows(store), store.known_records(SOURCE, "acme")
+    assert sorted(zip(known.digests.tolist(), known.external_ids, known.content_hashes.tolist())) == \
+        sorted((rows[i]["record_hash"], i, rows[i]["content_hash"]) for i in "abc")
+    frame, diff = _apply_texts(store, _texts({"id": "a"}, {"id": "b", "location": "Leeds"}), T2)
+    assert frame.set_index("external_id")["known"].to_dict() == {"a": True, "b": False}
+    assert diff.counts() == {"new": 0, "changed": 1, "unchanged": 1, "reactivated": 0, "expired": 1, "already_expired": 0}
+    rows = job_rows(store)
+    assert rows["b"]["location"] == "Leeds" and rows["b"]["record_hash"] == frame.set_index("external_id")["record_hash"]["b"]
+    # the expired job is not known: listed again, it is parsed, and reactivated
+    assert set(store.known_records(SOURCE, "acme").external_ids) == {"a", "b"}
+    frame, diff = _apply_texts(store, _texts({"id": "a"}, {"id": "b", "location": "Leeds"}, {"id": "c"}), T2 + timedelta(hours=1))
+    assert frame.set_index("external_id")["known"].to_dict() == {"a": True, "b": True, "c": False}
+    assert diff.counts()["reactivated"] == 1 and active_ids(store) == {"a", "b", "c"}
+
+
+def test_a_snapshot_recognised_twice_writes_nothing_the_second_time(store_url):
+    store = Store(store_url)
+    texts = _texts(*({"id": str(n)} for n in range(20)))
+    _apply_texts(store, texts, T1)
+    before, events_before = job_rows(store), events(store)
+    frame, diff = _apply_texts(store, texts, T1 + timedelta(hours=1))
+    assert frame["known"].all() and diff.writes == 0 and diff.counts()["unchanged"] == 20
+    assert job_rows(store) == before and events(store) == events_before
+
+
+def test_known_records_that_no_longer_match_the_board_write_nothing(store_url):
+    """A snapshot recognised from known records read before another sync changed the board: its apply
+    refuses, having written nothing, and the snapshot parsed again applies."""
+    from jobsync_pipeline.sources.company_files import JobNormalizer
+    from jobsync_pipeline.store.apply import KnownRecordsMoved
+
+    store = Store(store_url)
+    texts = _texts({"id": "a"}, {"id": "b"})
+    _apply_texts(store, texts, T1)
+    known = store.known_records(SOURCE, "acme")
+    _apply_texts(store, _texts({"id": "a", "location": "York"}, {"id": "b"}), T2)  # the other sync
+    before, events_before = job_rows(store), events(store)
+    stale = JobNormalizer("Acme").frame_texts(texts, known=known)
+    sync_id = store.start_sync(SOURCE, "acme", run_id=None)
+    with pytest.raises(KnownRecordsMoved):
+        store.apply_snapshot(SOURCE, "acme", [stale], sync_id=sync_id, now=T2 + timedelta(hours=1))
+    assert job_rows(store) == before and events(store) == events_before
+    _, diff = _apply_texts(store, texts, T2 + timedelta(hours=2))
+    assert diff.counts()["changed"] == 1 and job_rows(store)["a"]["location"] == ""
+
+
+def test_jobs_written_without_digests_get_their_records_once(store_url):
+    store = Store(store_url)
+    texts = _texts({"id": "a"}, {"id": "b"})
+    _apply_texts(store, texts, T1, known=False)  # written before digests were kept
+    before = job_rows(store)
+    assert {row["record_hash"] for row in before.values()} == {None} and not len(store.known_records(SOURCE, "acme"))
+    frame, diff = _apply_texts(store, texts, T1 + timedelta(hours=1))
+    assert not frame["known"].any() and diff.writes == 0
+    filled = job_rows(store)
+    digests = frame.set_index("external_id")["record_hash"].to_dict()
+    assert {i: row["record_hash"] for i, row in filled.items()} == digests
+    assert {i: {**row, "record_hash": None} for i, row in filled.items()} == before  # nothing else moved
+    frame, diff = _apply_texts(store, texts, T1 + timedelta(hours=2))
+    assert frame["known"].all() and job_rows(store) == filled

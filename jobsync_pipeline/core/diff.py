@@ -53,14 +53,16 @@ def state_frame(ids, hashes, active) -> pd.DataFrame:
                         index=pd.Index(list(ids), name="external_id"))
 
 
-def classify(previous: pd.DataFrame, current: pd.DataFrame, *, seen: np.ndarray | None = None) -> SnapshotDiff:
+def classify(previous: pd.DataFrame, current: pd.DataFrame, *, seen: np.ndarray | None = None,
+             positions: np.ndarray | None = None) -> SnapshotDiff:
     """New, changed, unchanged and reactivated ids of `current` (any part of a snapshot).
 
     `seen`, a boolean array over the rows of `previous`, gets the rows `current` lists set, so a
     streamed snapshot can find its expired ids with `expired_unseen` without keeping every id it saw.
+    `positions`: where each id of `current` is in `previous` (-1: not there), when the caller has them.
     """
     ids = current["external_id"].to_numpy(dtype=object)
-    position = previous.index.get_indexer(ids)
+    position = previous.index.get_indexer(ids) if positions is None else positions
     known = position >= 0
     if seen is not None:
         seen[position[known]] = True

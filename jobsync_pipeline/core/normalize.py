@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
 import numpy as np
+import xxhash
 
 _SPACES = re.compile(r"\s+")
 _PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
@@ -101,6 +102,25 @@ def content_hashes(columns: Sequence[list[str | None]]) -> list[int]:
                         for row in zip(*texts)])
     # the digests read at once as big-endian signed integers, as int.from_bytes(..., "big", signed=True)
     return np.frombuffer(digests, dtype=">i8").astype(np.int64).tolist()
+
+
+def record_digests(texts: Sequence[bytes | str], seed: int) -> np.ndarray:
+    """A signed 64-bit digest of each record's text exactly as the source gave it (xxh3, `seed` naming
+    what normalized it): a record whose digest the store already has is the same record, and gives the
+    same posting, without being decoded again. Not a content hash: a record changed only in what the
+    posting does not keep gets another digest."""
+    digest = xxhash.xxh3_64_intdigest
+    values = [digest(text if type(text) is bytes else _utf8(text), seed) for text in texts]
+    return np.array(values, dtype=np.uint64).view(np.int64)
+
+
+def _utf8(text: bytes | str) -> bytes:
+    return bytes(text) if not isinstance(text, str) else text.encode("utf-8", "surrogatepass")
+
+
+def digest_seed(*parts: str) -> int:
+    """The seed of `record_digests` for what `parts` name (a normalizer, its version, its settings)."""
+    return xxhash.xxh3_64_intdigest("\x1f".join(parts).encode("utf-8", "surrogatepass"))
 
 
 # An epoch above this many seconds (the year 5138) is taken as milliseconds: sources mix the two.

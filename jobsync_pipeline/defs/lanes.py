@@ -15,7 +15,7 @@ import dagster as dg
 from pydantic import Field
 
 from jobsync_pipeline.core.expiry_guard import GuardPolicy, GuardVerdict, evaluate
-from jobsync_pipeline.core.models import ParsedSnapshot
+from jobsync_pipeline.core.models import KnownRecords, ParsedSnapshot
 from jobsync_pipeline.core.status import DIFF_COUNTS, BoardStatus, SyncStatus
 from jobsync_pipeline import settings
 from jobsync_pipeline.defs import console
@@ -28,7 +28,7 @@ from jobsync_pipeline.defs.sync_steps import StepJournal, StepLog, steps_metadat
 from jobsync_pipeline.defs.source_specs import SourceSpec
 from jobsync_pipeline.sources.base import BoardError, error_text
 from jobsync_pipeline.sources.http import FetchError
-from jobsync_pipeline.store.apply import COMPLETE, BoardBusy, Expiry, ExpiryRefused
+from jobsync_pipeline.store.apply import COMPLETE, BoardBusy, Expiry, ExpiryRefused, KnownRecordsMoved
 from jobsync_pipeline.store.repo import RawSnapshot, Store, SyncResult
 from jobsync_pipeline.store.time import utcnow
 
@@ -223,14 +223,22 @@ class LaneStep:
         self.end_sync(board, SyncStatus.FAILED, error=error, **fields)
         self.context.log.error(f"{self.spec.name}/{board}: {error}")
 
-    def prepare(self, board: str) -> tuple[RawSnapshot, ParsedSnapshot]:
+    def prepare(self, board: str, *, recognise: bool = False,
+                known: KnownRecords | None = None) -> tuple[RawSnapshot, ParsedSnapshot]:
         """The board's newest archived payload, parsed; raises for a missing, broken or stale one, and for
-        one whose every record was refused."""
+        one whose every record was refused. `recognise`: a connector that can (company files) recognises
+        the records of the board's stored jobs (`known`, or as the store has them) instead of parsing
+        them again, for the apply."""
         ahead = self.read_ahead(board)
         raw = ahead.raws.get(board)
         if raw is None:
             raise BoardError(f"{self.spec.name}/{board}: nothing archived yet; materialize raw_snapshot first")
-        parsed = self.connector.parse(raw.payload(), self.company(board))
+        if recognise and getattr(self.connector, "recognises_known_records", False):
+            if known is None:
+                known = self.store.known_records(self.spec.name, self.spec.jobs_board or board)
+            parsed = self.connector.parse(raw.payload(), self.company(board), known=known)
+        else:
+            parsed = self.connector.parse(raw.payload(), self.company(board))
         applied = ahead.applied.get(board)
         if parsed.snapshot_at and applied and parsed.snapshot_at < applied:
             raise StaleSnapshot(f"{raw.location}: snapshot of {parsed.snapshot_at.isoformat()} is older than "
@@ -249,10 +257,10 @@ class LaneStep:
             self.ahead = ReadAhead.of(self, board)
         return self.ahead
 
-    def prepared(self, board: str, started: float) -> tuple[RawSnapshot, ParsedSnapshot] | None:
+    def prepared(self, board: str, started: float, *, recognise: bool = False) -> tuple[RawSnapshot, ParsedSnapshot] | None:
         """`prepare`, or None once a stale or broken snapshot has been recorded as the board's sync."""
         try:
-            return self.prepare(board)
+            return self.prepare(board, recognise=recognise)
         except StaleSnapshot as exc:
             if self.stage == "postings":
                 self.steps(board).skip(self.spec.steps.parse, str(exc))
@@ -409,7 +417,7 @@ def apply_board(step: LaneStep, board: str, config: JobDiffConfig, expiry: Expir
     otherwise (stale, broken, held back by the guard, failed), which its sync row and outcome record."""
     spec, context = step.spec, step.context
     started = time.monotonic()
-    prepared = step.prepared(board, started)
+    prepared = step.prepared(board, started, recognise=True)
     if prepared is None:
         return None
     raw, parsed = prepared
@@ -424,11 +432,20 @@ def apply_board(step: LaneStep, board: str, config: JobDiffConfig, expiry: Expir
     steps.start(spec.steps.apply)
     # a feed expires jobs by age, never by what one fetch lists: nothing for the guard to hold back
     guard = config.guard(step.read_ahead(board).histories[board], parsed.found) if spec.complete_snapshots else None
-    try:
-        diff = step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id, raw_snapshot_id=raw.id,
+    def apply(parsed: ParsedSnapshot):
+        if "known" in parsed.postings or "recognised" in counts:  # jobs recognised by their records (company files)
+            counts["recognised"] = int(parsed.postings["known"].sum()) if "known" in parsed.postings else 0
+        return step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id, raw_snapshot_id=raw.id,
                                          snapshot_at=parsed.snapshot_at, counts=counts, guard=guard,
                                          expiry=expiry, jobs_board=spec.jobs_board,
                                          listed_ids=[r.external_id for r in parsed.bad_records if r.external_id])
+    try:
+        try:
+            diff = apply(parsed)
+        except KnownRecordsMoved:  # another sync wrote the board since its records were read: parse in full
+            context.log.info(f"{spec.name}/{board}: another sync wrote the board's jobs after its records were "
+                             "recognised; parsed again in full")
+            diff = apply(step.prepare(board, recognise=True, known=KnownRecords.none())[1])
     except ExpiryRefused as refused:
         verdict = refused.verdict
         step.end_sync(board, SyncStatus.GUARDED, counts=counts, error=verdict.reason,
@@ -558,7 +575,9 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 step.emit()
             started = time.monotonic()
             step.steps(board).start(spec.steps.parse)
-            prepared = step.prepared(board, started)
+            # a recognised record was valid when its job was written, and is the same record: the numbers
+            # are the same either way, but for text_repairs, which counts the records parsed this time
+            prepared = step.prepared(board, started, recognise=True)
             if prepared is None:
                 continue
             raw, parsed = prepared

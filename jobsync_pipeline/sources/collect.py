@@ -2,15 +2,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import sys
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from functools import cache
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import xxhash
 from pydantic import ValidationError
 
 from jobsync_pipeline.sources.base import collection_paused
-from jobsync_pipeline.core.models import MAX_ID_LENGTH, BadRecord, ParsedSnapshot, Posting, PostingColumns
+from jobsync_pipeline.core.models import (MAX_ID_LENGTH, BadRecord, KnownRecords, ParsedSnapshot, Posting,
+                                          PostingColumns)
+from jobsync_pipeline.core.normalize import digest_seed, record_digests
 
 MAX_RECORD_CHARS = 10_000
 # Records built at a time; a larger chunk is built in slices of this many.
@@ -18,6 +27,22 @@ BATCH_RECORDS = 10_000
 
 # A source's record → (posting, still listed?); raises ValidationError or ValueError for a bad record.
 PostingBuilder = Callable[[Any], tuple[Posting, bool]]
+
+
+# The packages whose code turns a record into a posting: any change to them is a new normalizer, whose
+# digests differ, so every record is normalized again once (the content hash then decides what is written).
+_NORMALIZING_PACKAGES = ("core", "sources")
+
+
+@cache
+def normalizer_fingerprint() -> str:
+    """What normalized a record: this code, and the libraries and Unicode data it relies on."""
+    package = Path(__file__).resolve().parent.parent
+    code = xxhash.xxh3_128()
+    for path in sorted(p for name in _NORMALIZING_PACKAGES for p in (package / name).rglob("*.py")):
+        code.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    libraries = [f"{name}={metadata.version(name)}" for name in ("msgspec", "pydantic", "pydantic-core", "ftfy", "nh3")]
+    return "\x1f".join([code.hexdigest(), *libraries, sys.version.split()[0], unicodedata.unidata_version])
 
 
 class PostingCollector:
@@ -36,25 +61,82 @@ class PostingCollector:
         self.inactive = 0
         self.repaired = 0  # postings whose text had mojibake repaired
 
-    def frame(self, records: Iterable[Any], start: int = 0, *, encoded: bool = False) -> pd.DataFrame:
+    def digest_seed(self) -> int:
+        """The seed of this collector's record digests: its normalizer, and whatever else decides the
+        posting a record gives (a company file's company)."""
+        return digest_seed(normalizer_fingerprint(), type(self).__qualname__)
+
+    def frame(self, records: Iterable[Any], start: int = 0, *, encoded: bool = False,
+              known: KnownRecords | None = None) -> pd.DataFrame:
         """The postings of `records` (positions counted from `start`); refused ones are kept aside.
 
         `encoded`: each record is given as its JSON text (str or bytes, a line of JSON Lines), decoded
-        here (`build_encoded`); a text that is not JSON is a bad record with that reason."""
+        here (`build_encoded`); a text that is not JSON is a bad record with that reason.
+
+        `known` (encoded records only): the board's open jobs by record digest. A record whose digest is
+        there is that job, unchanged: it is not decoded again, and its row holds only `external_id`,
+        `content_hash`, `record_hash` and `known` (true), which is what the diff reads. Every other row
+        has `known` false and its own `record_hash`, for the store to keep."""
         records = records if isinstance(records, list) else list(records)
+        digested = encoded and known is not None
         with collection_paused():
             # a slice at a time, so what a source builds on the way (validated records) stays small
-            parts = [self._collect(records[begin:begin + BATCH_RECORDS], start + begin, encoded)
+            parts = [self._collect(records[begin:begin + BATCH_RECORDS], start + begin, encoded,
+                                   known if digested else None)
                      for begin in range(0, len(records), BATCH_RECORDS)]
-            return PostingColumns.concat(parts or [PostingColumns.from_postings([])]).frame()
+            frame = PostingColumns.concat([batch for batch, *_ in parts]
+                                          or [PostingColumns.from_postings([])]).frame()
+            if not digested:
+                return frame
+            frame["record_hash"] = np.concatenate([digests for _, digests, _ in parts] or [_NO_DIGESTS])
+            frame["known"] = False
+            recognised = [rows for _, _, rows in parts if rows is not None]
+            if not recognised:
+                return frame
+            ids, hashes, digests = (np.concatenate(column) for column in zip(*recognised))
+            return pd.concat([frame, pd.DataFrame({"external_id": ids, "content_hash": hashes,
+                                                   "record_hash": digests, "known": True})], ignore_index=True)
 
-    def frame_texts(self, texts: Iterable[str | bytes], start: int = 0) -> pd.DataFrame:
+    def frame_texts(self, texts: Iterable[str | bytes], start: int = 0, *,
+                    known: KnownRecords | None = None) -> pd.DataFrame:
         """`frame` of records given as their JSON texts, one record each (the lines of JSON Lines)."""
-        return self.frame(texts, start, encoded=True)
+        return self.frame(texts, start, encoded=True, known=known)
 
-    def _collect(self, records: list[Any], start: int, encoded: bool = False) -> PostingColumns:
+    def _collect(self, records: list[Any], start: int, encoded: bool = False, known: KnownRecords | None = None):
+        """The postings of one slice; with `known`, also the digests of their records, and the ids, content
+        hashes and digests of the records recognised as known jobs (None when none was)."""
+        if known is None:
+            return self._collect_built(records, start, encoded), None, None
+        digests = record_digests(records, self.digest_seed())
+        found = known.find(digests)
+        hit = found >= 0
+        recognised_ids = known.external_ids[found[hit]].tolist()
+        batch = None
+        # a recognised job listed twice, or also by a record not recognised, is left to the collector's
+        # duplicate rules, which keep the first in the file: the slice is collected in full
+        if recognised_ids and len(set(recognised_ids)) == len(recognised_ids) and self.seen.isdisjoint(recognised_ids):
+            unknown = np.flatnonzero(~hit).tolist()
+            batch = self._collect_built([records[row] for row in unknown], start, encoded,
+                                        positions=unknown, unless_listing=set(recognised_ids))
+        if batch is None:
+            batch = self._collect_built(records, start, encoded)
+            return batch, digests[batch.records], None
+        self.seen.update(recognised_ids)
+        recognised = (known.external_ids[found[hit]], known.content_hashes[found[hit]], digests[hit])
+        return batch, digests[batch.records], recognised
+
+    def _collect_built(self, records: list[Any], start: int, encoded: bool = False, *,
+                       positions: list[int] | None = None, unless_listing: set[str] = frozenset()) -> PostingColumns | None:
+        """The postings of `records`, which are the slice's `positions` (all of it when None), numbered in the
+        slice; None, having kept nothing, when they list one of the ids `unless_listing`."""
         batch = self.build_encoded(records) if encoded else self.build_batch(records)
-        self.repaired += batch.tidy()
+        if positions is not None:
+            batch = batch.renumbered(positions)
+            records = _Positioned(records, positions)
+        repaired = batch.tidy()
+        if unless_listing and not unless_listing.isdisjoint(batch.columns["external_id"]):
+            return None
+        self.repaired += repaired
         refused = dict(batch.refused)
         problems = batch.storage_problems()
         ids = batch.columns["external_id"]
@@ -112,10 +194,11 @@ class PostingCollector:
         return PostingColumns.from_postings(postings, rows, listed, refused)
 
     def snapshot(self, board: str, records: Iterable[Any], *, snapshot_at: datetime | None = None,
-                 display_name: str | None = None, encoded: bool = False) -> ParsedSnapshot:
-        """A board's whole snapshot from all its records (`encoded`: as their JSON texts), with what was
-        refused or dropped."""
-        postings = self.frame(records, encoded=encoded)
+                 display_name: str | None = None, encoded: bool = False,
+                 known: KnownRecords | None = None) -> ParsedSnapshot:
+        """A board's whole snapshot from all its records (`encoded`: as their JSON texts, then `known` as in
+        `frame`), with what was refused or dropped."""
+        postings = self.frame(records, encoded=encoded, known=known)
         return ParsedSnapshot(board=board, snapshot_at=snapshot_at, postings=postings,
                               bad_records=self.bad_records, duplicates=self.duplicates, inactive=self.inactive,
                               display_name=display_name, repaired=self.repaired)
@@ -129,6 +212,19 @@ class PostingCollector:
         self.bad_records.append(BadRecord(
             position=position, reason=reason, record=storable(record)[:MAX_RECORD_CHARS],
             external_id=None if external_id is None else storable(str(external_id))[:MAX_ID_LENGTH]))
+
+
+_NO_DIGESTS = np.zeros(0, dtype=np.int64)
+
+
+class _Positioned:
+    """A selection of a slice's records, read by their position in the slice."""
+
+    def __init__(self, records: list[Any], positions: list[int]):
+        self._by_position = dict(zip(positions, records))
+
+    def __getitem__(self, position: int) -> Any:
+        return self._by_position[position]
 
 
 def decoded(text: str | bytes) -> Any:

@@ -12,12 +12,12 @@ import msgspec
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from typing_extensions import NotRequired, TypedDict
 
-from jobsync_pipeline.core.models import ParsedSnapshot, PostingColumns
-from jobsync_pipeline.core.normalize import clean_text, clean_texts, fallback_external_id
+from jobsync_pipeline.core.models import KnownRecords, ParsedSnapshot, PostingColumns
+from jobsync_pipeline.core.normalize import clean_text, clean_texts, digest_seed, fallback_external_id
 from jobsync_pipeline.sources.base import BoardError, decode_json
 from jobsync_pipeline.core.models import RawPayload
 from jobsync_pipeline.sources.bucket import Bucket
-from jobsync_pipeline.sources.collect import MAX_ID_LENGTH, PostingCollector, validation_reason
+from jobsync_pipeline.sources.collect import MAX_ID_LENGTH, PostingCollector, normalizer_fingerprint, validation_reason
 
 SOURCE = "company_files"
 MAX_DATE_LENGTH = 32  # jobs.posted_date: a longer value would fail the board's apply on PostgreSQL
@@ -113,6 +113,10 @@ class JobNormalizer(PostingCollector):
     def __init__(self, company: str):
         super().__init__()
         self.company = company
+
+    def digest_seed(self) -> int:
+        # the file's company names the jobs that name none: another company, another posting
+        return digest_seed(normalizer_fingerprint(), SOURCE, self.company)
 
     def build_batch(self, records: list[Any]) -> PostingColumns:
         refused: dict[int, str] = {}
@@ -302,8 +306,10 @@ _decode_file = msgspec.json.Decoder(CompanyFile).decode
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 
-def parse_company_file(payload: RawPayload) -> ParsedSnapshot:
-    """A company file's postings; raises `BoardError` when the file as a whole is unusable.
+def parse_company_file(payload: RawPayload, known: KnownRecords | None = None) -> ParsedSnapshot:
+    """A company file's postings; raises `BoardError` when the file as a whole is unusable. `known`: the
+    board's open jobs by record digest, whose records are recognised instead of decoded again
+    (`PostingCollector.frame`).
 
     Read by msgspec, its jobs decoded and validated as they are parsed; a file msgspec does not take
     (not UTF-8, JSON that only Python's decoder accepts, no list of jobs) is read by `decode_json` and
@@ -327,7 +333,7 @@ def parse_company_file(payload: RawPayload) -> ParsedSnapshot:
         del document
     company = clean_text(header.company)
     return JobNormalizer(company).snapshot(payload.board, jobs, snapshot_at=header.scrapedAt, display_name=company,
-                                           encoded=encoded)
+                                           encoded=encoded, known=known)
 
 
 def _header(payload: RawPayload, document: dict) -> CompanyFileHeader:
@@ -342,6 +348,8 @@ class CompanyFilesConnector:
 
     name = SOURCE
     complete_snapshots = True
+    # parse() takes the board's known records: a file of a million jobs is mostly the same jobs again
+    recognises_known_records = True
 
     def __init__(self, bucket: Bucket):
         self.bucket = bucket
@@ -352,8 +360,8 @@ class CompanyFilesConnector:
     def fetch(self, board: str, previous: RawPayload | None = None) -> RawPayload:
         return self.bucket.read(board, unless_etag=previous.etag if previous else None)
 
-    def parse(self, payload: RawPayload, company: str | None = None) -> ParsedSnapshot:
-        return parse_company_file(payload)  # the file names its company
+    def parse(self, payload: RawPayload, company: str | None = None, known: KnownRecords | None = None) -> ParsedSnapshot:
+        return parse_company_file(payload, known)  # the file names its company
 
     def close(self) -> None:
         """Nothing to release: the bucket opens a file per read."""

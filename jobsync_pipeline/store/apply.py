@@ -49,6 +49,11 @@ class BoardBusy(Exception):
     """Another sync of the board held it longer than the wait allowed; nothing of this one was written."""
 
 
+class KnownRecordsMoved(Exception):
+    """A snapshot's recognised records (`PostingCollector.frame`'s `known`) no longer match the board's jobs:
+    another sync wrote them since they were read. Nothing was written; parse the snapshot again."""
+
+
 class ExpiryRefused(Exception):
     """The guard refused a diff; `verdict` says why. Nothing of the diff was written."""
 
@@ -59,7 +64,7 @@ class ExpiryRefused(Exception):
 
 _tmp = sa.MetaData()
 # What a written job row holds beyond the store's bookkeeping: the posting and what is derived from it.
-WRITTEN_COLUMNS = (*POSTING_COLUMNS[:-1], *DERIVED_COLUMNS, "content_hash")
+WRITTEN_COLUMNS = (*POSTING_COLUMNS[:-1], *DERIVED_COLUMNS, "content_hash", "record_hash")
 _stage = sa.Table(
     "jobsync_stage", _tmp,
     sa.Column("external_id", sa.String(255), primary_key=True),
@@ -71,6 +76,12 @@ _diff_keys = sa.Table(
     sa.Column("external_id", sa.String(255), primary_key=True),
     sa.Column("kind", sa.String(16)),  # an event kind, or 'seen' for a last_seen_at refresh
     sa.Column("reason", sa.String(32)),  # why an expired job expired
+    prefixes=["TEMPORARY"],
+)
+_digests = sa.Table(
+    "jobsync_digests", _tmp,
+    sa.Column("external_id", sa.String(255), primary_key=True),
+    sa.Column("record_hash", sa.BigInteger, nullable=False),
     prefixes=["TEMPORARY"],
 )
 EVENT_KINDS = ("new", "changed", "reactivated", "expired")
@@ -108,6 +119,11 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
     (PostgreSQL) or the busy timeout (SQLite) raises `BoardBusy`, having written nothing.
 
     `listed_ids` are ids the snapshot lists whose records were refused: never expired by it.
+
+    A chunk may carry `record_hash` (the digest of each posting's record, kept on the rows written) and
+    `known` (`PostingCollector.frame`): a known row is an open job recognised by its record, holding only
+    its id and hashes. Each must still be that job, unchanged, or the apply raises `KnownRecordsMoved`,
+    having written nothing. A job listed unchanged whose row has no digest yet gets the record's.
     """
     now = to_utc(now) or utcnow()
     snapshot_at = to_utc(snapshot_at)
@@ -120,11 +136,15 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
         seen = np.zeros(len(previous), dtype=bool)
         result, staged, staged_rows = SnapshotDiff(), False, 0
         refresh: list[np.ndarray] = []
+        undigested: list[pd.DataFrame] = []
         for chunk in chunks:
             if not expiry.complete:
                 chunk, past = _listed(chunk, now)
                 result = result + SnapshotDiff(already_expired=past)
-            part = classify(previous, chunk, seen=seen)
+            positions = previous.index.get_indexer(chunk["external_id"].to_numpy(dtype=object))
+            part = classify(previous, chunk, seen=seen, positions=positions)
+            if "record_hash" in chunk:
+                undigested.append(_check_digests(previous, chunk, positions))
             ids = chunk["external_id"]
             if len(part.new):
                 bulk_insert(conn, jobs, _written(chunk.loc[ids.isin(part.new)]),
@@ -139,7 +159,7 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
                 refresh.append(part.unchanged[previous["stale"].to_numpy()[
                     previous.index.get_indexer(part.unchanged)]])
             result = result + part
-            del chunk, part, ids  # not alive while the source produces the next chunk
+            del chunk, part, ids, positions  # not alive while the source produces the next chunk
         listed = list(listed_ids)
         if listed:  # listed but refused (malformed record, readable id): still on the board, not gone
             seen |= previous.index.isin(listed)
@@ -158,6 +178,7 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
                                  updated_at=now, last_seen_at=now, expired_at=None, expired_reason=None))
         refreshed = np.concatenate(refresh) if refresh else _NO_IDS
         _record_diff(conn, result, reasons, refreshed, where_board, sync_id, now)
+        _fill_digests(conn, where_board, undigested)
         if expiry.complete and (stale or seen_refresh <= timedelta(0)):
             # a full pass over the board's jobs, skipped when the state read found none to refresh
             conn.execute(jobs.update().where(*where_board, jobs.c.expired_at.is_(None),
@@ -276,6 +297,40 @@ def _record_small_diff(conn: sa.Connection, result: SnapshotDiff, reasons: dict[
                           sa.literal(now, jobs.c.updated_at.type))
                 .where(*where_board, jobs.c.external_id.in_(ids.tolist()))))
 
+def _check_digests(previous: pd.DataFrame, chunk: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """Raise `KnownRecordsMoved` unless every known row of the chunk is an open job whose row holds its
+    record's digest; the rows listed unchanged whose jobs have no digest yet, with their record's."""
+    digests = chunk["record_hash"].to_numpy(dtype=np.int64)
+    listed = positions >= 0
+    stored = np.zeros(len(chunk), dtype=np.int64)  # 0: none (a NULL, read as 0)
+    stored[listed] = previous["record_hash"].to_numpy()[positions[listed]]
+    if "known" in chunk:
+        known = chunk["known"].to_numpy(dtype=bool)
+        active = np.zeros(len(chunk), dtype=bool)
+        active[listed] = previous["active"].to_numpy()[positions[listed]]
+        if (known & ~(active & (stored == digests))).any():
+            raise KnownRecordsMoved("the board's jobs changed since its known records were read")
+    same = np.zeros(len(chunk), dtype=bool)
+    same[listed] = previous["content_hash"].to_numpy()[positions[listed]] == chunk["content_hash"].to_numpy(
+        dtype=np.int64)[listed]
+    fill = same & (stored == 0)
+    return pd.DataFrame({"external_id": chunk["external_id"].to_numpy(dtype=object)[fill], "record_hash": digests[fill]})
+
+
+def _fill_digests(conn: sa.Connection, where_board, undigested: list[pd.DataFrame]) -> None:
+    """Give the jobs listed unchanged, whose rows have no digest yet, their record's (once: a job written
+    before digests were kept, or a reactivated one)."""
+    rows = pd.concat(undigested, ignore_index=True) if undigested else None
+    if rows is None or rows.empty:
+        return
+    _create(conn, _digests)
+    bulk_insert(conn, _digests, rows)
+    _analyze(conn, _digests, len(rows))
+    conn.execute(jobs.update().where(*where_board, jobs.c.external_id == _digests.c.external_id,
+                                     jobs.c.external_id.in_(sa.select(_digests.c.external_id)))
+                 .values(record_hash=_digests.c.record_hash))
+
+
 def _cross_source_duplicates(conn: sa.Connection, source: str, board: str, sync_id: int,
                              now: datetime) -> dict[str, int]:
     """How many jobs this sync wrote that another source lists too (same dedupe key: one canonical
@@ -355,6 +410,8 @@ def _written(rows: pd.DataFrame) -> pd.DataFrame:
     rows = pd.concat([rows.reset_index(drop=True), derive(rows).reset_index(drop=True)], axis=1)
     rows["valid_through"] = [None if v is None else to_utc(datetime.fromisoformat(v))
                              for v in rows["valid_through"]]
+    if "record_hash" not in rows:  # a source whose records are not digested
+        rows["record_hash"] = None
     return rows[list(WRITTEN_COLUMNS)]
 
 
@@ -390,12 +447,12 @@ def _previous_state(conn: sa.Connection, where_board, stale_before: datetime, no
     if not expiry.complete:
         flags += [sa.and_(active, jobs.c.valid_through.is_not(None), jobs.c.valid_through < now),
                   sa.and_(active, jobs.c.last_seen_at < now - expiry.max_age)]
-    query = sa.select(jobs.c.external_id, jobs.c.content_hash, active, *flags).where(*where_board)
-    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
-        ids, hashes, active_flags, stale, *feed = copied_columns(conn, query, len(flags))
-    else:
-        ids, hashes, active_flags, stale, *feed = fetched_columns(conn, query, len(flags))
+    query = sa.select(jobs.c.external_id, jobs.c.content_hash, sa.func.coalesce(jobs.c.record_hash, 0),
+                      active, *flags).where(*where_board)
+    read = copied_columns if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2" else fetched_columns
+    ids, hashes, digests, active_flags, stale, *feed = read(conn, query, 1 + len(flags), integers=2)
     state = state_frame(ids, hashes, active_flags)
+    state["record_hash"] = digests  # 0: none
     if not expiry.complete:
         state["stale"], state["past_expiry"], state["too_old"] = stale, feed[0], feed[1]
     return state, bool(stale.any())

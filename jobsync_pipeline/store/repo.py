@@ -12,9 +12,10 @@ import sqlalchemy as sa
 
 from jobsync_pipeline.core.diff import SnapshotDiff
 from jobsync_pipeline.core.expiry_guard import GuardDecision
-from jobsync_pipeline.core.models import BadRecord, RawPayload
+from jobsync_pipeline.core.models import BadRecord, KnownRecords, RawPayload
 from jobsync_pipeline.core.status import SYNC_COUNTS, SyncStatus
 from jobsync_pipeline.store.apply import apply_snapshot, board_transaction
+from jobsync_pipeline.store.bulk import copied_columns, fetched_columns
 from jobsync_pipeline.store.boards import BoardRegistry
 from jobsync_pipeline.store.alerts import AlertStore, FollowupTimings
 from jobsync_pipeline.store.notifications import MAX_RETRIES, NotificationStore
@@ -141,6 +142,16 @@ class Store:
                 known += conn.scalar(sa.select(sa.func.count()).select_from(jobs).where(
                     jobs.c.source == source, jobs.c.board == board, jobs.c.external_id.in_(ids[start:start + 1000])))
         return known
+
+    def known_records(self, source: str, board: str) -> KnownRecords:
+        """The board's open jobs by the digest of the record each was last written from, for a collector
+        to recognise unchanged records."""
+        query = sa.select(jobs.c.external_id, jobs.c.record_hash, jobs.c.content_hash).where(
+            jobs.c.source == source, jobs.c.board == board, jobs.c.expired_at.is_(None), jobs.c.record_hash.is_not(None))
+        with self.engine.connect() as conn:
+            read = copied_columns if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2" else fetched_columns
+            ids, digests, hashes = read(conn, query, 0, integers=2)
+        return KnownRecords.of(digests, ids, hashes)
 
     def board_names(self, source: str) -> list[str]:
         with self.engine.connect() as conn:

@@ -37,6 +37,8 @@ jobs = sa.Table(
     sa.Column("requirements", sa.Text, nullable=False, comment="JSON list"),
     sa.Column("posted_date", sa.String(32)),
     sa.Column("content_hash", sa.BigInteger, nullable=False),
+    sa.Column("record_hash", sa.BigInteger,
+              comment="digest of the source record the row was last written from (migration 0016); null: none"),
     sa.Column("first_seen_at", UTC_TIME, nullable=False),
     sa.Column("last_seen_at", UTC_TIME, nullable=False,
               comment="refreshed at most once per seen_refresh, so unchanged snapshots write nothing"),

@@ -1,0 +1,26 @@
+"""`jobs.record_hash`: the digest of the source record a job was last written from
+(`core.normalize.record_digests`), so that a large file's unchanged jobs are recognised from their
+records without being decoded and normalized again. Null for a job written before, or by a source
+whose records are not digested; such a job is filled in by the next sync that lists it unchanged.
+
+Revision ID: 0016
+Revises: 0015
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0016"
+down_revision = "0015"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # a nullable column without a default: no table rewrite on either database
+    with op.batch_alter_table("jobs") as batch:
+        batch.add_column(sa.Column("record_hash", sa.BigInteger))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("record_hash")
