@@ -739,3 +739,16 @@ def test_jobs_written_without_digests_get_their_records_once(store_url):
     assert {i: {**row, "record_hash": None} for i, row in filled.items()} == before  # nothing else moved
     frame, diff = _apply_texts(store, texts, T1 + timedelta(hours=2))
     assert frame["known"].all() and job_rows(store) == filled
+
+
+def test_the_sqlite_full_text_index_merges_sixteen_segments_at_a_time(sqlite_url):
+    """Migration 0017: FTS5 merges 16 segments at a time (its default is 4), and a search still finds
+    what a sync wrote after many small writes."""
+    store = Store(sqlite_url)
+    with store.engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT v FROM jobs_fts_config WHERE k = 'automerge'")) == 16
+    for n in range(40):  # a segment or more per write transaction
+        apply(store, "acme", [posting(str(i), title=f"Welder {i}") for i in range(n + 1)], T1 + timedelta(minutes=n))
+    with store.engine.connect() as conn:
+        hits = conn.execute(sa.text("SELECT rowid FROM jobs_fts WHERE jobs_fts MATCH 'welder'")).all()
+    assert len(hits) == 40
