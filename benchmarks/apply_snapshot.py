@@ -16,11 +16,13 @@ phase in a fresh subprocess so that peak memory (the child's ru_maxrss) never le
   md5 over its values joined (`"\x1f".join(str(v) for v in job.values())`), nothing else; run beside
   the floor each time, the fastest run counts;
 * load (untimed): apply A to a fresh store, kept (a copy, or a template database) for the repeats;
-* apply, `--repeat` times (default 3), each onto a fresh copy of the loaded store: read B in chunks of
-  lines (bytes), decode, validate and normalize them with the product's `JobNormalizer.frame_texts`
-  (msgspec, with the pydantic path for the lines it refuses) and stream the chunks into
-  `Store.apply_snapshot` (one transaction); the counts must be exactly the expected ones; the
-  fastest apply counts, all are printed (this machine is shared: timeit's best-of-N for both sides);
+* apply, `--repeat` times (default 3), each onto a fresh copy of the loaded store: read the board's
+  known records (`Store.known_records`), read B in chunks of lines (bytes), recognise the lines the
+  store's jobs were written from by their digests and decode, validate and normalize the others with
+  the product's `JobNormalizer.frame_texts` (msgspec, with the pydantic path for the lines it refuses),
+  and stream the chunks into `Store.apply_snapshot` (one transaction); the counts must be exactly the
+  expected ones; the fastest apply counts, all are printed (this machine is shared: timeit's best-of-N
+  for both sides);
 * unchanged: apply B again; the diff must write nothing, the job rows written are counted in the
   database (their timestamps, and on PostgreSQL their xmin), and on PostgreSQL the WAL written is
   reported twice: `pg_current_wal_lsn()` after minus before, which is cluster-wide (the server's other

@@ -567,6 +567,16 @@ def test_the_stored_state_reads_back_every_id_exactly(store_url):
     assert list(again.expired) == ["007"]
 
 
+def test_an_id_holding_the_sqlite_read_separator_reads_back_exactly(store_url):
+    """SQLite reads a board's state as one text per column, split on \\x1f: an id holding it makes the
+    read fall back to rows, and every id still comes back as stored."""
+    ids = ["a\x1fb", "c", "d,e", "f\x1f"]
+    store = Store(store_url)
+    apply(store, "acme", [posting(i) for i in ids], T1)
+    _, again = apply(store, "acme", [posting(i) for i in ids[1:]], T2)
+    assert sorted(again.unchanged) == sorted(ids[1:]) and list(again.expired) == ["a\x1fb"]
+
+
 def test_a_dead_runs_running_syncs_end_failed_as_interrupted(store_url):
     store = Store(store_url)
     running = store.start_sync(SOURCE, "acme", run_id="dead-run")
@@ -741,14 +751,16 @@ def test_jobs_written_without_digests_get_their_records_once(store_url):
     assert frame["known"].all() and job_rows(store) == filled
 
 
-def test_the_sqlite_full_text_index_merges_sixteen_segments_at_a_time(sqlite_url):
-    """Migration 0017: FTS5 merges 16 segments at a time (its default is 4), and a search still finds
-    what a sync wrote after many small writes."""
-    store = Store(sqlite_url)
-    with store.engine.connect() as conn:
-        assert conn.scalar(sa.text("SELECT v FROM jobs_fts_config WHERE k = 'automerge'")) == 16
-    for n in range(40):  # a segment or more per write transaction
-        apply(store, "acme", [posting(str(i), title=f"Welder {i}") for i in range(n + 1)], T1 + timedelta(minutes=n))
-    with store.engine.connect() as conn:
-        hits = conn.execute(sa.text("SELECT rowid FROM jobs_fts WHERE jobs_fts MATCH 'welder'")).all()
-    assert len(hits) == 40
+
+def test_postgresql_reads_a_boards_state_from_one_covering_index(postgres_url):
+    """Migration 0017: every column the apply reads of its board's jobs is in ix_jobs_board_state, so
+    PostgreSQL can answer the state and known-records reads from the index alone."""
+    with engine_for(postgres_url).connect() as conn:
+        definition = conn.scalar(sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_jobs_board_state'"))
+        conn.execute(sa.text("SET enable_seqscan = off"))
+        plan = "\n".join(conn.scalars(sa.text(
+            "EXPLAIN SELECT external_id, content_hash, coalesce(record_hash, 0), expired_at IS NULL, "
+            "last_seen_at < now(), valid_through < now() FROM jobs WHERE source = 'a' AND board = 'b'")))
+    assert definition.endswith("(source, board) INCLUDE (external_id, content_hash, record_hash, expired_at, "
+                               "last_seen_at, valid_through)")
+    assert "Index Only Scan using ix_jobs_board_state" in plan
