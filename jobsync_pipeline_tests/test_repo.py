@@ -702,6 +702,7 @@ def test_known_records_are_the_open_jobs_with_the_digests_of_their_records(store
     frame, diff = _apply_texts(store, _texts({"id": "a"}, {"id": "b", "location": "Leeds"}, {"id": "c"}), T2 + timedelta(hours=1))
     assert frame.set_index("external_id")["known"].to_dict() == {"a": True, "b": True, "c": False}
     assert diff.counts()["reactivated"] == 1 and active_ids(store) == {"a", "b", "c"}
+    assert set(store.known_records(SOURCE, "acme").external_ids) == {"a", "b", "c"}  # c written with its digest
 
 
 def test_a_snapshot_recognised_twice_writes_nothing_the_second_time(store_url):

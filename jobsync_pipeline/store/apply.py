@@ -297,6 +297,7 @@ def _record_small_diff(conn: sa.Connection, result: SnapshotDiff, reasons: dict[
                           sa.literal(now, jobs.c.updated_at.type))
                 .where(*where_board, jobs.c.external_id.in_(ids.tolist()))))
 
+
 def _check_digests(previous: pd.DataFrame, chunk: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
     """Raise `KnownRecordsMoved` unless every known row of the chunk is an open job whose row holds its
     record's digest; the rows listed unchanged whose jobs have no digest yet, with their record's."""
@@ -304,22 +305,20 @@ def _check_digests(previous: pd.DataFrame, chunk: pd.DataFrame, positions: np.nd
     listed = positions >= 0
     stored = np.zeros(len(chunk), dtype=np.int64)  # 0: none (a NULL, read as 0)
     stored[listed] = previous["record_hash"].to_numpy()[positions[listed]]
-    if "known" in chunk:
-        known = chunk["known"].to_numpy(dtype=bool)
-        active = np.zeros(len(chunk), dtype=bool)
-        active[listed] = previous["active"].to_numpy()[positions[listed]]
-        if (known & ~(active & (stored == digests))).any():
-            raise KnownRecordsMoved("the board's jobs changed since its known records were read")
+    active = np.zeros(len(chunk), dtype=bool)
+    active[listed] = previous["active"].to_numpy()[positions[listed]]
+    if "known" in chunk and (chunk["known"].to_numpy(dtype=bool) & ~(active & (stored == digests))).any():
+        raise KnownRecordsMoved("the board's jobs changed since its known records were read")
     same = np.zeros(len(chunk), dtype=bool)
     same[listed] = previous["content_hash"].to_numpy()[positions[listed]] == chunk["content_hash"].to_numpy(
         dtype=np.int64)[listed]
-    fill = same & (stored == 0)
+    fill = same & active & (stored == 0)  # a reactivated job is written in full, with its digest
     return pd.DataFrame({"external_id": chunk["external_id"].to_numpy(dtype=object)[fill], "record_hash": digests[fill]})
 
 
 def _fill_digests(conn: sa.Connection, where_board, undigested: list[pd.DataFrame]) -> None:
-    """Give the jobs listed unchanged, whose rows have no digest yet, their record's (once: a job written
-    before digests were kept, or a reactivated one)."""
+    """Give the open jobs listed unchanged, whose rows have no digest yet, their record's (once: a job
+    written before digests were kept, or by a sync that parsed without them)."""
     rows = pd.concat(undigested, ignore_index=True) if undigested else None
     if rows is None or rows.empty:
         return
