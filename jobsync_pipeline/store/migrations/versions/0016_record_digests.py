@@ -16,11 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # a nullable column without a default: no table rewrite on either database
-    with op.batch_alter_table("jobs") as batch:
-        batch.add_column(sa.Column("record_hash", sa.BigInteger))
+    # plain ADD COLUMN, nullable without a default: no table rewrite on either database (a batch copy of
+    # `jobs` on SQLite would break the canonical_jobs view over it)
+    op.add_column("jobs", sa.Column("record_hash", sa.BigInteger))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("jobs") as batch:
-        batch.drop_column("record_hash")
+    op.drop_column("jobs", "record_hash")  # SQLite 3.35+ drops columns in place
