@@ -51,7 +51,10 @@ REDIS_DB = 13
 BROKER_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 BOARDS = [f"celery-board-{i:03d}" for i in range(200)]
 BOARDS_PER_RUN = 50
-RATE = 10.0  # the server's limit and the HttpResource's pace, requests/second
+# the server's limit and the HttpResource's pace, requests/second: slow enough that a run's 50 fetches
+# (12.5 s alone) outlast the daemon's launch of the next run (about 10 s apart on a busy machine), so two
+# runs fetch at once; at 10/s they could each finish first, one after the other
+RATE = 4.0
 VISIBILITY_TIMEOUT = 30  # seconds before Redis hands a dead worker's step to another (the shipped 3600, shortened)
 SLOW_BOARD = BOARDS[20]  # in the first run of the second backfill; its worker is killed while it waits
 STAGES = ("raw_snapshot", "postings", "job_diff")
