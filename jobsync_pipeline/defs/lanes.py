@@ -233,7 +233,7 @@ class LaneStep:
         raw = ahead.raws.get(board)
         if raw is None:
             raise BoardError(f"{self.spec.name}/{board}: nothing archived yet; materialize raw_snapshot first")
-        if recognise and getattr(self.connector, "recognises_known_records", False):
+        if recognise and self.recognises:
             if known is None:
                 known = self.store.known_records(self.spec.name, self.spec.jobs_board or board)
             parsed = self.connector.parse(raw.payload(), self.company(board), known=known)
@@ -250,6 +250,11 @@ class LaneStep:
                              f"(the first: {parsed.bad_records[0].reason}); nothing applied, the records are "
                              "kept aside in bad_records")
         return raw, parsed
+
+    @property
+    def recognises(self) -> bool:
+        """Whether the connector can recognise a board's stored jobs by their records (company files)."""
+        return getattr(self.connector, "recognises_known_records", False)
 
     def read_ahead(self, board: str) -> ReadAhead:
         """What the step reads of the board, read ahead with the boards after it in the run."""
@@ -432,8 +437,9 @@ def apply_board(step: LaneStep, board: str, config: JobDiffConfig, expiry: Expir
     steps.start(spec.steps.apply)
     # a feed expires jobs by age, never by what one fetch lists: nothing for the guard to hold back
     guard = config.guard(step.read_ahead(board).histories[board], parsed.found) if spec.complete_snapshots else None
+
     def apply(parsed: ParsedSnapshot):
-        if "known" in parsed.postings or "recognised" in counts:  # jobs recognised by their records (company files)
+        if step.recognises:  # how many jobs were recognised by their records (none once parsed in full)
             counts["recognised"] = int(parsed.postings["known"].sum()) if "known" in parsed.postings else 0
         return step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id, raw_snapshot_id=raw.id,
                                          snapshot_at=parsed.snapshot_at, counts=counts, guard=guard,

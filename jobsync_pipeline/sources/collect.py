@@ -110,7 +110,8 @@ class PostingCollector:
         digests = record_digests(records, self.digest_seed())
         found = known.find(digests)
         hit = found >= 0
-        recognised_ids = known.external_ids[found[hit]].tolist()
+        at = found[hit]
+        recognised_ids = known.external_ids[at].tolist()
         batch = None
         # a recognised job listed twice, or also by a record not recognised, is left to the collector's
         # duplicate rules, which keep the first in the file: the slice is collected in full
@@ -122,7 +123,7 @@ class PostingCollector:
             batch = self._collect_built(records, start, encoded)
             return batch, digests[batch.records], None
         self.seen.update(recognised_ids)
-        recognised = (known.external_ids[found[hit]], known.content_hashes[found[hit]], digests[hit])
+        recognised = (known.external_ids[at], known.content_hashes[at], digests[hit])
         return batch, digests[batch.records], recognised
 
     def _collect_built(self, records: list[Any], start: int, encoded: bool = False, *,

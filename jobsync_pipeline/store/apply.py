@@ -18,7 +18,7 @@ from jobsync_pipeline.core.enrich import DERIVED_COLUMNS, derive
 from jobsync_pipeline.core.models import POSTING_COLUMNS
 from jobsync_pipeline.core.status import SyncStatus
 from jobsync_pipeline.sources.base import collection_paused
-from jobsync_pipeline.store.bulk import bulk_insert, copied_columns, fetched_columns
+from jobsync_pipeline.store.bulk import bulk_insert, read_columns
 from jobsync_pipeline.store.tables import boards, job_events, jobs, possible_duplicates
 from jobsync_pipeline.store.time import to_utc, utcnow
 
@@ -448,8 +448,7 @@ def _previous_state(conn: sa.Connection, where_board, stale_before: datetime, no
                   sa.and_(active, jobs.c.last_seen_at < now - expiry.max_age)]
     query = sa.select(jobs.c.external_id, jobs.c.content_hash, sa.func.coalesce(jobs.c.record_hash, 0),
                       active, *flags).where(*where_board)
-    read = copied_columns if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2" else fetched_columns
-    ids, hashes, digests, active_flags, stale, *feed = read(conn, query, 1 + len(flags), integers=2)
+    ids, hashes, digests, active_flags, stale, *feed = read_columns(conn, query, 1 + len(flags), integers=2)
     state = state_frame(ids, hashes, active_flags)
     state["record_hash"] = digests  # 0: none
     if not expiry.complete:

@@ -17,8 +17,20 @@ import sqlalchemy as sa
 STATE_BATCH = 50_000
 
 
+def read_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: int = 1) -> list:
+    """A board-wide query's columns (ids, `integers` 64-bit integers never NULL, then `flags` booleans), read
+    the fastest way the connection has: COPY on PostgreSQL (psycopg2), one text per column on SQLite."""
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
+        return copied_columns(conn, query, flags, integers)
+    return fetched_columns(conn, query, flags, integers)
+
+
+def _no_columns(flags: int, integers: int) -> list:
+    return [[], *(np.zeros(0, dtype="int64") for _ in range(integers)), *(np.zeros(0, dtype=bool) for _ in range(flags))]
+
+
 def fetched_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: int = 1) -> list:
-    """The state query's columns (ids, `integers` 64-bit integers never NULL, then `flags` booleans)."""
+    """`read_columns` through the driver's rows (on SQLite, one text per column when it can)."""
     if conn.dialect.name == "sqlite":
         concatenated = _concatenated_columns(conn, query, flags, integers)
         if concatenated is not None:
@@ -50,7 +62,7 @@ def _concatenated_columns(conn: sa.Connection, query: sa.Select, flags: int, int
     except sa.exc.DataError:  # string or blob too big
         return None
     if not count:
-        return [[], *(np.zeros(0, dtype="int64") for _ in range(integers)), *(np.zeros(0, dtype=bool) for _ in range(flags))]
+        return _no_columns(flags, integers)
     ids = texts[0].split(_ID_SEPARATOR)
     if len(ids) != count:
         return None
@@ -58,8 +70,6 @@ def _concatenated_columns(conn: sa.Connection, query: sa.Select, flags: int, int
     if any(len(column) != count for column in numbers):
         return None  # a NULL (group_concat skips it): the query must not have one
     return [ids, *numbers[:integers], *(column.astype(bool) for column in numbers[integers:])]
-
-
 
 
 def copied_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: int = 1) -> list:
@@ -77,7 +87,7 @@ def copied_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: 
         select = cursor.mogrify(statement, params).decode(encoding)
         cursor.copy_expert(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", spool)
         if not spool.tell():
-            return [[], *(np.zeros(0, dtype="int64") for _ in numbers), *(np.zeros(0, dtype=bool) for _ in range(flags))]
+            return _no_columns(flags, integers)
         spool.seek(0)
         # ids stay text exactly as stored ("007", "NA", "1e5", quoted commas and newlines)
         frame = pd.read_csv(spool, header=None, names=names, encoding=encoding, keep_default_na=False,

@@ -15,7 +15,7 @@ from jobsync_pipeline.core.expiry_guard import GuardDecision
 from jobsync_pipeline.core.models import BadRecord, KnownRecords, RawPayload
 from jobsync_pipeline.core.status import SYNC_COUNTS, SyncStatus
 from jobsync_pipeline.store.apply import apply_snapshot, board_transaction
-from jobsync_pipeline.store.bulk import copied_columns, fetched_columns
+from jobsync_pipeline.store.bulk import read_columns
 from jobsync_pipeline.store.boards import BoardRegistry
 from jobsync_pipeline.store.alerts import AlertStore, FollowupTimings
 from jobsync_pipeline.store.notifications import MAX_RETRIES, NotificationStore
@@ -149,8 +149,7 @@ class Store:
         query = sa.select(jobs.c.external_id, jobs.c.record_hash, jobs.c.content_hash).where(
             jobs.c.source == source, jobs.c.board == board, jobs.c.expired_at.is_(None), jobs.c.record_hash.is_not(None))
         with self.engine.connect() as conn:
-            read = copied_columns if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2" else fetched_columns
-            ids, digests, hashes = read(conn, query, 0, integers=2)
+            ids, digests, hashes = read_columns(conn, query, 0, integers=2)
         return KnownRecords.of(digests, ids, hashes)
 
     def board_names(self, source: str) -> list[str]:
