@@ -11,7 +11,8 @@ K / (rate x hosts); the target is a wall time close to it with no 429 at all.
 
 Part B (backfill): for each size in `--backfill-boards` (default 1,000 and 10,000), each store in
 `--stores` (sqlite: a file in a temporary folder; postgresql: a scratch database) and each Dagster
-instance in `--instances` (sqlite: SQLite storage in a temporary folder, as `dagster dev`'s; postgresql:
+instance in `--instances` (sqlite: SQLite storage in a temporary folder with the instance class of the
+project's dagster.yaml, as `dagster dev`'s; sqlite-dagster: Dagster's own instance, for comparison; postgresql:
 a scratch database, as production's), in a fresh subprocess (so its peak memory is its own): that many
 Greenhouse board partitions registered on the instance, a local server with no rate limit answering
 each board's canned payload (a few jobs), and one `dg.materialize` of the Greenhouse lane (raw_snapshot
@@ -50,6 +51,7 @@ sys.path.insert(0, str(HERE.parent))  # run from anywhere: the package and its t
 
 import dagster as dg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+import yaml  # noqa: E402
 
 from jobsync_pipeline.defs.lanes import build_source_lane  # noqa: E402
 from jobsync_pipeline.settings import backfill_boards_per_run  # noqa: E402
@@ -230,6 +232,11 @@ class EventTimer:
         instance.handle_new_event = timed  # the instance's log handler looks the method up on it
 
 
+def project_instance_class() -> dict:
+    """The `instance_class` of the project's dagster.yaml (the embedded instance's), if it sets one."""
+    return yaml.safe_load((HERE.parent / "dagster.yaml").read_text()).get("instance_class") or {}
+
+
 def part_b(n: int, store: str, instance_kind: str, pg_url: str) -> dict:
     """One backfill of `n` boards (run in a subprocess of its own: see `main`)."""
     boards = [f"bench-board-{i:05d}" for i in range(n)]
@@ -245,8 +252,11 @@ def part_b(n: int, store: str, instance_kind: str, pg_url: str) -> dict:
             instance_url = stack.enter_context(ScratchDatabase(pg_url, "instance")).url
             instance = stack.enter_context(dg.instance_for_test(
                 overrides={"storage": {"postgres": {"postgres_url": instance_url}}}))
-        else:
-            instance = stack.enter_context(dg.instance_for_test())  # SQLite storage in a temp folder
+        elif instance_kind == "sqlite":  # SQLite in a temp folder with the project's instance class, as `dagster dev`'s
+            instance = stack.enter_context(dg.instance_for_test(
+                overrides={"instance_class": project_instance_class()}))
+        else:  # Dagster's own SQLite storage (`storage: sqlite:`), for comparison
+            instance = stack.enter_context(dg.instance_for_test())
         server = stack.enter_context(LocalServer(routes))
         instance.add_dynamic_partitions(GREENHOUSE.partitions_name, boards)
         keys = instance.get_dynamic_partitions(GREENHOUSE.partitions_name)
@@ -385,8 +395,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="board partitions in part B (one backfill per size)")
     parser.add_argument("--stores", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"],
                         help="jobsync stores of part B: a SQLite file in a temp folder, a scratch PostgreSQL database")
-    parser.add_argument("--instances", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"],
-                        help="Dagster instances of part B: SQLite storage in a temp folder, a scratch PostgreSQL database")
+    parser.add_argument("--instances", nargs="+", choices=("sqlite", "sqlite-dagster", "postgresql"),
+                        default=["sqlite", "postgresql"],
+                        help="Dagster instances of part B: SQLite in a temp folder with the project's instance class, "
+                             "Dagster's own, a scratch PostgreSQL database")
     parser.add_argument("--pg-url", default=DEFAULT_PG, help="the PostgreSQL server for scratch databases")
     parser.add_argument("--skip-a", action="store_true")
     parser.add_argument("--skip-b", action="store_true")

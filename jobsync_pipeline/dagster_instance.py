@@ -1,0 +1,72 @@
+"""The Dagster instance: Dagster's own, with the embedded SQLite event log writing a batch of asset
+events in one transaction per database file.
+
+A step over a run's boards logs one materialization per board, in batches (DAGSTER_EVENT_BATCH_SIZE,
+`defs/__init__.py`). Dagster's PostgreSQL event log writes a batch at once; its SQLite one writes each
+event on its own: it opens the run's database file and the index's, inserts and commits in each, about
+7 ms an event on this machine, so three materializations a board cost 20 ms a board whatever the step
+does. `BatchingSqliteEventLogStorage` writes a batch of materializations (or observations) of one run
+as Dagster's PostgreSQL storage does: the events in the run's file in one transaction, then in the
+index in one transaction, with their tags and each asset's latest event. Everything else, and every
+read, is Dagster's own SQLite storage, on the same files: an instance can switch between the two.
+
+`dagster.yaml` selects `JobsyncInstance` (`instance_class`), which swaps the event log Dagster built
+from the instance's configuration for this one on the same folder, wherever that folder is
+(DAGSTER_HOME, or the temporary one `dagster dev` makes without it). A PostgreSQL instance
+(deploy/dagster.yaml) already writes batches and is left as it is.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+from dagster._core.events import DagsterEventType
+from dagster._core.events.log import EventLogEntry
+from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.event_log import EventLogStorage, SqliteEventLogStorage
+
+# What Dagster's PostgreSQL storage writes as one batch too; any other batch is written event by event.
+_BATCHED = (frozenset({DagsterEventType.ASSET_MATERIALIZATION}), frozenset({DagsterEventType.ASSET_OBSERVATION}))
+# Rows per multi-row INSERT into a run's file (SQLite binds at most 32,766 values in one statement).
+_ROWS_PER_INSERT = 500
+
+
+class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
+    """`SqliteEventLogStorage` writing a batch of one run's materializations (or observations) in one
+    transaction per database file instead of two per event."""
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        kinds = frozenset(event.get_dagster_event().event_type for event in events)
+        if kinds not in _BATCHED or len({event.run_id for event in events}) != 1 or not all(
+                event.get_dagster_event().asset_key for event in events):
+            super().store_event_batch(events)
+            return
+        with self.run_connection(events[0].run_id) as conn:
+            for start in range(0, len(events), _ROWS_PER_INSERT):
+                conn.execute(self.prepare_insert_event_batch(events[start:start + _ROWS_PER_INSERT]))
+        # the index's event ids, one insert each: the asset records and tags point at them
+        with self.index_transaction() as conn:
+            ids = [conn.execute(self.prepare_insert_event(event)).inserted_primary_key[0] for event in events]
+            self._store_asset_event_tags(conn, events, ids)
+            latest = {event.get_dagster_event().asset_key: (event, event_id) for event, event_id in zip(events, ids)}
+            for event, event_id in latest.values():
+                self._store_asset_event(conn, event, event_id)
+
+
+class JobsyncInstance(dg.DagsterInstance):
+    """Dagster's instance, whose SQLite event log (the embedded instance's) is a
+    `BatchingSqliteEventLogStorage` on the same folder; any other storage is kept as configured."""
+
+    def __init__(self, *args, event_storage: EventLogStorage, **kwargs):
+        if type(event_storage) is SqliteEventLogStorage:
+            event_storage = BatchingSqliteEventLogStorage(event_storage._base_dir,  # noqa: SLF001 - its folder
+                                                          inst_data=event_storage.inst_data)
+        super().__init__(*args, event_storage=event_storage, **kwargs)
+
+    @classmethod
+    def config_schema(cls) -> dict:
+        return {}  # no settings of its own beyond the instance's
+
+    @staticmethod
+    def config_defaults(base_dir: str):
+        return InstanceRef.config_defaults(base_dir)
