@@ -23,9 +23,13 @@ DERIVED_COLUMNS = ("description_html", "salary_annual_min", "salary_annual_max",
                    "salary_period_basis", "workplace", "workplace_regions", "workplace_evidence", "category",
                    "company_key", "dedupe_key")
 
-
 def derive(rows: pd.DataFrame) -> pd.DataFrame:
     """The derived columns (`DERIVED_COLUMNS`) of posting rows (`core.models.POSTING_COLUMNS`)."""
+    return pd.DataFrame(derived_columns(rows), index=rows.index, dtype=object)  # one block: cheap for a small board too
+
+
+def derived_columns(rows: pd.DataFrame) -> dict[str, list]:
+    """`derive`'s columns as lists, for a caller that builds its own frame."""
     get = {name: rows[name].tolist() for name in (
         "title", "company", "location", "description", "description_raw", "description_format", "salary_min",
         "salary_max", "salary_currency", "salary_interval", "salary_text", "workplace_type",
@@ -56,7 +60,7 @@ def derive(rows: pd.DataFrame) -> pd.DataFrame:
         keys = company_of(company), title_of(title), place_of(workplace, location)
         derived["company_key"].append(keys[0][:255] or None)
         derived["dedupe_key"].append(dedupe_key(*keys))
-    return pd.DataFrame(derived, index=rows.index, dtype=object)  # one block: cheap for a small board too
+    return derived
 
 
 def _safe_html(text: str, raw: str | None, format_: str | None) -> str:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from jobsync_pipeline.core.dedupe import compare
 from jobsync_pipeline.core.diff import SnapshotDiff, classify, expired_unseen, state_frame
-from jobsync_pipeline.core.enrich import DERIVED_COLUMNS, derive
+from jobsync_pipeline.core.enrich import DERIVED_COLUMNS, derived_columns
 from jobsync_pipeline.core.models import POSTING_COLUMNS
 from jobsync_pipeline.core.status import SyncStatus
 from jobsync_pipeline.sources.base import collection_paused
@@ -65,6 +65,8 @@ class ExpiryRefused(Exception):
 _tmp = sa.MetaData()
 # What a written job row holds beyond the store's bookkeeping: the posting and what is derived from it.
 WRITTEN_COLUMNS = (*POSTING_COLUMNS[:-1], *DERIVED_COLUMNS, "content_hash", "record_hash")
+_POSTED = POSTING_COLUMNS[:-1]  # the posting's columns but its content hash, which is written last
+_WRITTEN_AT = {name: position for position, name in enumerate(WRITTEN_COLUMNS)}
 _stage = sa.Table(
     "jobsync_stage", _tmp,
     sa.Column("external_id", sa.String(255), primary_key=True),
@@ -405,13 +407,20 @@ def _expiries(previous: pd.DataFrame, seen: np.ndarray, expiry: Expiry,
 
 
 def _written(rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows as the store writes them: the posting's columns, its derived ones, store types."""
-    rows = pd.concat([rows.reset_index(drop=True), derive(rows).reset_index(drop=True)], axis=1)
-    rows["valid_through"] = [None if v is None else to_utc(datetime.fromisoformat(v))
-                             for v in rows["valid_through"]]
-    if "record_hash" not in rows:  # a source whose records are not digested
-        rows["record_hash"] = None
-    return rows[list(WRITTEN_COLUMNS)]
+    """The rows as the store writes them: the posting's columns, its derived ones, store types.
+
+    Built as one block of objects: pandas' per-column work (a concat, a column set, a selection, a
+    column's inferred type) was most of the cost for a board of a few rows."""
+    out = np.empty((len(rows), len(WRITTEN_COLUMNS)), dtype=object)
+    out[:, :len(_POSTED)] = rows.to_numpy(dtype=object)[:, rows.columns.get_indexer(_POSTED)]
+    for name, values in derived_columns(rows).items():
+        out[:, _WRITTEN_AT[name]] = values
+    out[:, _WRITTEN_AT["valid_through"]] = [None if v is None else to_utc(datetime.fromisoformat(v))
+                                            for v in out[:, _WRITTEN_AT["valid_through"]]]
+    out[:, _WRITTEN_AT["content_hash"]] = rows["content_hash"].to_numpy()
+    # a source whose records are not digested leaves it empty
+    out[:, _WRITTEN_AT["record_hash"]] = rows["record_hash"].to_numpy() if "record_hash" in rows else None
+    return pd.DataFrame(out, columns=list(WRITTEN_COLUMNS), dtype=object, copy=False)
 
 
 def _create(conn: sa.Connection, table: sa.Table) -> bool:
@@ -431,9 +440,10 @@ def _drop_created(conn: sa.Connection) -> None:
 def _analyze(conn: sa.Connection, table: sa.Table, rows: int) -> None:
     """Statistics for a filled key table on PostgreSQL, which has none for temporary tables: without
     them it plans for a handful of rows and joins thousands by nested index lookups (a handful it
-    plans for right, and the ANALYZE would cost more than it saves)."""
+    plans for right, and the ANALYZE would cost more than it saves). Only the id, which the joins use,
+    is sampled: the staged rows' descriptions made it a tenth of a second per 10,000 rows."""
     if conn.dialect.name == "postgresql" and rows >= ANALYZE_FROM_ROWS:
-        conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.format_table(table)}")
+        conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.format_table(table)} (external_id)")
 
 
 def _previous_state(conn: sa.Connection, where_board, stale_before: datetime, now: datetime,

@@ -129,7 +129,7 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, **con
     names = [*frame.columns, *constants]
     driver = (conn.dialect.name, conn.dialect.driver)
     if driver == ("postgresql", "psycopg2"):
-        columns = [_copy_column(_column_values(frame[name])) for name in frame.columns]
+        columns = [_copy_column(values) for values in _frame_columns(frame)]
         columns += [itertools.repeat(_copy_value(value), len(frame)) for value in constants.values()]
         preparer = conn.dialect.identifier_preparer
         statement = (f"COPY {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
@@ -138,8 +138,7 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, **con
             cursor.copy_expert(statement, _LineReader(map("\t".join, zip(*columns))), size=_COPY_BLOCK)
     elif conn.dialect.name == "sqlite":
         columns = []
-        for name in frame.columns:
-            values = _column_values(frame[name])
+        for name, values in zip(frame.columns, _frame_columns(frame)):
             process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
             # only for types SQLite stores in a form of SQLAlchemy's (datetimes); not for text and numbers
             if process is not None and not isinstance(table.c[name].type, (sa.String, sa.Integer, sa.Float)):
@@ -156,14 +155,16 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, **con
         conn.execute(table.insert(), _records(frame, **constants))
 
 
-def _column_values(series: pd.Series) -> list:
-    """A column as plain Python values (int, str), missing values as None."""
-    values = series.tolist()
-    if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
-        missing = series.isna().to_numpy()
-        if missing.any():
-            values = [None if absent else value for value, absent in zip(values, missing)]
-    return values
+def _frame_columns(frame: pd.DataFrame) -> list[list]:
+    """A frame's columns as lists of plain Python values (int, float, str, datetime), missing values
+    (None, NaN, NA) as None: converted as one block, not column by column (pandas' per-column overhead
+    was most of the cost of inserting a board of a few rows)."""
+    values = frame.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    if missing.any():
+        values = values.copy()  # the frame's own block may be read-only (copy on write)
+        values[missing] = None
+    return values.T.tolist()
 
 
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
