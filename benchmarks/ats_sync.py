@@ -232,9 +232,10 @@ class EventTimer:
         instance.handle_new_event = timed  # the instance's log handler looks the method up on it
 
 
-def project_instance_class() -> dict:
-    """The `instance_class` of the project's dagster.yaml (the embedded instance's), if it sets one."""
-    return yaml.safe_load((HERE.parent / "dagster.yaml").read_text()).get("instance_class") or {}
+def project_instance_class(config: str = "dagster.yaml") -> dict:
+    """The `instance_class` the project's dagster.yaml (the embedded instance's) or deploy/dagster.yaml
+    (production's) sets, if any."""
+    return yaml.safe_load((HERE.parent / config).read_text()).get("instance_class") or {}
 
 
 def part_b(n: int, store: str, instance_kind: str, pg_url: str) -> dict:
@@ -250,8 +251,9 @@ def part_b(n: int, store: str, instance_kind: str, pg_url: str) -> dict:
         upgrade(url)  # the schema, as `jobsync db upgrade` makes it
         if instance_kind == "postgresql":
             instance_url = stack.enter_context(ScratchDatabase(pg_url, "instance")).url
-            instance = stack.enter_context(dg.instance_for_test(
-                overrides={"storage": {"postgres": {"postgres_url": instance_url}}}))
+            instance = stack.enter_context(dg.instance_for_test(  # with production's instance class
+                overrides={"storage": {"postgres": {"postgres_url": instance_url}},
+                           "instance_class": project_instance_class("deploy/dagster.yaml")}))
         elif instance_kind == "sqlite":  # SQLite in a temp folder with the project's instance class, as `dagster dev`'s
             instance = stack.enter_context(dg.instance_for_test(
                 overrides={"instance_class": project_instance_class()}))

@@ -1,13 +1,16 @@
 """The embedded instance's event log writes a step's batch of per-partition materializations at once, and
 stores exactly what Dagster's own SQLite event log stores."""
 import dagster as dg
+import yaml
 from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster_postgres import PostgresEventLogStorage
 
-from jobsync_pipeline.dagster_instance import BatchingSqliteEventLogStorage, JobsyncInstance
+from jobsync_pipeline.dagster_instance import (BatchingSqliteEventLogStorage, JobsyncInstance,
+                                               JobsyncPostgresEventLogStorage)
 
 from jobsync_pipeline_tests.conftest import PROJECT_ROOT
 
+JOBSYNC_INSTANCE = {"module": "jobsync_pipeline.dagster_instance", "class": "JobsyncInstance"}
 BOARDS = [f"board-{n:02d}" for n in range(12)]
 boards = dg.StaticPartitionsDefinition(BOARDS)
 
@@ -131,10 +134,50 @@ def test_batches_of_several_runs_or_other_events_are_written_one_by_one(tmp_path
         assert sorted(instance.get_materialized_partitions(snapshot.key)) == BOARDS[:4]
 
 
-def test_a_postgres_event_log_is_kept_as_configured(new_postgres_database):
-    """PostgreSQL's event log writes batches itself (deploy/dagster.yaml): the instance class leaves it."""
+def test_production_instance_keeps_postgresqls_event_log_with_planned_checks_serialized_once(new_postgres_database):
+    """PostgreSQL's event log writes batches itself (deploy/dagster.yaml names the instance class too)."""
+    deploy = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text())
+    assert deploy["instance_class"] == JOBSYNC_INSTANCE
     with dg.instance_for_test(overrides={
-            "instance_class": {"module": "jobsync_pipeline.dagster_instance", "class": "JobsyncInstance"},
+            "instance_class": JOBSYNC_INSTANCE,
             "storage": {"postgres": {"postgres_url": new_postgres_database()}}}) as instance:
         assert type(instance) is JobsyncInstance
-        assert type(instance.event_log_storage) is PostgresEventLogStorage
+        assert type(instance.event_log_storage) is JobsyncPostgresEventLogStorage
+        assert instance.event_log_storage.postgres_url == instance.run_storage.postgres_url
+
+
+def _planned_check_rows(instance, run_id: str) -> list[tuple]:
+    """A run's planned partitioned check, as the event log stores it: one row per partition."""
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
+    from dagster._core.events import DagsterEvent, DagsterEventType
+    from dagster._core.events.log import EventLogEntry
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+
+    planned = AssetCheckEvaluationPlanned(asset_key=snapshot.key, check_name="board_outcome",
+                                          partitions_subset=boards.subset_with_partition_keys(BOARDS))
+    event = DagsterEvent(event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED.value,
+                         job_name="backfill", event_specific_data=planned)
+    instance.event_log_storage.store_event(EventLogEntry(
+        error_info=None, level=10, user_message="", run_id=run_id, timestamp=1_764_900_000.0, dagster_event=event))
+    table = AssetCheckExecutionsTable
+    with instance.event_log_storage.index_connection() as conn:
+        return [tuple(row) for row in conn.execute(table.select().with_only_columns(
+            table.c.asset_key, table.c.check_name, table.c.partition, table.c.run_id, table.c.execution_status,
+            table.c.evaluation_event, table.c.evaluation_event_timestamp, table.c.evaluation_event_storage_id,
+        ).where(table.c.run_id == run_id).order_by(table.c.partition))]
+
+
+def test_a_planned_partitioned_check_is_stored_as_dagster_stores_it(tmp_path, new_postgres_database):
+    with project_instance(tmp_path / "jobsync") as sqlite_jobsync, dg.instance_for_test() as sqlite_dagster:
+        mine, theirs = _planned_check_rows(sqlite_jobsync, "run-1"), _planned_check_rows(sqlite_dagster, "run-1")
+    assert mine == theirs
+    assert [row[2] for row in mine] == BOARDS
+    with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": new_postgres_database()}},
+                                         "instance_class": JOBSYNC_INSTANCE}) as jobsync:
+        assert type(jobsync.event_log_storage) is JobsyncPostgresEventLogStorage
+        mine = _planned_check_rows(jobsync, "run-2")
+    with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": new_postgres_database()}}}) as dagster:
+        assert type(dagster.event_log_storage) is PostgresEventLogStorage
+        theirs = _planned_check_rows(dagster, "run-2")
+    assert mine == theirs
+    assert len(mine) == len(BOARDS)

@@ -765,3 +765,68 @@ def test_postgresql_reads_a_boards_state_from_one_covering_index(postgres_url):
     assert definition.endswith("(source, board) INCLUDE (external_id, content_hash, record_hash, expired_at, "
                                "last_seen_at, valid_through)")
     assert "Index Only Scan using ix_jobs_board_state" in plan
+
+
+# --- a large snapshot: prepared on another thread, in slices, while the store writes ----------------
+
+def _snapshot(n: int, version: int) -> list[Posting]:
+    """n jobs; the version changes a third of them, drops a tenth and adds a tenth."""
+    kept = [i for i in range(n) if version == 1 or i % 10]
+    added = range(n, n + n // 10) if version == 2 else ()
+    return [posting(f"job-{i}", title=f"Job {i} v{version if i % 3 == 0 else 1}",
+                    description=f"Role {i}: build\tthings\\daily\n" * 3) for i in [*kept, *added]]
+
+
+def test_a_snapshot_prepared_on_another_thread_writes_what_one_prepared_inline_does(store_url, monkeypatch):
+    from jobsync_pipeline.store import apply as apply_module
+    store = Store(store_url)
+
+    def apply_both(version: int, now: datetime) -> dict:
+        diffs = {}
+        for board, inline_rows, slice_rows in (("inline", 10**9, 10**9), ("threaded", 0, 70)):
+            monkeypatch.setattr(apply_module, "INLINE_ROWS", inline_rows)
+            monkeypatch.setattr(apply_module, "SLICE_ROWS", slice_rows)
+            sync_id, diff = apply(store, board, _snapshot(400, version), now)
+            diffs[board] = diff.counts()
+            written[board] = events(store, sync_id)
+        return diffs
+
+    written = {}
+    for version, now in ((1, T1), (2, T2)):
+        diffs = apply_both(version, now)
+        assert diffs["threaded"] == diffs["inline"]
+        assert written["threaded"] == written["inline"]
+    assert diffs["inline"] == {"new": 40, "changed": 120, "unchanged": 240, "reactivated": 0, "expired": 40,
+                               "already_expired": 0}
+
+    def comparable(board: str) -> dict:
+        return {external_id: {k: v for k, v in row.items() if k not in ("id", "board")}
+                for external_id, row in job_rows(store, board).items()}
+
+    assert comparable("threaded") == comparable("inline")
+    assert len(comparable("inline")) == 440
+
+
+def test_a_failed_write_stops_the_preparing_thread_and_writes_nothing(store_url, monkeypatch):
+    import threading
+
+    from jobsync_pipeline.store import apply as apply_module
+    from jobsync_pipeline.store.bulk import EncodedInsert
+    monkeypatch.setattr(apply_module, "INLINE_ROWS", 0)
+    monkeypatch.setattr(apply_module, "SLICE_ROWS", 50)
+    store = Store(store_url)
+    apply(store, "acme", _snapshot(400, 1), T1)
+    before = job_rows(store)
+    sent, send = [], EncodedInsert.send
+
+    def send_then_fail(self, conn):
+        sent.append(1)
+        if len(sent) == 3:
+            raise sa.exc.OperationalError("COPY", {}, Exception("the server went away"))
+        return send(self, conn)
+
+    monkeypatch.setattr(EncodedInsert, "send", send_then_fail)
+    with pytest.raises(sa.exc.OperationalError, match="went away"):
+        apply(store, "acme", _snapshot(400, 2), T2)
+    assert job_rows(store) == before
+    assert not [t for t in threading.enumerate() if t.name == "jobsync-read-ahead"]

@@ -6,6 +6,7 @@ import itertools
 import re
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -126,33 +127,53 @@ def driver_batches(conn: sa.Connection, query: sa.Select, size: int):
 def bulk_insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, **constants) -> None:
     """Insert a frame's rows (plus constant columns) into `table` set-based: COPY on PostgreSQL
     (psycopg2), one executemany of plain tuples on SQLite, SQLAlchemy's executemany elsewhere."""
+    encode_insert(conn.dialect, table, frame, **constants).send(conn)
+
+
+@dataclass(frozen=True)
+class EncodedInsert:
+    """`bulk_insert`'s rows, encoded for the driver (`encode_insert`) and not yet sent: the encoding
+    needs no connection, so it can be done on another thread while the connection sends earlier rows."""
+
+    statement: str | sa.Insert
+    rows: Any  # COPY's columns of text (PostgreSQL), tuples (SQLite), or records (elsewhere)
+    copy: bool = False
+
+    def send(self, conn: sa.Connection) -> None:
+        if self.copy:
+            with conn.connection.cursor() as cursor:
+                cursor.copy_expert(self.statement, _LineReader(map("\t".join, zip(*self.rows))), size=_COPY_BLOCK)
+        elif isinstance(self.statement, str):
+            conn.exec_driver_sql(self.statement, self.rows)
+        else:
+            conn.execute(self.statement, self.rows)
+
+
+def encode_insert(dialect: sa.Dialect, table: sa.Table, frame: pd.DataFrame, **constants) -> EncodedInsert:
+    """`bulk_insert`'s rows for `dialect`'s driver, to be sent by `EncodedInsert.send`."""
     names = [*frame.columns, *constants]
-    driver = (conn.dialect.name, conn.dialect.driver)
-    if driver == ("postgresql", "psycopg2"):
+    preparer = dialect.identifier_preparer
+    if (dialect.name, dialect.driver) == ("postgresql", "psycopg2"):
         columns = [_copy_column(values) for values in _frame_columns(frame)]
         columns += [itertools.repeat(_copy_value(value), len(frame)) for value in constants.values()]
-        preparer = conn.dialect.identifier_preparer
         statement = (f"COPY {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
                      "FROM STDIN")
-        with conn.connection.cursor() as cursor:
-            cursor.copy_expert(statement, _LineReader(map("\t".join, zip(*columns))), size=_COPY_BLOCK)
-    elif conn.dialect.name == "sqlite":
+        return EncodedInsert(statement, columns, copy=True)
+    if dialect.name == "sqlite":
         columns = []
         for name, values in zip(frame.columns, _frame_columns(frame)):
-            process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+            process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             # only for types SQLite stores in a form of SQLAlchemy's (datetimes); not for text and numbers
             if process is not None and not isinstance(table.c[name].type, (sa.String, sa.Integer, sa.Float)):
                 values = [None if value is None else process(value) for value in values]
             columns.append(values)
         for name, value in constants.items():
-            process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+            process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             columns.append(itertools.repeat(process(value) if process else value, len(frame)))
-        preparer = conn.dialect.identifier_preparer
-        conn.exec_driver_sql(
+        return EncodedInsert(
             f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
             f"VALUES ({', '.join('?' for _ in names)})", list(zip(*columns)))
-    else:
-        conn.execute(table.insert(), _records(frame, **constants))
+    return EncodedInsert(table.insert(), _records(frame, **constants))
 
 
 def _frame_columns(frame: pd.DataFrame) -> list[list]:
