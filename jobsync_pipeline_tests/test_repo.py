@@ -554,9 +554,12 @@ def test_apply_twice_is_a_no_op_and_active_jobs_are_the_snapshot(sqlite_url, sna
         assert {i: current[i]["title"] for i in snapshot} == snapshot
 
 
-def test_the_stored_state_reads_back_every_id_exactly(store_url):
-    # PostgreSQL reads a board's state through COPY as CSV: ids that CSV quotes or a reader would
-    # take for numbers or missing values must come back as the same text
+@pytest.mark.parametrize("small_read", [2_000, 0], ids=["driver-rows", "copy"])
+def test_the_stored_state_reads_back_every_id_exactly(store_url, small_read, monkeypatch):
+    # PostgreSQL reads a large board's state through COPY as CSV (a small one as the driver's rows): ids
+    # that CSV quotes or a reader would take for numbers or missing values must come back as the same text
+    from jobsync_pipeline.store import bulk
+    monkeypatch.setattr(bulk, "SMALL_READ", small_read)
     odd = ["007", "7", "NA", "null", "N/A", "1e5", "a,b", 'say "hi"', "line\nbreak", "tab\there", " padded ",
            "back\\slash", "\\N", "東京-1", "emoji-\U0001f600", "-9223372036854775808"]
     store = Store(store_url)
@@ -754,15 +757,15 @@ def test_jobs_written_without_digests_get_their_records_once(store_url):
 
 
 def test_postgresql_reads_a_boards_state_from_one_covering_index(postgres_url):
-    """Migration 0017: every column the apply reads of its board's jobs is in ix_jobs_board_state, so
-    PostgreSQL can answer the state and known-records reads from the index alone."""
+    """Migrations 0017 and 0018: every column the apply reads of its board's jobs (the id too) is in
+    ix_jobs_board_state, so PostgreSQL can answer the state and known-records reads from the index alone."""
     with engine_for(postgres_url).connect() as conn:
         definition = conn.scalar(sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_jobs_board_state'"))
         conn.execute(sa.text("SET enable_seqscan = off"))
         plan = "\n".join(conn.scalars(sa.text(
-            "EXPLAIN SELECT external_id, content_hash, coalesce(record_hash, 0), expired_at IS NULL, "
+            "EXPLAIN SELECT external_id, content_hash, coalesce(record_hash, 0), id, expired_at IS NULL, "
             "last_seen_at < now(), valid_through < now() FROM jobs WHERE source = 'a' AND board = 'b'")))
-    assert definition.endswith("(source, board) INCLUDE (external_id, content_hash, record_hash, expired_at, "
+    assert definition.endswith("(source, board) INCLUDE (id, external_id, content_hash, record_hash, expired_at, "
                                "last_seen_at, valid_through)")
     assert "Index Only Scan using ix_jobs_board_state" in plan
 
@@ -777,8 +780,13 @@ def _snapshot(n: int, version: int) -> list[Posting]:
                     description=f"Role {i}: build\tthings\\daily\n" * 3) for i in [*kept, *added]]
 
 
-def test_a_snapshot_prepared_on_another_thread_writes_what_one_prepared_inline_does(store_url, monkeypatch):
+@pytest.mark.parametrize("small_diff_keys", [500, 10], ids=["bound-keys", "key-table"])
+def test_a_snapshot_prepared_on_another_thread_writes_what_one_prepared_inline_does(store_url, monkeypatch,
+                                                                                     small_diff_keys):
+    """On PostgreSQL the threaded apply also reads the jobs' ids and takes the new ones from the sequence,
+    and writes a large diff's events by COPY instead of joining them back to the jobs."""
     from jobsync_pipeline.store import apply as apply_module
+    monkeypatch.setattr(apply_module, "SMALL_DIFF_KEYS", small_diff_keys)
     store = Store(store_url)
 
     def apply_both(version: int, now: datetime) -> dict:

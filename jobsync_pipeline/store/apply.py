@@ -135,7 +135,10 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
     # while they are built (it traversed the growing state and chunks again and again)
     with board_transaction(store.engine, source, jobs_board or board, lock_timeout) as conn, collection_paused():
         conn.info.pop("jobsync_temporary", None)  # a failed apply's were rolled back with it
-        previous, stale = _previous_state(conn, where_board, now - seen_refresh, now, expiry)
+        # a large or streamed snapshot on PostgreSQL: its jobs' ids are read with the state and its new
+        # jobs' taken from the sequence, so that its events are written by COPY, not joined back to jobs
+        ids_known = conn.dialect.name == "postgresql" and not _inline(chunks)
+        previous, stale = _previous_state(conn, where_board, now - seen_refresh, now, expiry, with_ids=ids_known)
         seen = np.zeros(len(previous), dtype=bool)
         result, staged, staged_rows = SnapshotDiff(), False, 0
         refresh: list[np.ndarray] = []
@@ -145,9 +148,13 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
                                          last_seen_at=now, updated_at=now))
         if conn.dialect.name == "postgresql" and not _inline(chunks):
             prepared = read_ahead(prepared)  # chunk k+1 parsed, diffed and encoded while chunk k is written
+        new_ids: list[np.ndarray] = []
         try:
             for chunk in prepared:
                 if chunk.new is not None:
+                    if ids_known:
+                        new_ids.append(_next_job_ids(conn, chunk.new_rows))
+                        chunk.new = chunk.new.with_first_column("id", new_ids[-1].tolist())
                     chunk.new.send(conn)
                 if chunk.staged is not None:
                     staged = staged or _create(conn, _stage)
@@ -169,6 +176,7 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
         verdict = guard(result) if guard else None
         if verdict is not None and not verdict.ok:
             raise ExpiryRefused(verdict)  # rolls the whole apply back: nothing of it is written
+        event_ids = _event_job_ids(previous, result, new_ids) if ids_known else None
         del previous, seen
         if staged:
             _analyze(conn, _stage, staged_rows)
@@ -178,7 +186,7 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
                          .values(**{name: _stage.c[name] for name in WRITTEN_COLUMNS if name != "external_id"},
                                  updated_at=now, last_seen_at=now, expired_at=None, expired_reason=None))
         refreshed = np.concatenate(refresh) if refresh else _NO_IDS
-        _record_diff(conn, result, reasons, refreshed, where_board, sync_id, now)
+        _record_diff(conn, result, reasons, refreshed, where_board, sync_id, now, event_ids)
         _fill_digests(conn, where_board, undigested)
         if expiry.complete and (stale or seen_refresh <= timedelta(0)):
             # a full pass over the board's jobs, skipped when the state read found none to refresh
@@ -253,6 +261,7 @@ class _PreparedChunk:
 
     part: SnapshotDiff  # its diff (a feed's: with the postings it listed past their expiry date)
     new: EncodedInsert | None  # its new jobs
+    new_rows: int
     staged: EncodedInsert | None  # its changed and reactivated jobs, for the staging table
     staged_rows: int
     undigested: pd.DataFrame | None  # `_check_digests`' rows whose jobs have no digest yet
@@ -282,7 +291,7 @@ def _prepared_chunks(chunks: Iterable[pd.DataFrame], previous: pd.DataFrame, see
         if not expiry.complete and len(part.unchanged):
             refresh = part.unchanged[previous["stale"].to_numpy()[previous.index.get_indexer(part.unchanged)]]
         del chunk, ids, positions  # not alive while the source produces the next chunk
-        yield _PreparedChunk(already + part, new, staged, staged_rows, undigested, refresh)
+        yield _PreparedChunk(already + part, new, len(part.new), staged, staged_rows, undigested, refresh)
 
 
 def _sliced(chunks: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -299,9 +308,11 @@ def _inline(chunks: Iterable[pd.DataFrame]) -> bool:
 
 
 def _record_diff(conn: sa.Connection, result: SnapshotDiff, reasons: dict[str, np.ndarray],
-                 refreshed: np.ndarray, where_board, sync_id: int, now: datetime) -> None:
+                 refreshed: np.ndarray, where_board, sync_id: int, now: datetime,
+                 event_ids: pd.DataFrame | None = None) -> None:
     """Expire the jobs that went, refresh the feed jobs seen again, and write one event per touched
-    job, set-based from one key table."""
+    job, set-based from one key table; with `event_ids` (the touched jobs' ids and event kinds, known
+    from the state and the new jobs' sequence) the events are inserted as they are."""
     kinds = ("new", "changed", "reactivated")
     touched = sum(len(getattr(result, kind)) for kind in kinds) + len(result.expired) + len(refreshed)
     if not touched:
@@ -329,6 +340,9 @@ def _record_diff(conn: sa.Connection, result: SnapshotDiff, reasons: dict[str, n
     if len(refreshed):
         conn.execute(jobs.update().where(*where_board, jobs.c.external_id.in_(
             sa.select(_diff_keys.c.external_id).where(_diff_keys.c.kind == "seen"))).values(last_seen_at=now))
+    if event_ids is not None:
+        bulk_insert(conn, job_events, event_ids, sync_id=sync_id, at=now)
+        return
     conn.execute(job_events.insert().from_select(
         ["job_id", "sync_id", "kind", "at"],
         sa.select(jobs.c.id, sa.literal(sync_id, sa.BigInteger), _diff_keys.c.kind,
@@ -358,6 +372,23 @@ def _record_small_diff(conn: sa.Connection, result: SnapshotDiff, reasons: dict[
                 sa.select(jobs.c.id, sa.literal(sync_id, sa.BigInteger), sa.literal(kind, sa.String),
                           sa.literal(now, jobs.c.updated_at.type))
                 .where(*where_board, jobs.c.external_id.in_(ids.tolist()))))
+
+
+def _next_job_ids(conn: sa.Connection, count: int) -> np.ndarray:
+    """`count` ids for new jobs, taken from the jobs' id sequence (PostgreSQL) as inserts take theirs."""
+    return np.fromiter(conn.scalars(sa.text("SELECT nextval(pg_get_serial_sequence('jobs', 'id')) "
+                                            "FROM generate_series(1, :count)"), {"count": count}),
+                       dtype=np.int64, count=count)
+
+
+def _event_job_ids(previous: pd.DataFrame, result: SnapshotDiff, new_ids: list[np.ndarray]) -> pd.DataFrame:
+    """The job id and event kind of every job the diff touches, from the state's ids and the new jobs'."""
+    state_ids = previous["id"].to_numpy()
+    parts = {"new": np.concatenate(new_ids) if new_ids else np.zeros(0, dtype=np.int64)}
+    for kind in ("changed", "reactivated", "expired"):
+        parts[kind] = state_ids[previous.index.get_indexer(getattr(result, kind))]
+    return pd.DataFrame({"job_id": np.concatenate(list(parts.values())),
+                         "kind": np.repeat(np.array(list(parts), dtype=object), [len(ids) for ids in parts.values()])})
 
 
 def _check_digests(previous: pd.DataFrame, chunk: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
@@ -507,20 +538,25 @@ def _analyze(conn: sa.Connection, table: sa.Table, rows: int) -> None:
 
 
 def _previous_state(conn: sa.Connection, where_board, stale_before: datetime, now: datetime,
-                    expiry: Expiry) -> tuple[pd.DataFrame, bool]:
+                    expiry: Expiry, *, with_ids: bool = False) -> tuple[pd.DataFrame, bool]:
     """The board's stored state for the diff engine, read into columns (no row objects kept),
     and whether any active job was last seen before `stale_before`. A feed's state also has, per job,
-    `stale`, `past_expiry` and `too_old` (the source's expiry date passed; not seen for max_age)."""
+    `stale`, `past_expiry` and `too_old` (the source's expiry date passed; not seen for max_age). With
+    `with_ids`, each job's `id` too."""
     active = jobs.c.expired_at.is_(None)
     flags = [sa.and_(active, jobs.c.last_seen_at < stale_before)]
     if not expiry.complete:
         flags += [sa.and_(active, jobs.c.valid_through.is_not(None), jobs.c.valid_through < now),
                   sa.and_(active, jobs.c.last_seen_at < now - expiry.max_age)]
-    query = sa.select(jobs.c.external_id, jobs.c.content_hash, sa.func.coalesce(jobs.c.record_hash, 0),
-                      active, *flags).where(*where_board)
-    ids, hashes, digests, active_flags, stale, *feed = read_columns(conn, query, 1 + len(flags), integers=2)
+    numbers = [jobs.c.content_hash, sa.func.coalesce(jobs.c.record_hash, 0), *([jobs.c.id] if with_ids else [])]
+    query = sa.select(jobs.c.external_id, *numbers, active, *flags).where(*where_board)
+    ids, hashes, digests, *rest = read_columns(conn, query, 1 + len(flags), integers=len(numbers))
+    job_ids = rest.pop(0) if with_ids else None
+    active_flags, stale, *feed = rest
     state = state_frame(ids, hashes, active_flags)
     state["record_hash"] = digests  # 0: none
+    if with_ids:
+        state["id"] = job_ids
     if not expiry.complete:
         state["stale"], state["past_expiry"], state["too_old"] = stale, feed[0], feed[1]
     return state, bool(stale.any())

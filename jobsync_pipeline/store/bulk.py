@@ -16,12 +16,21 @@ import sqlalchemy as sa
 
 # Elsewhere than PostgreSQL (which COPYs it), a board's stored state is fetched this many rows at a time.
 STATE_BATCH = 50_000
+# On PostgreSQL, a board's state of at most this many rows is read as the driver's rows, not by COPY.
+SMALL_READ = 2_000
 
 
 def read_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: int = 1) -> list:
     """A board-wide query's columns (ids, `integers` 64-bit integers never NULL, then `flags` booleans), read
-    the fastest way the connection has: COPY on PostgreSQL (psycopg2), one text per column on SQLite."""
+    the fastest way the connection has: COPY on PostgreSQL (psycopg2), one text per column on SQLite.
+
+    On PostgreSQL a board of at most `SMALL_READ` rows (most boards) is read as the driver's rows, by the
+    query limited to one row more: COPY's file and CSV reader cost a millisecond whatever the size, three
+    times a small board's read. A larger board is then read again, whole, by COPY."""
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
+        small = fetched_columns(conn, query.limit(SMALL_READ + 1), flags, integers)
+        if len(small[0]) <= SMALL_READ:
+            return small
         return copied_columns(conn, query, flags, integers)
     return fetched_columns(conn, query, flags, integers)
 
@@ -135,30 +144,41 @@ class EncodedInsert:
     """`bulk_insert`'s rows, encoded for the driver (`encode_insert`) and not yet sent: the encoding
     needs no connection, so it can be done on another thread while the connection sends earlier rows."""
 
-    statement: str | sa.Insert
-    rows: Any  # COPY's columns of text (PostgreSQL), tuples (SQLite), or records (elsewhere)
+    target: str  # the table, quoted
+    names: list[str]
+    rows: Any  # COPY's columns of text (PostgreSQL), tuples (SQLite), or records (elsewhere: `insert`)
     copy: bool = False
+    insert: sa.Insert | None = None
+
+    def with_first_column(self, name: str, values: list) -> "EncodedInsert":
+        """The same rows with a column more, first (COPY only): values known only when sending, such as
+        ids taken from a sequence."""
+        assert self.copy, "only COPY's columns can take a column"
+        return EncodedInsert(self.target, [name, *self.names], [[_copy_value(v) for v in values], *self.rows],
+                             copy=True)
 
     def send(self, conn: sa.Connection) -> None:
+        preparer = conn.dialect.identifier_preparer
+        columns = ", ".join(preparer.quote(name) for name in self.names)
         if self.copy:
             with conn.connection.cursor() as cursor:
-                cursor.copy_expert(self.statement, _LineReader(map("\t".join, zip(*self.rows))), size=_COPY_BLOCK)
-        elif isinstance(self.statement, str):
-            conn.exec_driver_sql(self.statement, self.rows)
+                cursor.copy_expert(f"COPY {self.target} ({columns}) FROM STDIN",
+                                   _LineReader(map("\t".join, zip(*self.rows))), size=_COPY_BLOCK)
+        elif self.insert is None:
+            conn.exec_driver_sql(f"INSERT INTO {self.target} ({columns}) "
+                                 f"VALUES ({', '.join('?' for _ in self.names)})", self.rows)
         else:
-            conn.execute(self.statement, self.rows)
+            conn.execute(self.insert, self.rows)
 
 
 def encode_insert(dialect: sa.Dialect, table: sa.Table, frame: pd.DataFrame, **constants) -> EncodedInsert:
     """`bulk_insert`'s rows for `dialect`'s driver, to be sent by `EncodedInsert.send`."""
     names = [*frame.columns, *constants]
-    preparer = dialect.identifier_preparer
+    target = dialect.identifier_preparer.format_table(table)
     if (dialect.name, dialect.driver) == ("postgresql", "psycopg2"):
         columns = [_copy_column(values) for values in _frame_columns(frame)]
         columns += [itertools.repeat(_copy_value(value), len(frame)) for value in constants.values()]
-        statement = (f"COPY {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
-                     "FROM STDIN")
-        return EncodedInsert(statement, columns, copy=True)
+        return EncodedInsert(target, names, columns, copy=True)
     if dialect.name == "sqlite":
         columns = []
         for name, values in zip(frame.columns, _frame_columns(frame)):
@@ -170,10 +190,8 @@ def encode_insert(dialect: sa.Dialect, table: sa.Table, frame: pd.DataFrame, **c
         for name, value in constants.items():
             process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             columns.append(itertools.repeat(process(value) if process else value, len(frame)))
-        return EncodedInsert(
-            f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
-            f"VALUES ({', '.join('?' for _ in names)})", list(zip(*columns)))
-    return EncodedInsert(table.insert(), _records(frame, **constants))
+        return EncodedInsert(target, names, list(zip(*columns)))
+    return EncodedInsert(target, names, _records(frame, **constants), insert=table.insert())
 
 
 def _frame_columns(frame: pd.DataFrame) -> list[list]:

@@ -80,8 +80,8 @@ jobs = sa.Table(
     sa.Index("ix_jobs_company_key", "company_key"),
     # ix_jobs_open_newest (migration 0011): open jobs by posted_date DESC NULLS LAST, id DESC, the order
     # a search reads them in; written in SQL there, as each database spells NULLS LAST differently
-    # ix_jobs_board_state (migration 0017, PostgreSQL only): (source, board) INCLUDE the columns an apply
-    # reads of each job of its board, for an index-only scan
+    # ix_jobs_board_state (migrations 0017 and 0018, PostgreSQL only): (source, board) INCLUDE the columns
+    # an apply reads of each job of its board (its id too), for an index-only scan
 )
 
 syncs = sa.Table(
