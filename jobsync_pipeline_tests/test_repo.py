@@ -521,6 +521,17 @@ def test_record_sync_writes_one_finished_row(store_url):
     assert store.syncs_for_run("run-9")[0].counts["bad"] == 2
 
 
+def test_a_syncs_duration_is_from_its_start_to_its_end(store_url):
+    """Computed by the database in the UPDATE that ends the sync, from the row's own started_at."""
+    store = Store(store_url)
+    started = datetime.now(timezone.utc) - timedelta(seconds=90, milliseconds=250)
+    sync_id = store.start_sync(SOURCE, "acme", run_id=None, started_at=started)
+    store.finish_sync(sync_id, "success", counts={"found": 1})
+    row = sync_row(store, sync_id)
+    assert row["duration_seconds"] == pytest.approx((as_utc(row["finished_at"]) - started).total_seconds(), abs=0.01)
+    assert 90.2 <= row["duration_seconds"] < 100
+
+
 def test_non_utc_now_is_stored_as_the_same_instant(store_url):
     """SQLite's DateTime drops the offset: the store converts to UTC on the way in."""
     store = Store(store_url)

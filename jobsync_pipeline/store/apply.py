@@ -248,8 +248,8 @@ def _advisory_lock(conn: sa.Connection, key: str, source: str, board: str, lock_
 # On PostgreSQL, a snapshot given as frames of at most this many rows in all is prepared and written on
 # one thread (most boards); a larger one, or one streamed, is prepared on a thread of its own, a chunk
 # ahead, while psycopg2 sends COPY blocks without holding the GIL. Not on SQLite: sqlite3 takes the GIL
-# back for every row of an executemany, and waiting for it each time made the apply slower (1M: 20.4 s
-# inline, 22.6 s read ahead).
+# back for every row of an executemany, so the two threads take turns (1M: 22.6 s read ahead, 21.1-22.5 s
+# inline).
 INLINE_ROWS = 5_000
 # A larger frame is prepared and written in slices of this many rows, so that its slices overlap too.
 SLICE_ROWS = 25_000

@@ -268,11 +268,10 @@ class Store:
             with self.engine.begin() as own:
                 return self.finish_sync(sync_id, status, counts=counts, error=error, snapshot_at=snapshot_at,
                                         expiry_guard=expiry_guard, raw_snapshot_id=raw_snapshot_id, conn=own)
-        started = as_utc(conn.scalar(sa.select(syncs.c.started_at).where(syncs.c.id == sync_id)))
         finished = utcnow()
         conn.execute(syncs.update().where(syncs.c.id == sync_id).values(
             status=status, error=error, finished_at=finished, snapshot_at=to_utc(snapshot_at), expiry_guard=expiry_guard,
-            duration_seconds=(finished - started).total_seconds(),
+            duration_seconds=_seconds_since_start(conn.dialect.name, finished),
             **({"raw_snapshot_id": raw_snapshot_id} if raw_snapshot_id is not None else {}),
             **{c: v for c, v in (counts or {}).items() if c in SYNC_COUNTS}))
         if status != SyncStatus.SUCCESS:
@@ -368,4 +367,14 @@ def _sync_result(row) -> SyncResult:
                       counts={c: getattr(row, c) for c in SYNC_COUNTS}, error=row.error, expiry_guard=row.expiry_guard,
                       started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
                       duration_seconds=row.duration_seconds, id=row.id, run_id=row.run_id)
+
+
+def _seconds_since_start(dialect: str, finished: datetime) -> sa.ColumnElement:
+    """A sync's duration from its row's `started_at` to `finished`, computed in the UPDATE that ends it
+    (reading `started_at` first cost a statement a board)."""
+    if dialect == "postgresql":
+        return sa.func.extract("epoch", sa.literal(finished, syncs.c.started_at.type) - syncs.c.started_at)
+    # SQLite keeps the instants as UTC text; julianday reads it to a fraction of a millisecond
+    return (sa.func.julianday(sa.literal(finished, syncs.c.started_at.type))
+            - sa.func.julianday(syncs.c.started_at)) * 86400.0
 
