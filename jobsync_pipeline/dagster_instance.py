@@ -1,5 +1,4 @@
-"""The Dagster instance: Dagster's own, with the embedded SQLite event log writing a batch of asset
-events in one transaction per database file.
+"""The Dagster instance: Dagster's own, its event log made cheaper per board.
 
 A step over a run's boards logs one materialization per board, in batches (DAGSTER_EVENT_BATCH_SIZE,
 `defs/__init__.py`). Dagster's PostgreSQL event log writes a batch at once; its SQLite one writes each
@@ -7,13 +6,15 @@ event on its own: it opens the run's database file and the index's, inserts and 
 7 ms an event on this machine, so three materializations a board cost 20 ms a board whatever the step
 does. `BatchingSqliteEventLogStorage` writes a batch of materializations (or observations) of one run
 as Dagster's PostgreSQL storage does: the events in the run's file in one transaction, then in the
-index in one transaction, with their tags and each asset's latest event. Everything else, and every
-read, is Dagster's own SQLite storage, on the same files: an instance can switch between the two.
+index in one transaction, with their tags and each asset's latest event. And both event logs store a
+run's planned per-board check (one row per board) with the planned event serialized once, not once
+per row (`PlannedChecksSerializedOnce`). Everything else, and every read, is Dagster's own storage, on
+the same files or database: an instance can switch between the two.
 
-`dagster.yaml` selects `JobsyncInstance` (`instance_class`), which swaps the event log Dagster built
-from the instance's configuration for this one on the same folder, wherever that folder is
-(DAGSTER_HOME, or the temporary one `dagster dev` makes without it). A PostgreSQL instance
-(deploy/dagster.yaml) already writes batches and is left as it is.
+Both `dagster.yaml` (embedded) and `deploy/dagster.yaml` (production) select `JobsyncInstance`
+(`instance_class`), which swaps the event log Dagster built from the instance's configuration for one
+of these on the same folder or database, wherever that is (DAGSTER_HOME, or the temporary folder
+`dagster dev` makes without it: a `storage:` class would need the folder in its configuration).
 """
 from __future__ import annotations
 
@@ -24,10 +25,10 @@ from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log import EventLogStorage, SqliteEventLogStorage
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 from dagster._serdes import serialize_value
 from dagster_postgres import PostgresEventLogStorage
-from dagster._core.storage.event_log import EventLogStorage, SqliteEventLogStorage
 
 # What Dagster's PostgreSQL storage writes as one batch too; any other batch is written event by event.
 _BATCHED = (frozenset({DagsterEventType.ASSET_MATERIALIZATION}), frozenset({DagsterEventType.ASSET_OBSERVATION}))
