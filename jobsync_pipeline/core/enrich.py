@@ -23,6 +23,7 @@ DERIVED_COLUMNS = ("description_html", "salary_annual_min", "salary_annual_max",
                    "salary_period_basis", "workplace", "workplace_regions", "workplace_evidence", "category",
                    "company_key", "dedupe_key")
 
+
 def derive(rows: pd.DataFrame) -> pd.DataFrame:
     """The derived columns (`DERIVED_COLUMNS`) of posting rows (`core.models.POSTING_COLUMNS`)."""
     return pd.DataFrame(derived_columns(rows), index=rows.index, dtype=object)  # one block: cheap for a small board too

@@ -135,10 +135,11 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
     # while they are built (it traversed the growing state and chunks again and again)
     with board_transaction(store.engine, source, jobs_board or board, lock_timeout) as conn, collection_paused():
         conn.info.pop("jobsync_temporary", None)  # a failed apply's were rolled back with it
-        # a large or streamed snapshot on PostgreSQL: its jobs' ids are read with the state and its new
-        # jobs' taken from the sequence, so that its events are written by COPY, not joined back to jobs
-        ids_known = conn.dialect.name == "postgresql" and not _inline(chunks)
-        previous, stale = _previous_state(conn, where_board, now - seen_refresh, now, expiry, with_ids=ids_known)
+        # a large or streamed snapshot on PostgreSQL is prepared a chunk ahead on another thread, and its
+        # jobs' ids are read with the state and its new jobs' taken from the sequence, so that its events
+        # are written by COPY, not joined back to the jobs
+        large = conn.dialect.name == "postgresql" and not _inline(chunks)
+        previous, stale = _previous_state(conn, where_board, now - seen_refresh, now, expiry, with_ids=large)
         seen = np.zeros(len(previous), dtype=bool)
         result, staged, staged_rows = SnapshotDiff(), False, 0
         refresh: list[np.ndarray] = []
@@ -146,16 +147,17 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
         prepared = _prepared_chunks(chunks, previous, seen, expiry, now, conn.dialect,
                                     dict(source=source, board=jobs_board or board, first_seen_at=now,
                                          last_seen_at=now, updated_at=now))
-        if conn.dialect.name == "postgresql" and not _inline(chunks):
+        if large:
             prepared = read_ahead(prepared)  # chunk k+1 parsed, diffed and encoded while chunk k is written
         new_ids: list[np.ndarray] = []
         try:
             for chunk in prepared:
                 if chunk.new is not None:
-                    if ids_known:
+                    new = chunk.new
+                    if large:
                         new_ids.append(_next_job_ids(conn, chunk.new_rows))
-                        chunk.new = chunk.new.with_first_column("id", new_ids[-1].tolist())
-                    chunk.new.send(conn)
+                        new = new.with_first_column("id", new_ids[-1].tolist())
+                    new.send(conn)
                 if chunk.staged is not None:
                     staged = staged or _create(conn, _stage)
                     chunk.staged.send(conn)
@@ -176,7 +178,7 @@ def apply_snapshot(store: "Store", source: str, board: str, chunks: Iterable[pd.
         verdict = guard(result) if guard else None
         if verdict is not None and not verdict.ok:
             raise ExpiryRefused(verdict)  # rolls the whole apply back: nothing of it is written
-        event_ids = _event_job_ids(previous, result, new_ids) if ids_known else None
+        event_ids = _event_job_ids(previous, result, new_ids) if large else None
         del previous, seen
         if staged:
             _analyze(conn, _stage, staged_rows)
@@ -255,7 +257,7 @@ INLINE_ROWS = 5_000
 SLICE_ROWS = 25_000
 
 
-@dataclass
+@dataclass(frozen=True)
 class _PreparedChunk:
     """A chunk of a snapshot diffed against the board's state, its rows to write encoded."""
 
@@ -321,7 +323,8 @@ def _record_diff(conn: sa.Connection, result: SnapshotDiff, reasons: dict[str, n
         _record_small_diff(conn, result, reasons, refreshed, where_board, sync_id, now)
         return
     _create(conn, _diff_keys)
-    parts = [(getattr(result, kind), kind, None) for kind in kinds]
+    # with the events' job ids known, the table holds only the keys the updates below need
+    parts = [] if event_ids is not None else [(getattr(result, kind), kind, None) for kind in kinds]
     parts += [(ids, "expired", reason) for reason, ids in reasons.items()]
     parts.append((refreshed, "seen", None))
     keys = pd.DataFrame({
