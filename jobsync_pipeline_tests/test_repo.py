@@ -849,3 +849,76 @@ def test_a_failed_write_stops_the_preparing_thread_and_writes_nothing(store_url,
         apply(store, "acme", _snapshot(400, 2), T2)
     assert job_rows(store) == before
     assert not [t for t in threading.enumerate() if t.name == "jobsync-read-ahead"]
+
+
+# --- SQLite: new jobs staged and inserted by one statement, changed ones written without their indexes -
+
+def _integrity(store: Store) -> None:
+    """SQLite: every index matches the jobs table, and the full-text index matches the jobs it indexes."""
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        conn.exec_driver_sql("INSERT INTO jobs_fts(jobs_fts) VALUES ('integrity-check')")
+
+
+@pytest.mark.parametrize("stage_new_from", [10**9, 1], ids=["inserted", "staged"])
+def test_new_jobs_staged_on_sqlite_write_what_inserted_ones_do(sqlite_url, monkeypatch, stage_new_from):
+    """A chunk's new jobs go to a temporary table and into jobs by one statement (FTS5 writes its index
+    once, not a segment per job): the same rows, events and full-text index as inserted row by row."""
+    from jobsync_pipeline.store import apply as apply_module
+    monkeypatch.setattr(apply_module, "STAGE_NEW_FROM", stage_new_from)
+    monkeypatch.setattr(apply_module, "SLICE_ROWS", 70)  # several chunks, each staging its new jobs
+    store = Store(sqlite_url)
+    sync_1, diff_1 = apply(store, "acme", _snapshot(400, 1), T1)
+    sync_2, diff_2 = apply(store, "acme", _snapshot(400, 2), T2)
+    assert diff_1.counts()["new"] == 400 and diff_2.counts()["new"] == 40
+    assert events(store, sync_1) == sorted((f"job-{i}", "new") for i in range(400))
+    assert [e for e in events(store, sync_2) if e[1] == "new"] == sorted((f"job-{i}", "new") for i in range(400, 440))
+    written = job_rows(store, "acme")
+    assert len(written) == 440 and written["job-439"]["first_seen_at"] == T2
+    assert written["job-439"]["description_html"] and written["job-439"]["dedupe_key"]
+    # in the snapshot's order: the ids follow the snapshot's
+    assert sorted(written, key=lambda i: written[i]["id"])[:3] == ["job-0", "job-1", "job-2"]
+    _integrity(store)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM jobs_fts WHERE jobs_fts MATCH 'daily'").scalar() == 440
+        assert conn.exec_driver_sql("SELECT count(*) FROM jobs_fts WHERE jobs_fts MATCH 'title:439'").scalar() == 1
+
+
+def test_a_changed_or_reactivated_job_is_written_whole_and_stays_in_its_indexes(store_url):
+    """On SQLite the changed jobs' indexed columns are written only where they differ: a job whose title,
+    place or date changed, and a reactivated one, are in the indexes as a new job with the same posting
+    is; one whose description alone changed keeps its entries."""
+    store = Store(store_url)
+    first = [posting("a"), posting("b"), posting("c", posted_date="2026-01-05"), posting("d"), posting("e")]
+    apply(store, "acme", first, T1)
+    apply(store, "acme", [p for p in first if p.external_id != "d"], T2)  # d expires
+
+    def last(board: str) -> list[Posting]:
+        return [posting("a", board, title="Principal Job a"), posting("b", board, description="A new description"),
+                posting("c", board, posted_date="2026-02-01", location="Lisbon, Portugal"), posting("d", board),
+                posting("e", board)]
+
+    _, diff = apply(store, "acme", last("acme"), T3)
+    assert diff.counts()["changed"] == 3 and diff.counts()["reactivated"] == 1
+    apply(store, "fresh", last("fresh"), T3)
+
+    def comparable(board: str) -> dict:
+        return {i: {k: v for k, v in row.items() if k not in ("id", "board", "first_seen_at")}
+                for i, row in job_rows(store, board).items() if i != "e"}  # e: unchanged, not written
+
+    assert comparable("acme") == comparable("fresh")
+    key_a = job_rows(store, "acme")["a"]["dedupe_key"]
+    assert key_a != job_rows(store, "acme")["b"]["dedupe_key"]
+    with store.engine.connect() as conn:
+        # read through the partial index the search's order uses (SQLite: forced; PostgreSQL: its order)
+        order = list(conn.exec_driver_sql(
+            "SELECT external_id FROM jobs INDEXED BY ix_jobs_open_newest WHERE board = 'acme' AND expired_at IS NULL "
+            "ORDER BY posted_date DESC, id DESC" if conn.dialect.name == "sqlite" else
+            "SELECT external_id FROM jobs WHERE board = 'acme' AND expired_at IS NULL "
+            "ORDER BY posted_date DESC NULLS LAST, id DESC").scalars())
+        same_key = conn.scalar(sa.select(sa.func.count()).select_from(jobs).where(
+            jobs.c.dedupe_key == key_a))
+    assert order[0] == "c" and set(order) == {"a", "b", "c", "d", "e"}
+    assert same_key == 2  # a's new key, found through its index: on acme and on fresh
+    if store.engine.dialect.name == "sqlite":
+        _integrity(store)
