@@ -19,7 +19,7 @@ from jobsync_pipeline.sources.company_files import SOURCE, CompanyFilesConnector
 from jobsync_pipeline.store import engine
 from jobsync_pipeline.store.engine import SchemaOutOfDate, engine_for, masked
 from jobsync_pipeline.store.repo import Store, as_utc
-from jobsync_pipeline.store.tables import bad_records, boards, job_events, jobs, raw_snapshots, syncs
+from jobsync_pipeline.store.tables import boards, job_events, jobs, raw_snapshots, syncs
 from jobsync_pipeline_tests.conftest import FIXTURES, SAMPLE_BUCKET
 
 T1 = datetime(2026, 11, 18, 7, 0, tzinfo=timezone.utc)

@@ -349,7 +349,8 @@ def _update_staged(conn: sa.Connection, where_board, now: datetime) -> None:
     indexed = (*_INDEXED, "expired_at", "expired_reason")
     conn.execute(jobs.update().where(*staged).values({k: v for k, v in values.items() if k not in indexed}))
     differs = [jobs.c[name].is_distinct_from(_stage.c[name]) for name in _INDEXED]
-    conn.execute(jobs.update().where(*staged, sa.or_(jobs.c.expired_at.is_not(None), *differs))
+    conn.execute(jobs.update().where(*staged, sa.or_(jobs.c.expired_at.is_not(None), jobs.c.expired_reason.is_not(None),
+                                                     *differs))
                  .values({k: v for k, v in values.items() if k in indexed}))
 
 
