@@ -36,6 +36,8 @@ class WalCheckpointer:
 
     def __init__(self, database: str, *, min_interval: float = MIN_INTERVAL_SECONDS):
         self.database = database
+        # mode=rw: a file deleted meanwhile (a scratch store) is not made again, empty
+        self._uri = f"{Path(database).resolve().as_uri()}?mode=rw"
         self.min_interval = min_interval
         self.checkpoints = 0  # completed, for tests and benchmarks
         self._condition = threading.Condition()
@@ -75,8 +77,7 @@ class WalCheckpointer:
     def checkpoint(self) -> None:
         """One PASSIVE checkpoint of the file, on a connection of its own."""
         try:
-            # mode=rw: a file deleted meanwhile (a scratch store) is not made again, empty
-            connection = sqlite3.connect(f"{Path(self.database).resolve().as_uri()}?mode=rw", uri=True, timeout=5)
+            connection = sqlite3.connect(self._uri, uri=True, timeout=5)
             try:
                 busy, _, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             finally:
