@@ -23,9 +23,6 @@ phase in a fresh subprocess so that peak memory (the child's ru_maxrss) never le
   and stream the chunks into `Store.apply_snapshot` (one transaction); the counts must be exactly the
   expected ones; the fastest apply counts, all are printed (this machine is shared: timeit's best-of-N
   for both sides);
-* SQLite: after each apply, the seconds the store's checkpointer thread then takes to copy the WAL the
-  apply wrote into the database file (`store.checkpoint`; SQLite's own autocheckpoint did it inside the
-  apply's COMMIT), reported apart and as the ratio of both together;
 * unchanged: apply B again; the diff must write nothing, the job rows written are counted in the
   database (their timestamps, and on PostgreSQL their xmin), and on PostgreSQL the WAL written is
   reported twice: `pg_current_wal_lsn()` after minus before, which is cluster-wide (the server's other
@@ -284,7 +281,7 @@ def phase_apply(params: dict) -> dict:
     """Apply one snapshot file to the store and check its counts against the expected ones."""
     import sqlalchemy as sa
 
-    from jobsync_pipeline.store.engine import engine_for, upgrade, wal_checkpointer
+    from jobsync_pipeline.store.engine import engine_for, upgrade
     from jobsync_pipeline.store.repo import Store
     from jobsync_pipeline.store.tables import job_events, jobs
 
@@ -300,17 +297,10 @@ def phase_apply(params: dict) -> dict:
     wal_before = _wal_position(url) if params.get("count_rows") else None
     wall_before = datetime.now(timezone.utc) - timedelta(seconds=1)
     result, seconds, produced = _apply(params, store, sync_id)
-    # SQLite: the WAL the apply wrote is copied into the file by the store's checkpointer thread after the
-    # commit (store.checkpoint), as PostgreSQL's checkpointer does; reported apart, and waited for here
-    checkpointer = wal_checkpointer(url)
-    began = time.perf_counter()
-    if checkpointer is not None:
-        checkpointer.wait()
     counts = {kind: result.counts()[kind] for kind in expect}  # a company file has no already_expired
     assert counts == expect, f"counts {counts} != expected {expect}"
     out = {"seconds": seconds, "normalize_seconds": produced["seconds"], "rows": produced["rows"],
-           "counts": counts, "writes": result.writes,
-           "checkpoint_seconds": time.perf_counter() - began if checkpointer is not None else None}
+           "counts": counts, "writes": result.writes}
     if params.get("count_rows"):
         out["wal_cluster_bytes"], out["wal_bytes"] = _wal_written(wal_before, sync_id)
     if params.get("count_rows"):
@@ -456,8 +446,7 @@ def bench(size: int, store, seed: int, chunk_lines: int, repeat: int = 1) -> dic
 
 def report(rows: list[dict]) -> None:
     header = ("store", "size", "floor s", "plain floor s", "apply s: best (all)", "apply / floor",
-              "apply / plain", "checkpoint after s", "with it / plain", "(normalize s", "store s)", "peak MB floor",
-              "peak MB apply", "peak MB unchanged",
+              "apply / plain", "(normalize s", "store s)", "peak MB floor", "peak MB apply", "peak MB unchanged",
               "unchanged s", "unchanged job rows written", "unchanged WAL bytes", "(cluster-wide)")
     table = [header]
     for r in rows:
@@ -465,9 +454,6 @@ def report(rows: list[dict]) -> None:
         table.append((r["store"], f"{r['size']:,}", f"{floor['seconds']:.2f}", f"{plain['seconds']:.2f}",
                       f"{apply['seconds']:.2f} ({', '.join(f'{t:.2f}' for t in apply['all_seconds'])})",
                       f"{apply['seconds'] / floor['seconds']:.2f}x", f"{apply['seconds'] / plain['seconds']:.2f}x",
-                      "n/a" if apply["checkpoint_seconds"] is None else f"{apply['checkpoint_seconds']:.2f}",
-                      "n/a" if apply["checkpoint_seconds"] is None else
-                      f"{(apply['seconds'] + apply['checkpoint_seconds']) / plain['seconds']:.2f}x",
                       f"{apply['normalize_seconds']:.2f}", f"{apply['seconds'] - apply['normalize_seconds']:.2f}",
                       f"{floor['peak_mb']:.0f}", f"{apply['peak_mb']:.0f}", f"{same['peak_mb']:.0f}",
                       f"{same['seconds']:.2f}", str(same["rows_written"]),
@@ -504,9 +490,7 @@ def report(rows: list[dict]) -> None:
           "over each line's values joined (the limit for a Python reader); both the fastest of one run before the "
           "first apply and one after each. apply s: reading B, decoding and normalizing it with JobNormalizer and "
           "Store.apply_snapshot (one transaction), the fastest (all in brackets), split into normalize s (reading, "
-          "decoding, normalizing) and store s (the rest); counts asserted exact. checkpoint after s (SQLite): the "
-          "store's checkpointer thread copying the WAL the apply wrote into the database file after its commit "
-          "(PostgreSQL's checkpointer does the same in the server, unmeasured); with it: the apply and it, in turn. unchanged: B applied again; job "
+          "decoding, normalizing) and store s (the rest); counts asserted exact. unchanged: B applied again; job "
           "rows written counted in the database; WAL bytes: records of its transaction or on the store's relations "
           "(pg_walinspect), beside the cluster-wide pg_current_wal_lsn() difference, which counts the server's other "
           "clients too. Not shown, the untimed load of A: "

@@ -12,8 +12,6 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from jobsync_pipeline.store.checkpoint import WalCheckpointer
-
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Our own version table: the store may share a database with Dagster's instance, which has alembic_version.
 VERSION_TABLE = "jobsync_alembic_version"
@@ -21,7 +19,6 @@ UPGRADE_COMMAND = "jobsync db upgrade"
 
 _engines: dict[str, sa.Engine] = {}
 _current: set[str] = set()  # URLs whose schema was found (or made) current in this process
-_checkpointers: dict[str, WalCheckpointer] = {}  # SQLite files' (store.checkpoint)
 _lock = threading.Lock()
 
 
@@ -51,31 +48,17 @@ def dispose(url: str) -> None:
     with _lock:
         engine = _engines.pop(url, None)
         _current.discard(url)
-        checkpointer = _checkpointers.pop(url, None)
     if engine is not None:
         engine.dispose()
-    if checkpointer is not None:
-        checkpointer.close()
-
-
-def wal_checkpointer(url: str) -> WalCheckpointer | None:
-    """The checkpointer of a SQLite file's WAL (store.checkpoint), once the URL's engine exists; None
-    for other databases."""
-    with _lock:
-        return _checkpointers.get(url)
 
 
 def _create_engine(url: str) -> sa.Engine:
     if not url.startswith("sqlite"):
         return sa.create_engine(url, pool_pre_ping=True)
     database = sa.make_url(url).database
-    on_file = bool(database) and database != ":memory:" and not database.startswith("file:")
-    if on_file:
+    if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)  # the local default's data/local/, on first use
     engine = sa.create_engine(url, connect_args={"timeout": 60})
-    checkpointer = WalCheckpointer(database) if on_file else None
-    if checkpointer is not None:
-        _checkpointers[url] = checkpointer
 
     @sa.event.listens_for(engine, "connect")
     def _configure(dbapi_connection, _record):
@@ -85,14 +68,7 @@ def _create_engine(url: str) -> sa.Engine:
         _wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        if checkpointer is not None:  # the WAL is copied into the file by the checkpointer's thread
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
-
-    if checkpointer is not None:
-        @sa.event.listens_for(engine, "checkin")
-        def _checked_in(_dbapi_connection, _record):
-            checkpointer.request()
 
     @sa.event.listens_for(engine, "begin")
     def _begin(connection):
