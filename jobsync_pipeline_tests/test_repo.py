@@ -781,6 +781,29 @@ def test_postgresql_reads_a_boards_state_from_one_covering_index(postgres_url):
     assert "Index Only Scan using ix_jobs_board_state" in plan
 
 
+@pytest.mark.parametrize("index, query", [
+    ("ix_jobs_search_vector", "search_vector @@ to_tsquery('simple', 'python')"),
+    ("ix_jobs_title_vector", "title_vector @@ to_tsquery('simple', 'python')"),
+    ("ix_jobs_facets", "facets @@ to_tsquery('simple', 'remote:B')"),
+    ("ix_jobs_dedupe_key", "dedupe_key = 'acme|python engineer|london'"),
+    ("ix_jobs_company_key", "company_key = 'acme'"),
+])
+def test_postgresql_search_and_dedupe_indexes_hold_open_jobs_and_serve_their_queries(postgres_url, index, query):
+    """Migration 0019: an expired job's row version enters none of these indexes, and the searches and dedupe
+    checks, which all ask for open jobs, still read through them."""
+    with engine_for(postgres_url).connect() as conn, conn.begin() as transaction:
+        definition = conn.scalar(sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = :i"), {"i": index})
+        # the table is empty: the planner would pick any index whose predicate holds, so the others go (rolled back)
+        for other in conn.scalars(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'jobs' AND indexname "
+                                          "LIKE 'ix_jobs_%' AND indexname != :i"), {"i": index}).all():
+            conn.execute(sa.text(f"DROP INDEX {other}"))
+        conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(conn.scalars(sa.text(f"EXPLAIN SELECT id FROM jobs WHERE {query} AND expired_at IS NULL")))
+        transaction.rollback()
+    assert definition.endswith("WHERE (expired_at IS NULL)")
+    assert f"Bitmap Index Scan on {index}" in plan or f"Index Scan using {index}" in plan, plan
+
+
 # --- a large snapshot: prepared on another thread, in slices, while the store writes ----------------
 
 def _snapshot(n: int, version: int) -> list[Posting]:

@@ -316,6 +316,26 @@ def test_only_canonical_open_jobs_are_found(store_url):
     assert total == 1 and sources == "remoteok"  # the ATS row expired: the feed's row is the job now
 
 
+def test_a_job_expired_and_listed_again_is_found_again_by_every_filter(store_url):
+    """On PostgreSQL the search indexes hold open jobs only (migration 0019): the reactivated job's row version
+    must enter them again, for its words, its facets and its dedupe key."""
+    store = catalog(store_url)
+    catalog(store_url, CATALOG[:3])  # jobs 4 and 5 expire
+    assert store.searches.execute(SearchParameters(keywords="python", locations=("Berlin",)), now=T0)[1] == 0
+    catalog(store_url)  # and come back
+    for parameters, expected in ((SearchParameters(keywords="python", locations=("Berlin",)), ["4"]),
+                                 (SearchParameters(keywords="tooling"), ["5"]),
+                                 (SearchParameters(locations=("France",)), ["5"]),
+                                 (SearchParameters(min_salary=100_000), ["4"])):
+        found, total, _ = store.searches.execute(parameters, now=T0)
+        assert [r["job_id"] for r in found] == [job_id(store, e) for e in expected] and total == len(expected)
+    # the same job on a feed stays the ATS's one canonical job: its dedupe key was found again
+    catalog(store_url, [posting(95, "Account Executive", source="remoteok", board="sales", location="Paris, France",
+                                description="Selling C++ tooling.")], source="remoteok", board="sales")
+    found, total, _ = store.searches.execute(SearchParameters(keywords="account executive"), now=T0)
+    assert total == 1 and found[0]["job_id"] == job_id(store, "5")
+
+
 def test_results_are_capped_and_matches_counted_up_to_the_count_limit(store_url):
     store = catalog(store_url, [posting(i, f"Python Engineer {i}", posted=f"2026-11-{1 + i % 28:02d}")
                                 for i in range(30)] + [posting(99, "Engineer", description="Python.")])

@@ -76,8 +76,9 @@ jobs = sa.Table(
     sa.Column("company_key", sa.String(255), comment="normalized company (core.dedupe)"),
     sa.Column("dedupe_key", sa.Text, comment="company|title|place (core.dedupe: workplace and regions, or the city)"),
     sa.UniqueConstraint("source", "board", "external_id", name="uq_jobs_source_board_external_id"),
-    sa.Index("ix_jobs_dedupe_key", "dedupe_key"),
-    sa.Index("ix_jobs_company_key", "company_key"),
+    # on PostgreSQL of open jobs only (migration 0019), as are its GIN indexes: an expiry enters none of them
+    sa.Index("ix_jobs_dedupe_key", "dedupe_key", postgresql_where=sa.text("expired_at IS NULL")),
+    sa.Index("ix_jobs_company_key", "company_key", postgresql_where=sa.text("expired_at IS NULL")),
     # ix_jobs_open_newest (migration 0011): open jobs by posted_date DESC NULLS LAST, id DESC, the order
     # a search reads them in; written in SQL there, as each database spells NULLS LAST differently
     # ix_jobs_board_state (migrations 0017 and 0018, PostgreSQL only): (source, board) INCLUDE the columns
