@@ -54,7 +54,10 @@ def dispose(url: str) -> None:
 
 def _create_engine(url: str) -> sa.Engine:
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
+        # psycopg2 runs an UPDATE's executemany (a batch of boards' step changes) as one round trip per row
+        # unless batched; INSERTs are SQLAlchemy's multi-row VALUES either way
+        batched = {"executemany_mode": "values_plus_batch"} if sa.make_url(url).get_driver_name() == "psycopg2" else {}
+        return sa.create_engine(url, pool_pre_ping=True, **batched)
     database = sa.make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)  # the local default's data/local/, on first use
