@@ -204,15 +204,16 @@ def _apply(params: dict, store, sync_id: int) -> tuple:
     """Read, normalize and apply one snapshot file; the seconds spent producing chunks are counted.
 
     The lines are read as bytes, as a payload arrives, and handed to the normalizer as JSON texts with the
-    board's known records (`Store.known_records`, read in the timed part): it recognises the records the
-    store's jobs were written from by their digests, and decodes and validates the others in one step
-    (`JobNormalizer.frame_texts`)."""
+    board's known records (those of the state the apply reads, as a sync of a company file's `job_diff`
+    parses): it recognises the records the store's jobs were written from by their digests, and decodes
+    and validates the others in one step (`JobNormalizer.frame_texts`)."""
     from jobsync_pipeline.sources.company_files import JobNormalizer
+    from jobsync_pipeline.store.apply import Recognised
 
     normalizer = JobNormalizer(COMPANY)
     produced = {"seconds": 0.0, "rows": 0}
 
-    def chunks():
+    def chunks(known):
         position = 0
         for lines in read_chunks(Path(params["file"]), params["chunk_lines"], binary=True):
             began = time.perf_counter()
@@ -226,10 +227,9 @@ def _apply(params: dict, store, sync_id: int) -> tuple:
             del frame
 
     started = time.perf_counter()
-    # as a sync of a company file does: the board's known records read, then its jobs recognised by them
-    known = store.known_records(SOURCE, BOARD)
-    result = store.apply_snapshot(SOURCE, BOARD, chunks(), sync_id=sync_id,
-                                  snapshot_at=datetime.now(timezone.utc))
+    snapshot_at = datetime.now(timezone.utc)
+    result = store.apply_snapshot(SOURCE, BOARD, lambda known: Recognised(chunks(known), snapshot_at),
+                                  sync_id=sync_id)
     seconds = time.perf_counter() - started
     assert not normalizer.bad_records and not normalizer.duplicates, "the generated snapshot must be clean"
     return result, seconds, produced

@@ -767,6 +767,64 @@ def test_jobs_written_without_digests_get_their_records_once(store_url):
 
 
 
+@pytest.mark.parametrize("inline_rows", [10**9, 0], ids=["inline", "threaded"])
+def test_a_snapshot_recognised_by_the_state_its_apply_reads_writes_what_one_recognised_before_does(
+        store_url, monkeypatch, inline_rows):
+    """`chunks` as a function of the known records: called with those of the state the apply reads under its
+    lock, it gets what `Store.known_records` gives, and the apply writes the same rows and events."""
+    from jobsync_pipeline.sources.company_files import JobNormalizer
+    from jobsync_pipeline.store import apply as apply_module
+    from jobsync_pipeline.store.apply import Recognised
+
+    monkeypatch.setattr(apply_module, "INLINE_ROWS", inline_rows)  # 0: PostgreSQL's threaded apply
+    store = Store(store_url)
+    first = _texts(*({"id": f"j{i}"} for i in range(30)))
+    kept = _texts(*({"id": f"j{i}", "location": "Leeds" if i % 3 == 0 else ""} for i in range(5, 15)))
+    second = _texts(*({"id": f"j{i}", "location": "Leeds" if i % 3 == 0 else "", **({"title": "Renamed"} if i == 7 else {})}
+                      for i in range(5, 40)))
+    for board in ("before", "within"):
+        _apply_texts(store, first, T1, board=board)
+        _apply_texts(store, kept, T1 + timedelta(minutes=5), board=board)  # j5-j14 open, 20 jobs expired
+    _, expected = _apply_texts(store, second, T2, board="before")
+    given = {}
+
+    def parse(known):
+        given["known"] = known
+        return Recognised([JobNormalizer("Acme").frame_texts(second, known=known)], T2, listed_ids=["j99"])
+
+    store.ensure_boards(SOURCE, ["within"])
+    sync_id = store.start_sync(SOURCE, "within", run_id=None)
+    diff = store.apply_snapshot(SOURCE, "within", parse, sync_id=sync_id, now=T2)
+    read = store.known_records(SOURCE, "within")
+    assert diff.counts() == expected.counts() == {"new": 10, "changed": 1, "unchanged": 9, "reactivated": 15,
+                                                  "expired": 0, "already_expired": 0}
+    known_then = given["known"]
+    assert len(known_then) == 10 and set(known_then.external_ids) == {f"j{i}" for i in range(5, 15)}
+
+    def comparable(board: str) -> dict:
+        return {i: {k: v for k, v in row.items() if k not in ("id", "board")} for i, row in job_rows(store, board).items()}
+
+    assert comparable("within") == comparable("before") and len(read) == 35
+    assert store.sync_results([sync_id])[sync_id].counts["new"] == 10
+    assert store.last_snapshot_at(SOURCE, "within") == T2  # the parse's snapshot_at is the one recorded
+
+
+def test_a_parse_inside_the_apply_that_fails_writes_nothing(store_url):
+    store = Store(store_url)
+    _apply_texts(store, _texts({"id": "a"}, {"id": "b"}), T1)
+    before, events_before = job_rows(store), events(store)
+    sync_id = store.start_sync(SOURCE, "acme", run_id=None)
+
+    def parse(known):
+        raise ValueError("the file is not JSON")
+
+    with pytest.raises(ValueError, match="not JSON"):
+        store.apply_snapshot(SOURCE, "acme", parse, sync_id=sync_id, now=T2)
+    assert job_rows(store) == before and events(store) == events_before
+    _, diff = _apply_texts(store, _texts({"id": "a"}), T2)  # the board is not left locked
+    assert diff.counts()["expired"] == 1
+
+
 def test_postgresql_reads_a_boards_state_from_one_covering_index(postgres_url):
     """Migrations 0017 and 0018: every column the apply reads of its board's jobs (the id too) is in
     ix_jobs_board_state, so PostgreSQL can answer the state and known-records reads from the index alone."""

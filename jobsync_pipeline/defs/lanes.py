@@ -8,6 +8,7 @@ board that did not sync.
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -28,7 +29,8 @@ from jobsync_pipeline.defs.sync_steps import StepJournal, StepLog, steps_metadat
 from jobsync_pipeline.defs.source_specs import SourceSpec
 from jobsync_pipeline.sources.base import BoardError, error_text
 from jobsync_pipeline.sources.http import FetchError
-from jobsync_pipeline.store.apply import COMPLETE, BoardBusy, Expiry, ExpiryRefused, KnownRecordsMoved
+from jobsync_pipeline.core.diff import SnapshotDiff
+from jobsync_pipeline.store.apply import COMPLETE, BoardBusy, Expiry, ExpiryRefused, Recognised
 from jobsync_pipeline.store.repo import RawSnapshot, Store, SyncResult
 from jobsync_pipeline.store.time import utcnow
 
@@ -78,6 +80,23 @@ class StaleSnapshot(Exception):
     """The payload is older than the snapshot already applied: skipping it keeps the catalog current."""
 
 
+class EveryRecordRefused(BoardError):
+    """Nothing of the payload was valid: not an empty board (applied, it would expire every job the board
+    lists). Its records are kept aside in bad_records when the board's failure is recorded."""
+
+    def __init__(self, message: str, raw: RawSnapshot, records: list):
+        super().__init__(message)
+        self.raw, self.records = raw, records
+
+
+class NotParsed(Exception):
+    """Parsing a board inside its apply failed (`cause`): the apply wrote nothing."""
+
+    def __init__(self, cause: Exception):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 @dataclass
 class ReadAhead:
     """What a step reads of each board before working on it, read for the next boards of the run at once
@@ -99,6 +118,33 @@ class ReadAhead:
         histories = (step.store.guard_histories(step.spec.name, covered) if step.stage == "job_diff"
                      else {})
         return cls(set(covered), raws, step.store.last_snapshots(step.spec.name, covered), histories)
+
+
+@dataclass(frozen=True)
+class Parser:
+    """A board's archived payload with what its parse needs, parsed by calling it (`LaneStep.parser`)."""
+
+    step: "LaneStep"
+    board: str
+    raw: RawSnapshot
+    company: str | None
+    applied: datetime | None  # when the board's applied snapshot is from
+
+    def __call__(self, known: KnownRecords | None = None) -> ParsedSnapshot:
+        """The payload parsed (`known`: recognising the records of these jobs, for a connector that can);
+        raises for a broken or stale one, and for one whose every record was refused."""
+        raw, connector = self.raw, self.step.connector
+        parsed = (connector.parse(raw.payload(), self.company, known=known) if known is not None
+                  else connector.parse(raw.payload(), self.company))
+        if parsed.snapshot_at and self.applied and parsed.snapshot_at < self.applied:
+            raise StaleSnapshot(f"{raw.location}: snapshot of {parsed.snapshot_at.isoformat()} is older than "
+                                f"the applied one of {self.applied.isoformat()}; skipped, the catalog is unchanged")
+        if parsed.bad_records and not parsed.found:
+            raise EveryRecordRefused(
+                f"{raw.location}: every one of its {len(parsed.bad_records)} record(s) was refused (the first: "
+                f"{parsed.bad_records[0].reason}); nothing applied, the records are kept aside in bad_records",
+                raw, parsed.bad_records)
+        return parsed
 
 
 class LaneStep:
@@ -223,33 +269,26 @@ class LaneStep:
         self.end_sync(board, SyncStatus.FAILED, error=error, **fields)
         self.context.log.error(f"{self.spec.name}/{board}: {error}")
 
-    def prepare(self, board: str, *, recognise: bool = False,
-                known: KnownRecords | None = None) -> tuple[RawSnapshot, ParsedSnapshot]:
+    def prepare(self, board: str, *, recognise: bool = False) -> tuple[RawSnapshot, ParsedSnapshot]:
         """The board's newest archived payload, parsed; raises for a missing, broken or stale one, and for
         one whose every record was refused. `recognise`: a connector that can (company files) recognises
-        the records of the board's stored jobs (`known`, or as the store has them) instead of parsing
-        them again, for the apply."""
-        ahead = self.read_ahead(board)
-        raw = ahead.raws.get(board)
+        the records of the board's stored jobs, as the store has them, instead of parsing them again."""
+        parse = self.parser(board)
+        known = (self.store.known_records(self.spec.name, self.spec.jobs_board or board)
+                 if recognise and self.recognises else None)
+        return parse.raw, parse(known)
+
+    def parser(self, board: str) -> "Parser":
+        """The board's newest archived payload and what its parse needs of the store, read now: the parse
+        itself reads nothing (inside an apply's transaction, a read of SQLite's would wait for its lock)."""
+        return Parser(self, board, self.archived(board), self.company(board), self.read_ahead(board).applied.get(board))
+
+    def archived(self, board: str) -> RawSnapshot:
+        """The board's newest archived payload; raises when there is none."""
+        raw = self.read_ahead(board).raws.get(board)
         if raw is None:
             raise BoardError(f"{self.spec.name}/{board}: nothing archived yet; materialize raw_snapshot first")
-        if recognise and self.recognises:
-            if known is None:
-                known = self.store.known_records(self.spec.name, self.spec.jobs_board or board)
-            parsed = self.connector.parse(raw.payload(), self.company(board), known=known)
-        else:
-            parsed = self.connector.parse(raw.payload(), self.company(board))
-        applied = ahead.applied.get(board)
-        if parsed.snapshot_at and applied and parsed.snapshot_at < applied:
-            raise StaleSnapshot(f"{raw.location}: snapshot of {parsed.snapshot_at.isoformat()} is older than "
-                                f"the applied one of {applied.isoformat()}; skipped, the catalog is unchanged")
-        if parsed.bad_records and not parsed.found:
-            # nothing valid is not an empty board: applied, it would expire every job the board lists
-            self.store.keep_bad_records(raw.id, self.spec.name, board, parsed.bad_records)
-            raise BoardError(f"{raw.location}: every one of its {len(parsed.bad_records)} record(s) was refused "
-                             f"(the first: {parsed.bad_records[0].reason}); nothing applied, the records are "
-                             "kept aside in bad_records")
-        return raw, parsed
+        return raw
 
     @property
     def recognises(self) -> bool:
@@ -266,17 +305,24 @@ class LaneStep:
         """`prepare`, or None once a stale or broken snapshot has been recorded as the board's sync."""
         try:
             return self.prepare(board, recognise=recognise)
-        except StaleSnapshot as exc:
+        except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
+            self.not_prepared(board, started, exc)
+        return None
+
+    def not_prepared(self, board: str, started: float, exc: Exception) -> None:
+        """Record why `prepare` gave the board nothing to apply: a stale snapshot, or its failure."""
+        if isinstance(exc, StaleSnapshot):
             if self.stage == "postings":
                 self.steps(board).skip(self.spec.steps.parse, str(exc))
             self.end_sync(board, SyncStatus.STALE, error=str(exc))
             self.outcomes[board] = CheckOutcome(True, f"skipped: {exc}", WARN)
             self.context.log.warning(str(exc))
             self.report(board, started, {"stale": 1, "failed": 0})
-        except Exception as exc:  # noqa: BLE001 - one board's trouble, whatever it is, stays its own
-            self.fail(board, error_text(exc))
-            self.report(board, started, {"failed": 1})
-        return None
+            return
+        if isinstance(exc, EveryRecordRefused):
+            self.store.keep_bad_records(exc.raw.id, self.spec.name, board, exc.records)
+        self.fail(board, error_text(exc))
+        self.report(board, started, {"failed": 1})
 
     def report(self, board: str, started: float | None, numbers: dict) -> None:
         """A board's numbers (the UI plots each board's history) and steps on its partition's materialization.
@@ -419,39 +465,64 @@ def _synced_text(counts: dict[str, int]) -> str:
 def apply_board(step: LaneStep, board: str, config: JobDiffConfig, expiry: Expiry,
                 guard_outcomes: dict[str, CheckOutcome]) -> dict | None:
     """Diff and apply one board's newest snapshot (one transaction); its numbers, or None when it ended
-    otherwise (stale, broken, held back by the guard, failed), which its sync row and outcome record."""
+    otherwise (stale, broken, held back by the guard, failed), which its sync row and outcome record.
+
+    A connector that recognises the board's stored jobs by their records (company files) parses inside the
+    apply, with the known records of the state the apply reads under its lock: the board is read once.
+    Nothing inside the apply reads or writes the store through a connection of its own (on SQLite it would
+    wait for the apply's writer lock): the parse's reads come first (`LaneStep.parser`), the step journal
+    holds its writes."""
     spec, context = step.spec, step.context
     started = time.monotonic()
-    prepared = step.prepared(board, started, recognise=True)
-    if prepared is None:
-        return None
-    raw, parsed = prepared
-    if not parsed.bad_records:
-        step.clean.add(board)
     sync_id, steps = step.sync_ids[board], step.steps(board)
-    counts = {"found": parsed.found, "bad": len(parsed.bad_records), "duplicates": len(parsed.duplicates)}
-    if spec.steps.check_duplicates:
-        with steps.run(spec.steps.check_duplicates) as checking:
-            checking.update(duplicates=len(parsed.duplicates), already_known=step.store.count_known(
-                spec.name, spec.jobs_board or board, parsed.postings["external_id"]))
-    steps.start(spec.steps.apply)
-    # a feed expires jobs by age, never by what one fetch lists: nothing for the guard to hold back
-    guard = config.guard(step.read_ahead(board).histories[board], parsed.found) if spec.complete_snapshots else None
+    counts: dict[str, int] = {}
+    parsed_now: list[ParsedSnapshot] = []  # the parse the apply is writing
 
-    def apply(parsed: ParsedSnapshot):
+    def parsed(snapshot: ParsedSnapshot) -> Recognised:
+        parsed_now[:] = [snapshot]
+        counts.update(found=snapshot.found, bad=len(snapshot.bad_records), duplicates=len(snapshot.duplicates))
         if step.recognises:  # how many jobs were recognised by their records (none once parsed in full)
-            counts["recognised"] = int(parsed.postings["known"].sum()) if "known" in parsed.postings else 0
-        return step.store.apply_snapshot(spec.name, board, [parsed.postings], sync_id=sync_id, raw_snapshot_id=raw.id,
-                                         snapshot_at=parsed.snapshot_at, counts=counts, guard=guard,
-                                         expiry=expiry, jobs_board=spec.jobs_board,
-                                         listed_ids=[r.external_id for r in parsed.bad_records if r.external_id])
-    try:
+            counts["recognised"] = int(snapshot.postings["known"].sum()) if "known" in snapshot.postings else 0
+        if spec.steps.check_duplicates:
+            with steps.run(spec.steps.check_duplicates) as checking:
+                checking.update(duplicates=len(snapshot.duplicates), already_known=step.store.count_known(
+                    spec.name, spec.jobs_board or board, snapshot.postings["external_id"]))
+        steps.start(spec.steps.apply)
+        # ids of refused records (malformed, with a readable id) are still on the board: not expired
+        return Recognised([snapshot.postings], snapshot.snapshot_at,
+                          [r.external_id for r in snapshot.bad_records if r.external_id])
+
+    def parsed_with(parse: Parser, known: KnownRecords) -> Recognised:
         try:
-            diff = apply(parsed)
-        except KnownRecordsMoved:  # another sync wrote the board since its records were read: parse in full
-            context.log.info(f"{spec.name}/{board}: another sync wrote the board's jobs after its records were "
-                             "recognised; parsed again in full")
-            diff = apply(step.prepare(board, recognise=True, known=KnownRecords.none())[1])
+            snapshot = parse(known)
+        except Exception as exc:  # noqa: BLE001 - told apart from the apply's own failures below
+            raise NotParsed(exc) from exc
+        return parsed(snapshot)
+
+    # a feed expires jobs by age, never by what one fetch lists: nothing for the guard to hold back
+    history = step.read_ahead(board).histories[board] if spec.complete_snapshots else None
+    guard = (lambda diff: config.guard(history, counts["found"])(diff)) if spec.complete_snapshots else None
+
+    def apply(parse: Callable[[KnownRecords], Recognised]) -> SnapshotDiff:
+        with step.journal.held():  # `parse` reports its steps inside the apply's transaction
+            return step.store.apply_snapshot(spec.name, board, parse, sync_id=sync_id, raw_snapshot_id=raw.id,
+                                             counts=counts, guard=guard, expiry=expiry, jobs_board=spec.jobs_board)
+    try:
+        # parsed inside the apply unless a step before it reads the store (check_duplicates)
+        if step.recognises and not spec.steps.check_duplicates:
+            parse = step.parser(board)
+            raw = parse.raw
+            diff = apply(lambda known: parsed_with(parse, known))
+        else:
+            prepared = step.prepared(board, started)
+            if prepared is None:
+                return None
+            raw, snapshot = prepared
+            ready = parsed(snapshot)
+            diff = apply(lambda _known: ready)
+    except (NotParsed, BoardError) as exc:  # nothing archived, stale, broken: nothing was written
+        step.not_prepared(board, started, exc.cause if isinstance(exc, NotParsed) else exc)
+        return None
     except ExpiryRefused as refused:
         verdict = refused.verdict
         step.end_sync(board, SyncStatus.GUARDED, counts=counts, error=verdict.reason,
@@ -469,6 +540,8 @@ def apply_board(step: LaneStep, board: str, config: JobDiffConfig, expiry: Expir
         step.apply_failed(board, counts, f"applying the diff failed: {exc}")
         context.log.exception(f"{spec.name}/{board}: applying the diff failed")
         return None
+    if not parsed_now[0].bad_records:
+        step.clean.add(board)
     # the apply counts cross-source duplicates after the diff: settle() adds them to the step
     steps.finish(spec.steps.apply, {"added": diff.counts()["new"], **diff.counts()})
     return {**counts, **diff.counts(), "duration_seconds": round(time.monotonic() - started, 3)}

@@ -4,6 +4,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
 
 import dagster as dg
 
@@ -32,6 +33,17 @@ class StepJournal:
         self._added: dict[tuple[int, str], SyncStep] = {}
         self._lines: dict[int, list[str]] = {}
         self._flushed = time.monotonic()
+        self._held = False
+
+    @contextmanager
+    def held(self):
+        """No flush while inside: a board's apply holds SQLite's one writer lock, which the flush's
+        transaction would wait for."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
 
     def load(self, sync_ids: Iterable[int]) -> None:
         """Read these syncs' steps as the store has them (after an ending wrote them, too)."""
@@ -58,7 +70,7 @@ class StepJournal:
 
     def say(self, level: int, line: str) -> None:
         self._lines.setdefault(level, []).append(line)
-        if time.monotonic() - self._flushed >= self.interval:
+        if not self._held and time.monotonic() - self._flushed >= self.interval:
             self.flush()
 
     def flush(self) -> None:

@@ -3,7 +3,7 @@ transaction. The snapshot apply is `store.apply`, engines and migrations `store.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -14,7 +14,7 @@ from jobsync_pipeline.core.diff import SnapshotDiff
 from jobsync_pipeline.core.expiry_guard import GuardDecision
 from jobsync_pipeline.core.models import BadRecord, KnownRecords, RawPayload
 from jobsync_pipeline.core.status import SYNC_COUNTS, SyncStatus
-from jobsync_pipeline.store.apply import apply_snapshot, board_transaction
+from jobsync_pipeline.store.apply import Recognised, apply_snapshot, board_transaction
 from jobsync_pipeline.store.bulk import read_columns
 from jobsync_pipeline.store.boards import BoardRegistry
 from jobsync_pipeline.store.alerts import AlertStore, FollowupTimings
@@ -350,8 +350,9 @@ class Store:
                 sa.select(syncs).where(syncs.c.source == source, syncs.c.board == board)
                 .order_by(syncs.c.id.desc()).limit(limit))]
 
-    def apply_snapshot(self, source: str, board: str, chunks: Iterable[pd.DataFrame], *, sync_id: int,
-                       **options) -> SnapshotDiff:
+    def apply_snapshot(self, source: str, board: str,
+                       chunks: Iterable[pd.DataFrame] | Callable[[KnownRecords], Recognised], *,
+                       sync_id: int, **options) -> SnapshotDiff:
         """Diff a snapshot against the board's jobs and apply it in one transaction (`store.apply`)."""
         return apply_snapshot(self, source, board, chunks, sync_id=sync_id, **options)
 
