@@ -2,8 +2,8 @@
 query through them asks (a search, the canonical-job check, cross-source duplicates). An expired job's
 new row version then enters none of them: expiring a job was a row version entered in every index,
 three GIN indexes among them (an expiry of 50,000 jobs of a million: 3.6-3.7 s before, 2.1 s after).
-The indexes are built again, which takes the table's write lock while they build (about a minute a
-million jobs). SQLite: nothing (its UPDATE rewrites a partial index's entries whenever the column of its
+The indexes are built again, holding the table's write lock while they build: on a large catalog,
+upgrade at a quiet moment. SQLite: nothing (its UPDATE rewrites a partial index's entries whenever the column of its
 WHERE changes, so there an expiry would touch more indexes, not fewer).
 
 Revision ID: 0019
