@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 from pydantic import Field
 
+from jobsync_pipeline.core.diff import SnapshotDiff
 from jobsync_pipeline.core.expiry_guard import GuardPolicy, GuardVerdict, evaluate
 from jobsync_pipeline.core.models import KnownRecords, ParsedSnapshot
 from jobsync_pipeline.core.status import DIFF_COUNTS, BoardStatus, SyncStatus
@@ -29,7 +30,6 @@ from jobsync_pipeline.defs.sync_steps import StepJournal, StepLog, steps_metadat
 from jobsync_pipeline.defs.source_specs import SourceSpec
 from jobsync_pipeline.sources.base import BoardError, error_text
 from jobsync_pipeline.sources.http import FetchError
-from jobsync_pipeline.core.diff import SnapshotDiff
 from jobsync_pipeline.store.apply import COMPLETE, BoardBusy, Expiry, ExpiryRefused, Recognised
 from jobsync_pipeline.store.repo import RawSnapshot, Store, SyncResult
 from jobsync_pipeline.store.time import utcnow
@@ -125,7 +125,6 @@ class Parser:
     """A board's archived payload with what its parse needs, parsed by calling it (`LaneStep.parser`)."""
 
     step: "LaneStep"
-    board: str
     raw: RawSnapshot
     company: str | None
     applied: datetime | None  # when the board's applied snapshot is from
@@ -281,7 +280,7 @@ class LaneStep:
     def parser(self, board: str) -> "Parser":
         """The board's newest archived payload and what its parse needs of the store, read now: the parse
         itself reads nothing (inside an apply's transaction, a read of SQLite's would wait for its lock)."""
-        return Parser(self, board, self.archived(board), self.company(board), self.read_ahead(board).applied.get(board))
+        return Parser(self, self.archived(board), self.company(board), self.read_ahead(board).applied.get(board))
 
     def archived(self, board: str) -> RawSnapshot:
         """The board's newest archived payload; raises when there is none."""
@@ -476,10 +475,8 @@ def apply_board(step: LaneStep, board: str, config: JobDiffConfig, expiry: Expir
     started = time.monotonic()
     sync_id, steps = step.sync_ids[board], step.steps(board)
     counts: dict[str, int] = {}
-    parsed_now: list[ParsedSnapshot] = []  # the parse the apply is writing
 
     def parsed(snapshot: ParsedSnapshot) -> Recognised:
-        parsed_now[:] = [snapshot]
         counts.update(found=snapshot.found, bad=len(snapshot.bad_records), duplicates=len(snapshot.duplicates))
         if step.recognises:  # how many jobs were recognised by their records (none once parsed in full)
             counts["recognised"] = int(snapshot.postings["known"].sum()) if "known" in snapshot.postings else 0
@@ -503,10 +500,11 @@ def apply_board(step: LaneStep, board: str, config: JobDiffConfig, expiry: Expir
     history = step.read_ahead(board).histories[board] if spec.complete_snapshots else None
     guard = (lambda diff: config.guard(history, counts["found"])(diff)) if spec.complete_snapshots else None
 
-    def apply(parse: Callable[[KnownRecords], Recognised]) -> SnapshotDiff:
-        with step.journal.held():  # `parse` reports its steps inside the apply's transaction
-            return step.store.apply_snapshot(spec.name, board, parse, sync_id=sync_id, raw_snapshot_id=raw.id,
-                                             counts=counts, guard=guard, expiry=expiry, jobs_board=spec.jobs_board)
+    def apply(chunks: list | Callable[[KnownRecords], Recognised], **parse) -> SnapshotDiff:
+        with step.journal.held():  # a parse inside the apply reports its steps inside its transaction
+            return step.store.apply_snapshot(spec.name, board, chunks, sync_id=sync_id, raw_snapshot_id=raw.id,
+                                             counts=counts, guard=guard, expiry=expiry, jobs_board=spec.jobs_board,
+                                             **parse)
     try:
         # parsed inside the apply unless a step before it reads the store (check_duplicates)
         if step.recognises and not spec.steps.check_duplicates:
@@ -519,7 +517,7 @@ def apply_board(step: LaneStep, board: str, config: JobDiffConfig, expiry: Expir
                 return None
             raw, snapshot = prepared
             ready = parsed(snapshot)
-            diff = apply(lambda _known: ready)
+            diff = apply(ready.chunks, snapshot_at=ready.snapshot_at, listed_ids=ready.listed_ids)
     except (NotParsed, BoardError) as exc:  # nothing archived, stale, broken: nothing was written
         step.not_prepared(board, started, exc.cause if isinstance(exc, NotParsed) else exc)
         return None
@@ -540,7 +538,7 @@ def apply_board(step: LaneStep, board: str, config: JobDiffConfig, expiry: Expir
         step.apply_failed(board, counts, f"applying the diff failed: {exc}")
         context.log.exception(f"{spec.name}/{board}: applying the diff failed")
         return None
-    if not parsed_now[0].bad_records:
+    if not counts["bad"]:
         step.clean.add(board)
     # the apply counts cross-source duplicates after the diff: settle() adds them to the step
     steps.finish(spec.steps.apply, {"added": diff.counts()["new"], **diff.counts()})
