@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -178,6 +179,25 @@ def test_two_processes_archiving_one_payload_store_it_once(store_url):
     assert first_id == second_id and sorted([first_known, second_known]) == [False, True]
     with store.engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(raw_snapshots)) == 1
+
+
+def test_a_batch_of_archives_with_a_held_board_archives_board_by_board_on_postgres(postgres_url):
+    """A batch never waits inside its transaction for one board: it gives its locks up and archives its
+    boards one by one, the held one once it is free."""
+    store = Store(postgres_url)
+    other = RawPayload(board="other-board", location="bucket/other-board.json", body=b"{}", fetched_at=T2)
+    done: list = []
+    with (holder := Holder(postgres_url, "jobsync-raw")):
+        worker = threading.Thread(target=lambda: done.append(store.archive_raws(SOURCE, [raw_payload(), other])))
+        worker.start()
+        deadline = time.monotonic() + 15
+        while holder.waiting() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert holder.waiting() == 1 and not done  # waiting for the held board, alone
+    worker.join(timeout=30)
+    assert [seen for _, seen in done[0]] == [False, False]
+    assert store.latest_raw(SOURCE, BOARD).id == done[0][0][0]
+    assert store.latest_raw(SOURCE, "other-board").id == done[0][1][0]
 
 
 def test_a_board_held_past_the_lock_timeout_is_busy_on_postgres(postgres_url):

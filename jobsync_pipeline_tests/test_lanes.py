@@ -6,6 +6,7 @@ import pytest
 
 from jobsync_pipeline_tests.conftest import FIXTURES, SAMPLE_BUCKET
 from jobsync_pipeline.defs.resources import BucketResource, StoreResource, SyncPolicyResource
+from jobsync_pipeline.store.repo import Store
 from jobsync_pipeline_tests.lane_helpers import BOARDS, fill_bucket, partition_metadata, query, run_lane
 
 BAD = FIXTURES / "company_files" / "bad"
@@ -246,6 +247,36 @@ def test_every_board_records_its_steps_and_a_failed_one_says_where_it_stopped(in
     assert (bad["fetch"][0], bad["archive"][0]) == ("completed", "completed")
     assert bad["parse"][0] == "failed" and "not valid JSON" in bad["parse"][2]
     assert (bad["apply"][0], bad["cleanup"][0]) == ("skipped", "skipped")
+
+
+def test_a_batch_whose_archive_fails_is_archived_board_by_board(instance, store_url, tmp_path, monkeypatch):
+    """The fetched boards are archived together; when that fails, each is archived alone, and the one
+    whose archive fails too fails alone, saying so."""
+    bucket = tmp_path / "bucket"
+    fill_bucket(bucket, *snapshot(1))
+    archive_raw = Store.archive_raw
+
+    def batch_fails(self, source, payloads):
+        raise RuntimeError("the batch's statement failed")
+
+    def one_fails(self, source, payload):
+        if payload.board == "marisol-hoteles":
+            raise RuntimeError("disk full")
+        return archive_raw(self, source, payload)
+
+    monkeypatch.setattr(Store, "archive_raws", batch_fails)
+    monkeypatch.setattr(Store, "archive_raw", one_fails)
+    result = run_lane(instance, store_url, bucket, BOARDS)
+    assert not result.success
+    assert sorted(query(store_url, "select board, status, error from syncs where run_id = :run", run=result.run_id)) == [
+        ("amberline-freight", "success", None),
+        ("marisol-hoteles", "failed", "archiving its payload failed: RuntimeError: disk full"),
+        ("tessellate-studio", "success", None)]
+    steps = steps_by_board(store_url, result.run_id)["marisol-hoteles"]
+    assert [steps[name][0] for name in ("fetch", "archive", "parse", "apply")] == \
+        ["completed", "failed", "skipped", "skipped"]
+    assert "disk full" in steps["archive"][2]
+    assert query(store_url, "select count(*) from jobs where board = 'marisol-hoteles'") == [(0,)]
 
 
 def test_a_late_file_skips_its_parse_step(instance, sqlite_url, tmp_path):

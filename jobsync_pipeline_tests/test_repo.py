@@ -400,6 +400,28 @@ def test_failure_after_staging_changes_rolls_back_and_the_retry_succeeds(store_u
 
 # --- raw snapshots and bad records --------------------------------------------------------------
 
+def test_archive_raws_archives_a_batch_as_archive_raw_would_board_by_board(store_url):
+    store = Store(store_url)
+    acme_id, _ = store.archive_raw(SOURCE, payload("acme", b'{"v": 1}'))
+    beta_id, _ = store.archive_raw(SOURCE, payload("beta", b'{"v": 1}'))
+    revalidated = RawPayload(board="beta", location="bucket/beta.json", body=b'{"v": 1}', fetched_at=T2, etag="e9")
+    batch = [payload("acme", b'{"v": 1}'), revalidated, payload("gamma", b'{"v": 1}'), payload("delta", b'{"v": 2}')]
+    results = store.archive_raws(SOURCE, batch)
+    assert results[:2] == [(acme_id, True), (beta_id, True)]
+    assert [seen for _, seen in results[2:]] == [False, False]
+    assert len({raw_id for raw_id, _ in results}) == 4
+    for (raw_id, _), sent in zip(results, batch):  # each id is its own board's payload
+        kept = store.latest_raw(SOURCE, sent.board)
+        assert (kept.id, kept.body) == (raw_id, sent.body)
+    assert store.latest_raw(SOURCE, "beta").etag == "e9"  # the same bytes under new validators
+    assert store.latest_raw(SOURCE, "acme").etag == "e1"
+    assert count(store, raw_snapshots) == 4
+    # two payloads of one board are archived one after the other, as two fetches of it would be
+    twice = store.archive_raws(SOURCE, [payload("acme", b'{"v": 2}'), payload("acme", b'{"v": 2}')])
+    assert twice[0][1] is False and twice[1] == (twice[0][0], True)
+    assert store.archive_raws(SOURCE, []) == []
+
+
 def test_archive_raw_dedups_an_identical_payload(store_url):
     store = Store(store_url)
     first_id, seen = store.archive_raw(SOURCE, payload("acme", b'{"v": 1}'))

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from jobsync_pipeline.core.diff import SnapshotDiff
 from jobsync_pipeline.core.expiry_guard import GuardPolicy, GuardVerdict, evaluate
-from jobsync_pipeline.core.models import KnownRecords, ParsedSnapshot
+from jobsync_pipeline.core.models import KnownRecords, ParsedSnapshot, RawPayload
 from jobsync_pipeline.core.status import DIFF_COUNTS, BoardStatus, SyncStatus
 from jobsync_pipeline import settings
 from jobsync_pipeline.defs import console
@@ -44,6 +44,11 @@ WARN = dg.AssetCheckSeverity.WARN
 # boards instead of a few per board, and a long backfill still shows its boards materialized as it goes.
 SETTLE_BOARDS = 200
 READ_AHEAD_BYTES = 64 * 1024 * 1024  # payloads read ahead at most (a board's alone may be more)
+# raw_snapshot archives the payloads it fetched this many boards at a time, in one transaction (a backfill of
+# small boards on PostgreSQL paid five round trips and a commit per board), or sooner once they add up to
+# ARCHIVE_BYTES (a board's alone may be more).
+ARCHIVE_BOARDS = 50
+ARCHIVE_BYTES = 16 * 1024 * 1024
 # In a run of more boards, a routine pass (CheckOutcome.routine) is not logged on the board's check: each
 # evaluation is a Dagster event of its own, unbatched (5 to 15 ms), and a backfill of thousands of boards
 # must not pay four per board. The schedule's batches and hand-run boards stay below it.
@@ -232,6 +237,53 @@ class LaneStep:
         else:
             self.store.record_sync(self.spec.name, board, status, run_id=self.context.run.run_id, **fields)
         self.trim_steps(board)
+
+    def archive(self, fetched: list[tuple[str, float, RawPayload]]) -> None:
+        """Archive fetched boards' payloads ((board, its fetch's seconds, payload)) in one transaction
+        (`Store.archive_raws`), then record each board's archive step, numbers and outcome. A batch whose
+        archive fails is archived board by board, so that one board's trouble fails that board alone.
+        Each board's archive step lasts its batch's archive; its duration counts its share of it."""
+        if not fetched:
+            return
+        started = time.monotonic()
+        stored = [(board, payload) for board, _, payload in fetched if not payload.not_modified]
+        reported = not self.spec.steps.connector_reports  # a crawl's connector reports its own steps
+        if reported:
+            for board, _, _ in fetched:
+                self.steps(board).start("archive")
+        identical: dict[str, bool] = {}
+        errors: dict[str, str] = {}
+        try:
+            archived = self.store.archive_raws(self.spec.name, [payload for _, payload in stored])
+            identical = {board: known for (board, _), (_, known) in zip(stored, archived)}
+        except Exception as exc:  # noqa: BLE001 - whose trouble it is shows board by board
+            if len(stored) == 1:
+                errors[stored[0][0]] = error_text(exc)
+            else:
+                for board, payload in stored:
+                    try:
+                        identical[board] = self.store.archive_raw(self.spec.name, payload)[1]
+                    except Exception as own:  # noqa: BLE001 - one board's trouble stays its own
+                        errors[board] = error_text(own)
+        share = (time.monotonic() - started) / len(fetched)
+        for board, fetching, payload in fetched:
+            seconds = round(fetching + share, 3)
+            if board in errors:
+                error = f"archiving its payload failed: {errors[board]}"
+                if reported:
+                    self.steps(board).fail("archive", error)
+                self.fail(board, error)
+                self.report(board, None, {"failed": 1, "duration_seconds": seconds})
+                continue
+            same = payload.not_modified or identical[board]
+            if reported:
+                self.steps(board).finish("archive", {"identical_payload": int(same)})
+            self.report(board, None, {"bytes": len(payload.body), "identical_payload": int(same),
+                                      "not_modified": int(payload.not_modified), "failed": 0,
+                                      "duration_seconds": seconds})
+            self.outcomes[board] = CheckOutcome(
+                True, "unchanged since the last fetch" if same else f"fetched {len(payload.body):,} bytes",
+                routine=True)
 
     def not_found(self, board: str, exc: FetchError) -> None:
         """A board that answers 404 fails, and is retired (its jobs expired) after N in a row."""
@@ -594,6 +646,8 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
         registry.attempted(spec.name, boards)
         plan = spec.steps
         answered: list[str] = []
+        fetched: list[tuple[str, float, RawPayload]] = []  # archived a batch at a time (LaneStep.archive)
+        held = 0  # their payloads' bytes
         try:
             for board in boards:
                 started = time.monotonic()
@@ -622,17 +676,12 @@ def build_source_lane(spec: SourceSpec) -> dg.Definitions:
                 if len(answered) >= SETTLE_BOARDS:  # the boards that answered are active again, a batch at a time
                     registry.answered(spec.name, *answered)
                     answered.clear()
-                if plan.connector_reports:
-                    identical = step.store.archive_raw(spec.name, payload)[1]
-                else:
-                    with steps.run("archive") as archiving:
-                        identical = payload.not_modified or step.store.archive_raw(spec.name, payload)[1]
-                        archiving["identical_payload"] = int(identical)
-                step.report(board, started, {"bytes": len(payload.body), "identical_payload": int(identical),
-                                             "not_modified": int(payload.not_modified), "failed": 0})
-                step.outcomes[board] = CheckOutcome(
-                    True, "unchanged since the last fetch" if identical else f"fetched {len(payload.body):,} bytes",
-                    routine=True)
+                fetched.append((board, time.monotonic() - started, payload))
+                held += len(payload.body)
+                if len(fetched) >= ARCHIVE_BOARDS or held >= ARCHIVE_BYTES:
+                    step.archive(fetched)
+                    fetched, held = [], 0
+            step.archive(fetched)
         finally:
             registry.answered(spec.name, *answered)
             step.close()

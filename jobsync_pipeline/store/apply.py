@@ -263,6 +263,13 @@ def board_transaction(engine: sa.Engine, source: str, board: str, lock_timeout: 
             yield conn
 
 
+def try_advisory_locks(conn: sa.Connection, keys: list[str]) -> bool:
+    """Take the transaction-scoped advisory locks of `keys` (PostgreSQL) in one statement, waiting for none:
+    False when another transaction holds any of them (those taken are held until the rollback)."""
+    return bool(conn.scalar(sa.text("SELECT bool_and(pg_try_advisory_xact_lock(hashtextextended(k, 0))) "
+                                    "FROM unnest(CAST(:keys AS text[])) AS k"), {"keys": sorted(keys)}))
+
+
 def _advisory_lock(conn: sa.Connection, key: str, source: str, board: str, lock_timeout: timedelta) -> None:
     """Wait at most `lock_timeout` for the key's advisory lock, then put the session's lock_timeout back."""
     if conn.scalar(sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}):
