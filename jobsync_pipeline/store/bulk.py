@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -20,21 +21,30 @@ STATE_BATCH = 50_000
 SMALL_READ = 2_000
 
 
-def read_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: int = 1) -> list:
+def read_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: int = 1,
+                 params: dict[str, Any] | None = None) -> list:
     """A board-wide query's columns (ids, `integers` 64-bit integers never NULL, then `flags` booleans), read
     the fastest way the connection has: COPY on PostgreSQL (psycopg2), one text per column on SQLite.
 
     On PostgreSQL a board of at most `SMALL_READ` rows (most boards) is read as the driver's rows, by the
     query limited to one row more: COPY's file and CSV reader cost a millisecond whatever the size, three
-    times a small board's read. A larger board is then read again, whole, by COPY."""
+    times a small board's read. A larger board is then read again, whole, by COPY. `params`: the values of
+    the query's bound parameters (a query built once and run for many boards)."""
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
         # through SQLAlchemy, whose compiled statements are cached (compiling it anew each time cost more)
-        rows = conn.execute(query.limit(SMALL_READ + 1)).all()
+        rows = conn.execute(_limited(query), params).all()
         if len(rows) <= SMALL_READ:
             return _row_columns(rows, flags, integers)
         del rows
-        return copied_columns(conn, query, flags, integers)
-    return fetched_columns(conn, query, flags, integers)
+        return copied_columns(conn, query, flags, integers, params)
+    return fetched_columns(conn, query, flags, integers, params)
+
+
+@lru_cache(maxsize=64)
+def _limited(query: sa.Select) -> sa.Select:
+    """`query` limited to one row more than a small read: the same object for the same query, whose cache
+    key SQLAlchemy then computes once."""
+    return query.limit(SMALL_READ + 1)
 
 
 def _row_columns(rows: list, flags: int, integers: int) -> list:
@@ -48,15 +58,16 @@ def _no_columns(flags: int, integers: int) -> list:
     return [[], *(np.zeros(0, dtype="int64") for _ in range(integers)), *(np.zeros(0, dtype=bool) for _ in range(flags))]
 
 
-def fetched_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: int = 1) -> list:
+def fetched_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: int = 1,
+                    params: dict[str, Any] | None = None) -> list:
     """`read_columns` through the driver's rows (on SQLite, one text per column when it can)."""
     if conn.dialect.name == "sqlite":
-        concatenated = _concatenated_columns(conn, query, flags, integers)
+        concatenated = _concatenated_columns(conn, query, flags, integers, params)
         if concatenated is not None:
             return concatenated
     ids: list[str] = []
     columns: list[list[np.ndarray]] = [[] for _ in range(integers + flags)]
-    for batch in driver_batches(conn, query, STATE_BATCH):
+    for batch in driver_batches(conn, query, STATE_BATCH, params):
         batch_ids, *batch_columns = zip(*batch)
         ids.extend(batch_ids)
         for n, (column, values) in enumerate(zip(columns, batch_columns)):
@@ -69,15 +80,13 @@ def fetched_columns(conn: sa.Connection, query: sa.Select, flags: int, integers:
 _ID_SEPARATOR = "\x1f"
 
 
-def _concatenated_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: int) -> list | None:
+def _concatenated_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: int,
+                          params: dict[str, Any] | None = None) -> list | None:
     """`fetched_columns` on SQLite, each column read as one text (group_concat) and split: a third of the
     time of a tuple per row. The aggregates of one query step through the same rows, so the texts line
     up; None when they cannot be split apart again (an id holding the separator), or are too long."""
-    rows = query.subquery()
-    columns = [sa.func.group_concat(rows.c[rows.c.keys()[0]], _ID_SEPARATOR)]
-    columns += [sa.func.group_concat(rows.c[key]) for key in rows.c.keys()[1:]]
     try:
-        count, *texts = conn.execute(sa.select(sa.func.count(), *columns).select_from(rows)).one()
+        count, *texts = conn.execute(_concatenated(query), params).one()
     except sa.exc.DataError:  # string or blob too big
         return None
     if not count:
@@ -91,12 +100,22 @@ def _concatenated_columns(conn: sa.Connection, query: sa.Select, flags: int, int
     return [ids, *numbers[:integers], *(column.astype(bool) for column in numbers[integers:])]
 
 
-def copied_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: int = 1) -> list:
+@lru_cache(maxsize=64)
+def _concatenated(query: sa.Select) -> sa.Select:
+    """`_concatenated_columns`' statement of `query` (built once per query object, as `_limited`)."""
+    rows = query.subquery()
+    columns = [sa.func.group_concat(rows.c[rows.c.keys()[0]], _ID_SEPARATOR)]
+    columns += [sa.func.group_concat(rows.c[key]) for key in rows.c.keys()[1:]]
+    return sa.select(sa.func.count(), *columns).select_from(rows)
+
+
+def copied_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: int = 1,
+                   params: dict[str, Any] | None = None) -> list:
     """What `fetched_columns` gives, through COPY … TO STDOUT as CSV parsed by pandas' C reader:
     a million rows in a fraction of the time of as many driver tuples."""
     from psycopg2.extensions import encodings
 
-    statement, params = _driver_statement(conn, query)
+    statement, params = _driver_statement(conn, query, params)
     numbers = [f"integer_{n}" for n in range(integers)]
     names = ["external_id", *numbers, *(f"flag_{n}" for n in range(flags))]
     encoding = encodings[conn.connection.dbapi_connection.encoding]  # the client encoding, as Python names it
@@ -116,11 +135,12 @@ def copied_columns(conn: sa.Connection, query: sa.Select, flags: int, integers: 
             *(frame[name].to_numpy(dtype=bool) for name in names[1 + integers:])]
 
 
-def _driver_statement(conn: sa.Connection, query: sa.Select) -> tuple[str, Any]:
-    """`query` as the driver's SQL and parameters (bound values processed as SQLAlchemy would)."""
+def _driver_statement(conn: sa.Connection, query: sa.Select, values: dict[str, Any] | None = None) -> tuple[str, Any]:
+    """`query` as the driver's SQL and parameters (bound values, or `values` for them, processed as
+    SQLAlchemy would)."""
     compiled = query.compile(dialect=conn.dialect)
     params = {}
-    for name, value in compiled.construct_params().items():
+    for name, value in compiled.construct_params(values).items():
         process = compiled.binds[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         params[name] = process(value) if process else value
     if compiled.positional:
@@ -128,11 +148,11 @@ def _driver_statement(conn: sa.Connection, query: sa.Select) -> tuple[str, Any]:
     return str(compiled), params
 
 
-def driver_batches(conn: sa.Connection, query: sa.Select, size: int):
+def driver_batches(conn: sa.Connection, query: sa.Select, size: int, values: dict[str, Any] | None = None):
     """The rows of `query` as the driver's plain tuples, `size` at a time: a million SQLAlchemy rows
     would cost seconds. Only for columns whose types need no result processing (strings, integers,
     booleans)."""
-    statement, params = _driver_statement(conn, query)
+    statement, params = _driver_statement(conn, query, values)
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         cursor.execute(statement, params)

@@ -39,6 +39,12 @@ SIDE_FILE_SUFFIX = ".pacing.db"
 # Further ahead than any queue of waiting requests or honoured Retry-After (120 s by default).
 CLOCK_STEP = 3600.0
 
+# built once: a reservation per request, and building them anew cost more than running them
+_HOST = sa.select(host_pacing).where(host_pacing.c.host == sa.bindparam("pacing_host"))
+_HOST_LOCKED = _HOST.with_for_update()
+_WRITE = host_pacing.update().where(host_pacing.c.host == sa.bindparam("pacing_host")).values(
+    last_slot_at=sa.bindparam("last"), next_slot_at=sa.bindparam("next"), held_until=sa.bindparam("held"))
+
 _ready: set[str] = set()  # pacing URLs whose table was found (or made) in this process
 _ready_lock = threading.Lock()
 
@@ -116,15 +122,14 @@ class StorePacer:
 
     def _locked(self, conn: sa.Connection, host: str) -> tuple[HostSlots, float]:
         """The host's state with its row locked until the commit, and the time read after the lock."""
-        query = sa.select(host_pacing).where(host_pacing.c.host == host)
-        if conn.dialect.name != "sqlite":  # SQLite: the transaction's BEGIN IMMEDIATE already excludes writers
-            query = query.with_for_update()
-        row = conn.execute(query).one_or_none()
+        # SQLite: the transaction's BEGIN IMMEDIATE already excludes writers
+        query = _HOST if conn.dialect.name == "sqlite" else _HOST_LOCKED
+        row = conn.execute(query, {"pacing_host": host}).one_or_none()
         if row is None:
             insert = (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(host_pacing)
             conn.execute(insert.values(host=host, last_slot_at=0.0, next_slot_at=0.0, held_until=0.0)
                          .on_conflict_do_nothing(index_elements=["host"]))
-            row = conn.execute(query).one()
+            row = conn.execute(query, {"pacing_host": host}).one()
         now = self._clock()
         state = HostSlots(row.last_slot_at, row.next_slot_at, row.held_until)
         if max(state.last_slot_at, state.next_slot_at, state.held_until) > now + CLOCK_STEP:
@@ -133,9 +138,8 @@ class StorePacer:
 
     @staticmethod
     def _write(conn: sa.Connection, host: str, state: HostSlots) -> None:
-        conn.execute(host_pacing.update().where(host_pacing.c.host == host).values(
-            last_slot_at=_finite(state.last_slot_at), next_slot_at=_finite(state.next_slot_at),
-            held_until=_finite(state.held_until)))
+        conn.execute(_WRITE, {"pacing_host": host, "last": _finite(state.last_slot_at),
+                              "next": _finite(state.next_slot_at), "held": _finite(state.held_until)})
 
 
 def _finite(instant: float) -> float:

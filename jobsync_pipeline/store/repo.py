@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import pandas as pd
 import sqlalchemy as sa
@@ -305,12 +306,11 @@ class Store:
             with self.engine.begin() as own:
                 return self.finish_sync(sync_id, status, counts=counts, error=error, snapshot_at=snapshot_at,
                                         expiry_guard=expiry_guard, raw_snapshot_id=raw_snapshot_id, conn=own)
-        finished = utcnow()
-        conn.execute(syncs.update().where(syncs.c.id == sync_id).values(
-            status=status, error=error, finished_at=finished, snapshot_at=to_utc(snapshot_at), expiry_guard=expiry_guard,
-            duration_seconds=_seconds_since_start(conn.dialect.name, finished),
-            **({"raw_snapshot_id": raw_snapshot_id} if raw_snapshot_id is not None else {}),
-            **{c: v for c, v in (counts or {}).items() if c in SYNC_COUNTS}))
+        values = {"status": status, "error": error, "snapshot_at": to_utc(snapshot_at), "expiry_guard": expiry_guard,
+                  **({"raw_snapshot_id": raw_snapshot_id} if raw_snapshot_id is not None else {}),
+                  **{c: v for c, v in (counts or {}).items() if c in SYNC_COUNTS}}
+        conn.execute(_finish_statement(conn.dialect.name, tuple(values)),
+                     {"ended_sync": sync_id, "finished": utcnow(), **{f"set_{c}": v for c, v in values.items()}})
         if status != SyncStatus.SUCCESS:
             StepStore.end(conn, sync_id, error)
 
@@ -407,12 +407,22 @@ def _sync_result(row) -> SyncResult:
                       duration_seconds=row.duration_seconds, id=row.id, run_id=row.run_id)
 
 
-def _seconds_since_start(dialect: str, finished: datetime) -> sa.ColumnElement:
+@lru_cache(maxsize=64)
+def _finish_statement(dialect: str, columns: tuple[str, ...]) -> sa.Update:
+    """The UPDATE ending a sync that sets `columns` (each bound as `set_<column>`), its finishing instant
+    (`finished`) and its duration: built once per set of columns, as `store.apply`'s statements are
+    (built anew, it cost more than the update itself)."""
+    finished = sa.bindparam("finished", type_=syncs.c.finished_at.type)
+    return syncs.update().where(syncs.c.id == sa.bindparam("ended_sync")).values(
+        finished_at=finished, duration_seconds=_seconds_since_start(dialect, finished),
+        **{c: sa.bindparam(f"set_{c}", type_=syncs.c[c].type) for c in columns})
+
+
+def _seconds_since_start(dialect: str, finished: sa.ColumnElement) -> sa.ColumnElement:
     """A sync's duration from its row's `started_at` to `finished`, computed in the UPDATE that ends it
     (reading `started_at` first cost a statement a board)."""
     if dialect == "postgresql":
-        return sa.func.extract("epoch", sa.literal(finished, syncs.c.started_at.type) - syncs.c.started_at)
+        return sa.func.extract("epoch", finished - syncs.c.started_at)
     # SQLite keeps the instants as UTC text; julianday reads it to a fraction of a millisecond
-    return (sa.func.julianday(sa.literal(finished, syncs.c.started_at.type))
-            - sa.func.julianday(syncs.c.started_at)) * 86400.0
+    return (sa.func.julianday(finished) - sa.func.julianday(syncs.c.started_at)) * 86400.0
 
