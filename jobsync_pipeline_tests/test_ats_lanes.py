@@ -8,11 +8,13 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from jobsync_pipeline.core.models import Posting, postings_frame
 from jobsync_pipeline.defs.lanes import build_source_lane
 from jobsync_pipeline.defs.run_tags import range_tags
 from jobsync_pipeline.defs.resources import HttpResource, StoreResource, SyncPolicyResource
 from jobsync_pipeline.defs.source_specs import GREENHOUSE, LEVER, SourceSpec
 from jobsync_pipeline.store import Store
+from jobsync_pipeline.store.apply import Expiry
 from jobsync_pipeline_tests.conftest import FIXTURES
 from jobsync_pipeline_tests.http_server import LocalServer, Reply, json_reply
 from jobsync_pipeline_tests.lane_helpers import query
@@ -138,6 +140,27 @@ def test_a_greenhouse_board_syncs_end_to_end(instance, store_url, server):
     assert checks["job_diff", "board_outcome"].description.startswith("synced: 6 found, 6 new")
     assert query(store_url, "select status, found, new from syncs") == [("success", 6, 6)]
     assert board_status(store_url, "larkfieldhealth") == "active"
+
+
+def test_a_job_another_source_lists_too_is_counted_as_a_cross_source_duplicate(instance, store_url, server):
+    # job_diff reads whether another source has boards once per batch of boards, not per board
+    server.set_route(board_path("acme"), json_reply(board_jobs("acme", [1, 2])))
+    server.set_route(board_path("globex"), json_reply(board_jobs("globex", [1])))
+    first = sync(instance, store_url, server, ["acme"])
+    assert partition_metadata(first, "job_diff")["acme"]["cross_source_duplicates"] == 0  # no other source yet
+    store = Store(store_url)
+    store.ensure_boards("remoteok", ["all"])
+    feed = Posting(source="remoteok", board="all", external_id="r1", title="globex role 1", company="Globex",
+                   location="City 1")
+    store.apply_snapshot("remoteok", "all", [postings_frame([feed])],
+                         sync_id=store.start_sync("remoteok", "all", run_id=None),
+                         expiry=Expiry(complete=False, max_age=timedelta(days=30)))
+    second = sync(instance, store_url, server, ["acme", "globex"])
+    assert second.success
+    duplicates = {board: numbers["cross_source_duplicates"]
+                  for board, numbers in partition_metadata(second, "job_diff").items()}
+    assert duplicates == {"acme": 0, "globex": 1}  # acme wrote nothing this time: nothing of it to compare
+    assert query(store_url, "select cross_source_duplicates from syncs where board = 'globex'") == [(1,)]
 
 
 def test_an_unchanged_board_answers_304_and_writes_nothing(instance, sqlite_url, server):

@@ -163,6 +163,23 @@ def test_the_same_job_on_an_ats_and_a_feed_is_one_canonical_job(store_url):
     assert links == {"https://boards.example/acme/g1", "https://remoteok.example/r1"}
 
 
+def test_an_apply_told_no_other_source_has_boards_looks_for_no_duplicate(store_url):
+    store = Store(store_url)
+    assert not store.has_other_sources("remoteok")
+    ats = Posting(source="greenhouse", board="acme", external_id="g1", title="Senior Backend Engineer",
+                  company="Acme, Inc.", location="Remote - US")
+    apply(store, "greenhouse", "acme", [ats], T0, expiry=Expiry(), jobs_board=None)
+    assert store.has_other_sources("remoteok") and not store.has_other_sources("greenhouse")
+    store.ensure_boards("remoteok", ["dev"])
+    for told, external_id, found in ((False, "r1", 0), (True, "r2", 1), (None, "r3", 1)):
+        feed = feed_posting(external_id, source="remoteok", title="Sr. Backend Engineer", company="ACME",
+                            location="Remote (US)")
+        sync_id = store.start_sync("remoteok", "dev", run_id=None)
+        store.apply_snapshot("remoteok", "dev", [postings_frame([feed])], sync_id=sync_id, now=T0 + timedelta(hours=1),
+                             expiry=FEED, jobs_board="all", other_sources=told)
+        assert sync_row(store, sync_id)["cross_source_duplicates"] == found, told
+
+
 def test_weak_evidence_is_recorded_as_a_possible_duplicate_not_merged(store_url):
     store = Store(store_url)
     ats = Posting(source="greenhouse", board="acme", external_id="g1", title="Data Engineer", company="Acme",

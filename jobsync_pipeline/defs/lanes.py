@@ -106,7 +106,8 @@ class NotParsed(Exception):
 class ReadAhead:
     """What a step reads of each board before working on it, read for the next boards of the run at once
     (a few queries per batch instead of a few per board): their newest archived payloads (up to
-    READ_AHEAD_BYTES), when their applied snapshot is from, and (job_diff) the expiry guard's history.
+    READ_AHEAD_BYTES), when their applied snapshot is from, and (job_diff) the expiry guard's history and
+    whether any other source has boards (whether the apply looks for cross-source duplicates).
     It is at most one batch old when used, as a read just before the board's turn would be a moment old:
     neither is under the apply's lock."""
 
@@ -114,15 +115,17 @@ class ReadAhead:
     raws: dict[str, RawSnapshot] = field(default_factory=dict)
     applied: dict[str, datetime | None] = field(default_factory=dict)
     histories: dict[str, tuple[list[int], datetime | None]] = field(default_factory=dict)
+    other_sources: bool | None = None
 
     @classmethod
     def of(cls, step: "LaneStep", board: str) -> "ReadAhead":
         position = step.position.get(board)
         window = [board] if position is None else step.order[position:position + SETTLE_BOARDS]
         raws, covered = step.store.latest_raws(step.spec.name, window, READ_AHEAD_BYTES)
-        histories = (step.store.guard_histories(step.spec.name, covered) if step.stage == "job_diff"
-                     else {})
-        return cls(set(covered), raws, step.store.last_snapshots(step.spec.name, covered), histories)
+        applying = step.stage == "job_diff"
+        histories = step.store.guard_histories(step.spec.name, covered) if applying else {}
+        return cls(set(covered), raws, step.store.last_snapshots(step.spec.name, covered), histories,
+                   step.store.has_other_sources(step.spec.name) if applying else None)
 
 
 @dataclass(frozen=True)
@@ -556,7 +559,7 @@ def apply_board(step: LaneStep, board: str, config: JobDiffConfig, expiry: Expir
         with step.journal.held():  # a parse inside the apply reports its steps inside its transaction
             return step.store.apply_snapshot(spec.name, board, chunks, sync_id=sync_id, raw_snapshot_id=raw.id,
                                              counts=counts, guard=guard, expiry=expiry, jobs_board=spec.jobs_board,
-                                             **parse)
+                                             other_sources=step.read_ahead(board).other_sources, **parse)
     try:
         # parsed inside the apply unless a step before it reads the store (check_duplicates)
         if step.recognises and not spec.steps.check_duplicates:

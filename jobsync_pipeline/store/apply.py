@@ -155,7 +155,8 @@ def apply_snapshot(store: "Store", source: str, board: str,
                    now: datetime | None = None, seen_refresh: timedelta = DEFAULT_SEEN_REFRESH,
                    guard: Callable[[SnapshotDiff], Any] | None = None, expiry: Expiry = COMPLETE,
                    jobs_board: str | None = None, lock_timeout: timedelta = LOCK_TIMEOUT,
-                   listed_ids: Iterable[str] = (), raw_snapshot_id: int | None = None) -> SnapshotDiff:
+                   listed_ids: Iterable[str] = (), raw_snapshot_id: int | None = None,
+                   other_sources: bool | None = None) -> SnapshotDiff:
     """Diff a snapshot against the board's jobs and apply it, with its events and its `syncs` row,
     in one transaction.
 
@@ -183,6 +184,9 @@ def apply_snapshot(store: "Store", source: str, board: str,
     (PostgreSQL) or the busy timeout (SQLite) raises `BoardBusy`, having written nothing.
 
     `listed_ids` are ids the snapshot lists whose records were refused: never expired by it.
+
+    `other_sources`: whether any other source has boards (`has_other_sources`), when the caller read it
+    for a batch of boards; None asks here. With none, no cross-source duplicate is looked for.
 
     A chunk may carry `record_hash` (the digest of each posting's record, kept on the rows written) and
     `known` (`PostingCollector.frame`): a known row is an open job recognised by its record, holding only
@@ -262,7 +266,7 @@ def apply_snapshot(store: "Store", source: str, board: str,
             # a full pass over the board's jobs, skipped when the state read found none to refresh
             conn.execute(jobs.update().where(*where_board, jobs.c.expired_at.is_(None),
                                              jobs.c.last_seen_at < now - seen_refresh).values(last_seen_at=now))
-        duplicates = _cross_source_duplicates(conn, source, jobs_board or board, sync_id, now)
+        duplicates = _cross_source_duplicates(conn, source, jobs_board or board, sync_id, now, other_sources)
         _drop_created(conn)
         store.finish_sync(sync_id, SyncStatus.SUCCESS, counts={**(counts or {}), **result.counts(), **duplicates},
                           snapshot_at=snapshot_at, expiry_guard=getattr(verdict, "decision", None),
@@ -540,15 +544,22 @@ def _fill_digests(conn: sa.Connection, where_board, undigested: list[pd.DataFram
                  .values(record_hash=_digests.c.record_hash))
 
 
+def has_other_sources(conn: sa.Connection, source: str) -> bool:
+    """Whether any source but `source` has boards: until one has, no job has a duplicate to look for."""
+    return conn.scalar(_OTHER_SOURCES_BOARD, {"key_source": source}) is not None
+
+
 def _cross_source_duplicates(conn: sa.Connection, source: str, board: str, sync_id: int,
-                             now: datetime) -> dict[str, int]:
+                             now: datetime, other_sources: bool | None = None) -> dict[str, int]:
     """How many jobs this sync wrote that another source lists too (same dedupe key: one canonical
     job), and the weaker pairs recorded in `possible_duplicates` for tuning the rule from data.
 
     Only the rows the sync wrote are compared, each with the active jobs of other sources at the
-    same company, so an unchanged board costs one empty query.
+    same company, so an unchanged board costs one empty query. `other_sources`: `has_other_sources`, if
+    the caller knows it (a lane reads it once per batch of boards: a source whose first boards arrive
+    meanwhile compares its own jobs with these when it syncs them).
     """
-    if conn.scalar(_OTHER_SOURCES_BOARD, {"key_source": source}) is None:
+    if not (has_other_sources(conn, source) if other_sources is None else other_sources):
         return {"cross_source_duplicates": 0, "possible_duplicates": 0}  # no other source has boards
     written = (sa.select(job_events.c.job_id)
                .where(job_events.c.sync_id == sync_id, job_events.c.kind.in_(("new", "changed", "reactivated"))))

@@ -15,7 +15,8 @@ from jobsync_pipeline.core.diff import SnapshotDiff
 from jobsync_pipeline.core.expiry_guard import GuardDecision
 from jobsync_pipeline.core.models import BadRecord, KnownRecords, RawPayload
 from jobsync_pipeline.core.status import SYNC_COUNTS, SyncStatus
-from jobsync_pipeline.store.apply import Recognised, apply_snapshot, board_transaction, try_advisory_locks
+from jobsync_pipeline.store.apply import (Recognised, apply_snapshot, board_transaction, has_other_sources,
+                                          try_advisory_locks)
 from jobsync_pipeline.store.bulk import read_columns
 from jobsync_pipeline.store.boards import BoardRegistry
 from jobsync_pipeline.store.alerts import AlertStore, FollowupTimings
@@ -386,6 +387,11 @@ class Store:
             return [_sync_result(row) for row in conn.execute(
                 sa.select(syncs).where(syncs.c.source == source, syncs.c.board == board)
                 .order_by(syncs.c.id.desc()).limit(limit))]
+
+    def has_other_sources(self, source: str) -> bool:
+        """Whether any other source has boards (cross-source duplicates are looked for only then)."""
+        with self.engine.connect() as conn:
+            return has_other_sources(conn, source)
 
     def apply_snapshot(self, source: str, board: str,
                        chunks: Iterable[pd.DataFrame] | Callable[[KnownRecords], Recognised], *,
