@@ -46,10 +46,12 @@ def previous_state(rows: list[tuple[str, int, bool]]) -> pd.DataFrame:
     return state_frame(ids, hashes, active)
 
 
-def state_frame(ids, hashes, active) -> pd.DataFrame:
-    """The stored state from its columns (what `previous_state` builds from rows)."""
+def state_frame(ids, hashes, active, **columns) -> pd.DataFrame:
+    """The stored state from its columns (what `previous_state` builds from rows), with any more of them
+    (a store's state: digests, job ids, a feed's flags) in the same frame: a column added to a small frame
+    afterwards costs as much as reading it."""
     return pd.DataFrame({"content_hash": np.asarray(hashes, dtype="int64"),
-                         "active": np.asarray(active, dtype=bool)},
+                         "active": np.asarray(active, dtype=bool), **columns},
                         index=pd.Index(list(ids), name="external_id"))
 
 

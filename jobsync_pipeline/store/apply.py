@@ -14,7 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from jobsync_pipeline.core.dedupe import compare
-from jobsync_pipeline.core.diff import SnapshotDiff, classify, expired_unseen
+from jobsync_pipeline.core.diff import SnapshotDiff, classify, expired_unseen, state_frame
 from jobsync_pipeline.core.enrich import DERIVED_COLUMNS, derived_columns
 from jobsync_pipeline.core.models import POSTING_COLUMNS, KnownRecords
 from jobsync_pipeline.core.status import SyncStatus
@@ -142,6 +142,8 @@ _BOARD_APPLIED = boards.update().where(
 _OTHER_SOURCES_BOARD = sa.select(boards.c.board).where(
     sa.or_(boards.c.source < sa.bindparam("key_source"), boards.c.source > sa.bindparam("key_source"))).limit(1)
 _TRY_LOCK = sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))")
+_TRY_LOCKS = sa.text("SELECT bool_and(pg_try_advisory_xact_lock(hashtextextended(k, 0))) "
+                     "FROM unnest(CAST(:keys AS text[])) AS k")
 
 
 def _board_key(source: str, board: str) -> dict[str, str]:
@@ -302,8 +304,7 @@ def board_transaction(engine: sa.Engine, source: str, board: str, lock_timeout: 
 def try_advisory_locks(conn: sa.Connection, keys: list[str]) -> bool:
     """Take the transaction-scoped advisory locks of `keys` (PostgreSQL) in one statement, waiting for none:
     False when another transaction holds any of them (those taken are held until the rollback)."""
-    return bool(conn.scalar(sa.text("SELECT bool_and(pg_try_advisory_xact_lock(hashtextextended(k, 0))) "
-                                    "FROM unnest(CAST(:keys AS text[])) AS k"), {"keys": sorted(keys)}))
+    return bool(conn.scalar(_TRY_LOCKS, {"keys": sorted(keys)}))
 
 
 def _advisory_lock(conn: sa.Connection, key: str, source: str, board: str, lock_timeout: timedelta) -> None:
@@ -674,26 +675,23 @@ def _previous_state(conn: sa.Connection, key: dict[str, str], stale_before: date
     params = {**key, "stale_before": stale_before}
     if not expiry.complete:
         params.update(state_now=now, too_old_before=now - expiry.max_age)
-    flags = 2 if expiry.complete else 4  # active, stale, [past_expiry, too_old]
-    ids, hashes, digests, *rest = read_columns(conn, _state_query(expiry.complete, with_ids), flags,
-                                               integers=3 if with_ids else 2, params=params)
+    query, integers, flags = _state_query(expiry.complete, with_ids)
+    ids, hashes, digests, *rest = read_columns(conn, query, flags, integers=integers, params=params)
     job_ids = rest.pop(0) if with_ids else None
     active_flags, stale, *feed = rest
-    columns = {"content_hash": np.asarray(hashes, dtype="int64"), "active": np.asarray(active_flags, dtype=bool),
-               "record_hash": digests}  # record_hash 0: none
+    columns = {"record_hash": digests}  # 0: none
     if with_ids:
         columns["id"] = job_ids
     if not expiry.complete:
         columns.update(stale=stale, past_expiry=feed[0], too_old=feed[1])
-    # one frame of all its columns: a column added to a small frame costs as much as reading it
-    state = pd.DataFrame(columns, index=pd.Index(ids, name="external_id", dtype=object))
-    return state, bool(stale.any())
+    return state_frame(ids, hashes, active_flags, **columns), bool(stale.any())
 
 
 @lru_cache(maxsize=None)
-def _state_query(complete: bool, with_ids: bool) -> sa.Select:
-    """`_previous_state`'s query (built once, as the statements above): ids, content hashes, digests, [job ids], the active flag,
-    the stale flag, and a feed's past_expiry and too_old flags."""
+def _state_query(complete: bool, with_ids: bool) -> tuple[sa.Select, int, int]:
+    """`_previous_state`'s query (built once, as the statements above), with its numbers of integer columns
+    and of flags for `read_columns`: ids, content hashes, digests, [job ids], the active flag, the stale
+    flag, and a feed's past_expiry and too_old flags."""
     active = jobs.c.expired_at.is_(None)
     flags = [sa.and_(active, jobs.c.last_seen_at < sa.bindparam("stale_before", type_=jobs.c.last_seen_at.type))]
     if not complete:
@@ -701,4 +699,4 @@ def _state_query(complete: bool, with_ids: bool) -> sa.Select:
                           jobs.c.valid_through < sa.bindparam("state_now", type_=jobs.c.valid_through.type)),
                   sa.and_(active, jobs.c.last_seen_at < sa.bindparam("too_old_before", type_=jobs.c.last_seen_at.type))]
     numbers = [jobs.c.content_hash, sa.func.coalesce(jobs.c.record_hash, 0), *([jobs.c.id] if with_ids else [])]
-    return sa.select(jobs.c.external_id, *numbers, active, *flags).where(*_KEY)
+    return sa.select(jobs.c.external_id, *numbers, active, *flags).where(*_KEY), len(numbers), 1 + len(flags)

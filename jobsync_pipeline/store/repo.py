@@ -194,12 +194,10 @@ class Store:
     def _archive(conn: sa.Connection, source: str, payloads: list[RawPayload]) -> list[tuple[int, bool]]:
         """Archive payloads of distinct boards whose archives this transaction holds."""
         digests = [hashlib.sha256(p.body).hexdigest() for p in payloads]
-        newest = sa.select(sa.func.max(raw_snapshots.c.id)).where(
-            raw_snapshots.c.source == source, raw_snapshots.c.board.in_([p.board for p in payloads])
-        ).group_by(raw_snapshots.c.board)
         latest = {row.board: row for row in conn.execute(
             sa.select(raw_snapshots.c.id, raw_snapshots.c.board, raw_snapshots.c.sha256, raw_snapshots.c.etag,
-                      raw_snapshots.c.last_modified).where(raw_snapshots.c.id.in_(newest)))}
+                      raw_snapshots.c.last_modified).where(
+                raw_snapshots.c.id.in_(_newest_raw_ids(source, [p.board for p in payloads]))))}
         results: list[tuple[int, bool] | None] = [None] * len(payloads)
         fresh, revalidated = [], []
         for i, (payload, digest) in enumerate(zip(payloads, digests)):
@@ -240,10 +238,9 @@ class Store:
         if not boards:
             return {}, []
         with self.engine.connect() as conn:
-            newest = sa.select(sa.func.max(raw_snapshots.c.id)).where(
-                raw_snapshots.c.source == source, raw_snapshots.c.board.in_(boards)).group_by(raw_snapshots.c.board)
             sizes = {row.board: (row.id, row.size_bytes or 0) for row in conn.execute(sa.select(
-                raw_snapshots.c.board, raw_snapshots.c.id, raw_snapshots.c.size_bytes).where(raw_snapshots.c.id.in_(newest)))}
+                raw_snapshots.c.board, raw_snapshots.c.id, raw_snapshots.c.size_bytes).where(
+                raw_snapshots.c.id.in_(_newest_raw_ids(source, boards))))}
             covered, chosen, used = [], [], 0
             for board in boards:
                 if board in sizes:
@@ -398,6 +395,13 @@ class Store:
                        sync_id: int, **options) -> SnapshotDiff:
         """Diff a snapshot against the board's jobs and apply it in one transaction (`store.apply`)."""
         return apply_snapshot(self, source, board, chunks, sync_id=sync_id, **options)
+
+
+def _newest_raw_ids(source: str, boards: list[str]) -> sa.Select:
+    """The id of each of `boards`' newest archived payload (a board never archived has none)."""
+    return (sa.select(sa.func.max(raw_snapshots.c.id))
+            .where(raw_snapshots.c.source == source, raw_snapshots.c.board.in_(boards))
+            .group_by(raw_snapshots.c.board))
 
 
 def _raw_snapshot(row) -> RawSnapshot:
