@@ -954,6 +954,32 @@ def test_a_failed_write_stops_the_preparing_thread_and_writes_nothing(store_url,
     assert not [t for t in threading.enumerate() if t.name == "jobsync-read-ahead"]
 
 
+@pytest.mark.parametrize("inline_rows", [10**9, 0], ids=["inline", "threaded"])
+def test_a_refused_expiry_takes_back_the_changed_jobs_written_before_it(store_url, monkeypatch, inline_rows):
+    """On PostgreSQL the threaded apply writes each chunk's changed jobs over theirs before the next chunk:
+    the guard, which sees the whole diff after the last one, still takes all of it back."""
+    from jobsync_pipeline.core.expiry_guard import GuardVerdict
+    from jobsync_pipeline.store import apply as apply_module
+    from jobsync_pipeline.store.apply import ExpiryRefused
+    monkeypatch.setattr(apply_module, "INLINE_ROWS", inline_rows)
+    monkeypatch.setattr(apply_module, "SLICE_ROWS", 50)
+    store = Store(store_url)
+    apply(store, "acme", _snapshot(400, 1), T1)
+    before, events_before = job_rows(store), events(store)
+    seen = {}
+
+    def refuse(diff):
+        seen.update(diff.counts())
+        return GuardVerdict(ok=False, found=440, median=400.0, would_expire=len(diff.expired), reason="a test")
+
+    with pytest.raises(ExpiryRefused):
+        apply(store, "acme", _snapshot(400, 2), T2, guard=refuse)
+    assert seen["changed"] == 120 and seen["expired"] == 40
+    assert job_rows(store) == before and events(store) == events_before
+    _, diff = apply(store, "acme", _snapshot(400, 2), T2)  # the board is not left locked, nor a table behind
+    assert diff.counts()["changed"] == 120
+
+
 # --- SQLite: new jobs staged and inserted by one statement, changed ones written without their indexes -
 
 def _integrity(store: Store) -> None:
