@@ -1013,6 +1013,56 @@ def test_new_jobs_staged_on_sqlite_write_what_inserted_ones_do(sqlite_url, monke
         assert conn.exec_driver_sql("SELECT count(*) FROM jobs_fts WHERE jobs_fts MATCH 'title:439'").scalar() == 1
 
 
+def _jobs_in_the_database_file(store: Store, board: str) -> int:
+    """The board's jobs the database file holds by itself, without its WAL: what checkpoints copied there."""
+    import sqlite3
+
+    file = sqlite3.connect(f"file:{store.engine.url.database}?immutable=1", uri=True)
+    try:
+        return file.execute("SELECT count(*) FROM jobs WHERE board = ?", (board,)).fetchone()[0]
+    finally:
+        file.close()
+
+
+def test_a_large_apply_on_sqlite_commits_without_its_checkpoint_and_a_thread_checkpoints_it(sqlite_url, monkeypatch):
+    """A large apply's commit leaves the WAL to a thread of its own (SQLite checkpoints inside the commit
+    otherwise); the connection goes back to the pool checkpointing again, after a failed apply too. A small
+    apply checkpoints as every transaction does."""
+    from jobsync_pipeline.store import apply as apply_module
+    from jobsync_pipeline.store import engine as engine_module
+    from contextlib import ExitStack
+
+    from jobsync_pipeline.store.apply import ExpiryRefused
+    from jobsync_pipeline.store.engine import wait_for_checkpoints
+
+    store = Store(sqlite_url)
+    started, checkpoint = [], engine_module._checkpoint
+
+    def recorded(engine):
+        started.append(_jobs_in_the_database_file(store, "acme"))
+        checkpoint(engine)
+
+    monkeypatch.setattr(engine_module, "_checkpoint", recorded)
+    monkeypatch.setattr(engine_module, "WAL_AUTOCHECKPOINT_PAGES", 50)  # a small board checkpoints at once
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_autocheckpoint=50")
+    apply(store, "small", _snapshot(400, 1), T1)
+    assert not started and _jobs_in_the_database_file(store, "small") == 400  # checkpointed by its commit
+
+    monkeypatch.setattr(apply_module, "INLINE_ROWS", 0)
+    apply(store, "acme", _snapshot(400, 1), T1)
+    wait_for_checkpoints()
+    assert started == [0]  # committed with none of its jobs in the file: they were in the WAL alone
+    assert _jobs_in_the_database_file(store, "acme") == 400  # until the thread's checkpoint copied them
+    with pytest.raises(ExpiryRefused):
+        apply(store, "acme", _snapshot(400, 2), T2, guard=lambda diff: type("Refused", (), {"ok": False})())
+    wait_for_checkpoints()
+    with ExitStack() as stack:  # every pooled connection at once: none left with its checkpoints off
+        pooled = [stack.enter_context(store.engine.connect()) for _ in range(store.engine.pool.checkedin())]
+        assert {conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() for conn in pooled} <= {50, 1000}
+    assert len(job_rows(store, "acme")) == 400
+
+
 def test_a_changed_or_reactivated_job_is_written_whole_and_stays_in_its_indexes(store_url):
     """On SQLite the changed jobs' indexed columns are written only where they differ: a job whose title,
     place or date changed, and a reactivated one, are in the indexes as a new job with the same posting

@@ -20,6 +20,7 @@ from jobsync_pipeline.core.models import POSTING_COLUMNS, KnownRecords
 from jobsync_pipeline.core.status import SyncStatus
 from jobsync_pipeline.sources.base import collection_paused
 from jobsync_pipeline.store.bulk import EncodedInsert, bulk_insert, encode_insert, read_columns
+from jobsync_pipeline.store.engine import defer_checkpoint, release_checkpoint
 from jobsync_pipeline.store.read_ahead import read_ahead
 from jobsync_pipeline.store.tables import boards, job_events, jobs, possible_duplicates
 from jobsync_pipeline.store.time import to_utc, utcnow
@@ -214,6 +215,8 @@ def apply_snapshot(store: "Store", source: str, board: str,
             parsed = chunks(known_records(previous))
             chunks, snapshot_at, listed_ids = parsed.chunks, to_utc(parsed.snapshot_at), parsed.listed_ids
         large = postgresql and not _inline(chunks)
+        if not _inline(chunks):
+            defer_checkpoint(conn)  # SQLite: a large apply's commit returns before its WAL is checkpointed
         seen = np.zeros(len(previous), dtype=bool)
         result, staged, staged_rows, new_staged = SnapshotDiff(), False, 0, False
         refresh: list[np.ndarray] = []
@@ -299,10 +302,13 @@ def board_transaction(engine: sa.Engine, source: str, board: str, lock_timeout: 
                 raise BoardBusy(f"another sync of {source}/{board} is running (the SQLite store stayed "
                                 f"locked by another writer past its busy timeout); try again later") from exc
             raise
-        with transaction:
-            if conn.dialect.name == "postgresql":
-                _advisory_lock(conn, f"{namespace}:{source}:{board}", source, board, lock_timeout)
-            yield conn
+        try:
+            with transaction:
+                if conn.dialect.name == "postgresql":
+                    _advisory_lock(conn, f"{namespace}:{source}:{board}", source, board, lock_timeout)
+                yield conn
+        finally:
+            release_checkpoint(conn)  # after the commit, of a transaction that deferred its checkpoint
 
 
 def try_advisory_locks(conn: sa.Connection, keys: list[str]) -> bool:
