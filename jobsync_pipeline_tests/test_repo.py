@@ -955,9 +955,9 @@ def test_a_failed_write_stops_the_preparing_thread_and_writes_nothing(store_url,
 
 
 @pytest.mark.parametrize("inline_rows", [10**9, 0], ids=["inline", "threaded"])
-def test_a_refused_expiry_takes_back_the_changed_jobs_written_before_it(store_url, monkeypatch, inline_rows):
-    """On PostgreSQL the threaded apply writes each chunk's changed jobs over theirs before the next chunk:
-    the guard, which sees the whole diff after the last one, still takes all of it back."""
+def test_a_refused_expiry_takes_back_what_the_chunks_before_it_wrote(store_url, monkeypatch, inline_rows):
+    """The guard sees the whole diff after the last chunk, when the new jobs of every chunk are written (on
+    PostgreSQL's threaded apply, by COPY as each chunk comes): a refusal still takes all of it back."""
     from jobsync_pipeline.core.expiry_guard import GuardVerdict
     from jobsync_pipeline.store import apply as apply_module
     from jobsync_pipeline.store.apply import ExpiryRefused

@@ -204,10 +204,9 @@ def apply_snapshot(store: "Store", source: str, board: str,
     # while they are built (it traversed the growing state and chunks again and again)
     with board_transaction(store.engine, source, jobs_board or board, lock_timeout) as conn, collection_paused():
         conn.info.pop("jobsync_temporary", None)  # a failed apply's were rolled back with it
-        # a large or streamed snapshot on PostgreSQL is prepared a chunk ahead on another thread while the
-        # server writes the chunk before (its new jobs, then its changed ones over theirs), and its jobs' ids
-        # are read with the state and its new jobs' taken from the sequence, so that its events are written
-        # by COPY, not joined back to the jobs
+        # a large or streamed snapshot on PostgreSQL is prepared a chunk ahead on another thread, and its
+        # jobs' ids are read with the state and its new jobs' taken from the sequence, so that its events
+        # are written by COPY, not joined back to the jobs
         postgresql, recognised = conn.dialect.name == "postgresql", callable(chunks)
         previous, stale = _previous_state(conn, key, now - seen_refresh, now, expiry,
                                           with_ids=postgresql and (recognised or not _inline(chunks)))
@@ -242,10 +241,6 @@ def apply_snapshot(store: "Store", source: str, board: str,
                     staged = staged or _create(conn, _stage)
                     chunk.staged.send(conn)
                     staged_rows += chunk.staged_rows
-                    if large:  # over their jobs now, while the next chunk is prepared, not all after the last
-                        _update_staged(conn, staged_rows, where_board, now)
-                        conn.exec_driver_sql(f"TRUNCATE {conn.dialect.identifier_preparer.format_table(_stage)}")
-                        staged_rows = 0
                 if chunk.undigested is not None:
                     undigested.append(chunk.undigested)
                 if chunk.refresh is not None:
@@ -264,8 +259,9 @@ def apply_snapshot(store: "Store", source: str, board: str,
             raise ExpiryRefused(verdict)  # rolls the whole apply back: nothing of it is written
         event_ids = _event_job_ids(previous, result, new_ids) if large else None
         del previous, seen
-        if staged_rows:
-            _update_staged(conn, staged_rows, where_board, now)
+        if staged:
+            _analyze(conn, _stage, staged_rows)
+            _update_staged(conn, where_board, now)
         if new_staged:
             _insert_staged_new(conn, constants)
         refreshed = np.concatenate(refresh) if refresh else _NO_IDS
@@ -407,12 +403,11 @@ def _inline(chunks: Iterable[pd.DataFrame]) -> bool:
 _INDEXED = ("dedupe_key", "company_key", "posted_date")
 
 
-def _update_staged(conn: sa.Connection, rows: int, where_board, now: datetime) -> None:
-    """The staged changed and reactivated jobs (`rows` of them) written over their rows. On SQLite, in two statements: every
+def _update_staged(conn: sa.Connection, where_board, now: datetime) -> None:
+    """The staged changed and reactivated jobs written over their rows. On SQLite, in two statements: every
     column but the indexed ones, then those only where they differ (a reactivated job, a new title or
     date), so that a changed description does not rewrite three index entries (30,000 changed jobs of a
     1M board: 1.3-2.0 s instead of 2.8-3.1 s)."""
-    _analyze(conn, _stage, rows)
     # the IN lets SQLite walk the staged ids through the jobs index instead of all the board's jobs
     staged = (*where_board, jobs.c.external_id == _stage.c.external_id,
               jobs.c.external_id.in_(sa.select(_stage.c.external_id)))
