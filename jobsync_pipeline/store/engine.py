@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -124,8 +125,9 @@ def release_checkpoint(conn: sa.Connection) -> None:
         return
     try:
         conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-    except sa.exc.DBAPIError:
-        conn.invalidate()
+    except sa.exc.SQLAlchemyError:  # a connection the failed transaction broke: not raised over its error
+        with suppress(sa.exc.SQLAlchemyError):
+            conn.invalidate()
     # not a daemon: the process finishes the checkpoint before it exits
     thread = threading.Thread(target=_checkpoint, args=(conn.engine,), name="jobsync-wal-checkpoint")
     with _lock:
