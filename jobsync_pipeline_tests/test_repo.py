@@ -1028,10 +1028,11 @@ def test_a_large_apply_on_sqlite_commits_without_its_checkpoint_and_a_thread_che
     """A large apply's commit leaves the WAL to a thread of its own (SQLite checkpoints inside the commit
     otherwise); the connection goes back to the pool checkpointing again, after a failed apply too. A small
     apply checkpoints as every transaction does."""
-    from jobsync_pipeline.store import apply as apply_module
-    from jobsync_pipeline.store import engine as engine_module
     from contextlib import ExitStack
 
+    from jobsync_pipeline.core.expiry_guard import GuardVerdict
+    from jobsync_pipeline.store import apply as apply_module
+    from jobsync_pipeline.store import engine as engine_module
     from jobsync_pipeline.store.apply import ExpiryRefused
     from jobsync_pipeline.store.engine import wait_for_checkpoints
 
@@ -1055,7 +1056,8 @@ def test_a_large_apply_on_sqlite_commits_without_its_checkpoint_and_a_thread_che
     assert started == [0]  # committed with none of its jobs in the file: they were in the WAL alone
     assert _jobs_in_the_database_file(store, "acme") == 400  # until the thread's checkpoint copied them
     with pytest.raises(ExpiryRefused):
-        apply(store, "acme", _snapshot(400, 2), T2, guard=lambda diff: type("Refused", (), {"ok": False})())
+        apply(store, "acme", _snapshot(400, 2), T2,
+              guard=lambda diff: GuardVerdict(ok=False, found=440, median=400.0, would_expire=40, reason="a test"))
     wait_for_checkpoints()
     with ExitStack() as stack:  # every pooled connection at once: none left with its checkpoints off
         pooled = [stack.enter_context(store.engine.connect()) for _ in range(store.engine.pool.checkedin())]

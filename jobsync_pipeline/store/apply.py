@@ -213,8 +213,9 @@ def apply_snapshot(store: "Store", source: str, board: str,
         if recognised:
             parsed = chunks(known_records(previous))
             chunks, snapshot_at, listed_ids = parsed.chunks, to_utc(parsed.snapshot_at), parsed.listed_ids
-        large = postgresql and not _inline(chunks)
-        if not _inline(chunks):
+        inline = _inline(chunks)
+        large = postgresql and not inline
+        if not inline:
             defer_checkpoint(conn)  # SQLite: a large apply's commit returns before its WAL is checkpointed
         seen = np.zeros(len(previous), dtype=bool)
         result, staged, staged_rows, new_staged = SnapshotDiff(), False, 0, False
